@@ -220,7 +220,8 @@ def group_axis(direction, shape: tuple[int, int]) -> int | None:
     key = _DIRECTION_ALIASES.get(key, key)
     if key not in DIRECTIONS:
         raise ArgumentError(
-            f'direction must be "rows", "columns" or "all", or left out; got {direction!r}'
+            'direction must be "rows", "columns" or "all", or left out; '
+            f"got {direction!r}"
         )
     return DIRECTIONS[key]
 
