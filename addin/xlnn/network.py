@@ -1,0 +1,105 @@
+"""A network of dense layers, described once and computed with NumPy.
+
+The description is what the workbook generator lays out in cells, and its
+forward pass is what the recalculated cells are checked against. It knows
+nothing of Excel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from xlnn import activations
+
+#: Activations a layer may use, by name. Softmax normalizes each sample (row).
+ACTIVATIONS = {
+    "identity": activations.identity,
+    "step": activations.step,
+    "sigmoid": activations.sigmoid,
+    "relu": activations.relu,
+    "tanh": activations.tanh,
+    "softmax": activations.softmax,
+}
+
+
+@dataclass(frozen=True)
+class Dense:
+    """One layer: a = x . W + b, then z = activation(a).
+
+    ``weights`` has one row per input and one column per output, as in the book
+    (``np.dot(x, W1) + b1``), so a batch of samples is a matrix with one row each.
+    """
+
+    weights: np.ndarray
+    bias: np.ndarray
+    activation: str = "sigmoid"
+
+    def __post_init__(self):
+        weights = np.atleast_2d(np.asarray(self.weights, dtype=np.float64))
+        bias = np.asarray(self.bias, dtype=np.float64).reshape(-1)
+        if bias.shape != (weights.shape[1],):
+            raise ValueError(
+                f"bias has {bias.size} values but the weights have "
+                f"{weights.shape[1]} outputs"
+            )
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(
+                f"unknown activation {self.activation!r}; "
+                f"choose one of {', '.join(ACTIVATIONS)}"
+            )
+        object.__setattr__(self, "weights", weights)
+        object.__setattr__(self, "bias", bias)
+
+    @property
+    def n_inputs(self) -> int:
+        return self.weights.shape[0]
+
+    @property
+    def n_outputs(self) -> int:
+        return self.weights.shape[1]
+
+
+@dataclass(frozen=True)
+class LayerValues:
+    """What one layer computes for a batch: its sums ``a`` and outputs ``z``."""
+
+    a: np.ndarray
+    z: np.ndarray
+
+
+@dataclass(frozen=True)
+class Network:
+    """A stack of dense layers, each feeding the next."""
+
+    layers: tuple[Dense, ...]
+
+    def __post_init__(self):
+        object.__setattr__(self, "layers", tuple(self.layers))
+        for number, (before, after) in enumerate(
+            zip(self.layers, self.layers[1:]), start=2
+        ):
+            if before.n_outputs != after.n_inputs:
+                raise ValueError(
+                    f"layer {number} takes {after.n_inputs} inputs but layer "
+                    f"{number - 1} gives {before.n_outputs}"
+                )
+
+    @property
+    def n_inputs(self) -> int:
+        return self.layers[0].n_inputs
+
+    def forward(self, x) -> list[LayerValues]:
+        """Every layer's values for ``x``, one sample per row (a 1-D x is one)."""
+        z = np.atleast_2d(np.asarray(x, dtype=np.float64))
+        values = []
+        for layer in self.layers:
+            a = z @ layer.weights + layer.bias
+            z = ACTIVATIONS[layer.activation](a)
+            values.append(LayerValues(a, z))
+        return values
+
+    def predict(self, x) -> np.ndarray:
+        """The network's output for ``x``, one row per sample."""
+        return self.forward(x)[-1].z
