@@ -131,7 +131,7 @@ def single_sample(
     values = network.forward(x_values)
     source, last = x, len(network.layers) - 1
     names = weight_names(network)
-    for index, (layer, computed) in enumerate(zip(network.layers, values)):
+    for index, (layer, computed) in enumerate(zip(network.layers, values, strict=True)):
         k = index + 1
         if weights_here:
             row, _ = place_weights(sheet, network, row, col, index)
@@ -188,7 +188,7 @@ def batch(
     values = network.forward(x_values)
     names = weight_names(network)
     source, last = x, len(network.layers) - 1
-    for index, (layer, computed) in enumerate(zip(network.layers, values)):
+    for index, (layer, computed) in enumerate(zip(network.layers, values, strict=True)):
         k = index + 1
         inputs = "X" if index == 0 else f"Z{k - 1}"
         a = _batch_block(

@@ -78,7 +78,7 @@ class Network:
     def __post_init__(self):
         object.__setattr__(self, "layers", tuple(self.layers))
         for number, (before, after) in enumerate(
-            zip(self.layers, self.layers[1:]), start=2
+            zip(self.layers, self.layers[1:], strict=False), start=2
         ):
             if before.n_outputs != after.n_inputs:
                 raise ValueError(
