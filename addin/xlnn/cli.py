@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import inspect
 import sys
+from pathlib import Path
 
 import xlnn
 
@@ -40,7 +41,40 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=xlnn.__version__)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.add_parser("functions", help="list the Excel functions")
+    build = commands.add_parser(
+        "build", help="write the sample workbooks (both flavors) and verify them"
+    )
+    build.add_argument(
+        "--out",
+        type=Path,
+        default=Path("workbooks"),
+        help="folder to write into (default: ./workbooks)",
+    )
+    build.add_argument(
+        "--force", action="store_true", help="overwrite workbooks that exist"
+    )
+    build.add_argument(
+        "--no-verify",
+        action="store_true",
+        help="skip recalculating the workbooks with LibreOffice and formulas",
+    )
     return parser
+
+
+def run_build(args) -> int:
+    from xlnn.build import BuildError, build
+
+    try:
+        built = build(args.out, force=args.force, check=not args.no_verify)
+    except BuildError as error:
+        print(f"xlnn build: {error}", file=sys.stderr)
+        return 1
+    failed = [entry for entry in built if not entry.ok]
+    print(
+        f"{len(built)} workbooks written to {args.out}"
+        + (f", {len(failed)} FAILED verification" if failed else "")
+    )
+    return 1 if failed else 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "functions":
         list_functions()
         return 0
+    if args.command == "build":
+        return run_build(args)
     parser.print_help()
     return 0
 

@@ -179,11 +179,14 @@ def batch(
     header_row: int,
     col: int,
     x_values,
+    output_col: int | None = None,
 ):
     """Lay out the forward pass of a batch ``x`` (one sample per row), left to right.
 
     Each block gets a caption on ``header_row`` and column numbers below it;
-    the data rows line up with ``x``. Returns the output block.
+    the data rows line up with ``x``. The output block goes to ``output_col``
+    when given (say, next to the labels), else after the last block. Returns
+    the output block.
     """
     values = network.forward(x_values)
     names = weight_names(network)
@@ -211,7 +214,7 @@ def batch(
         z = _batch_block(
             sheet,
             x,
-            col,
+            output_col if index == last and output_col else col,
             layer.n_outputs,
             header_row,
             f"{out_symbol} = {layer.activation}(A{k})",

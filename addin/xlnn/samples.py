@@ -301,7 +301,10 @@ def _digit_sheet(book, network, image, flavor):
     sheet.widths(2, 9, 4.5)
     x_row = grid.row + 9
     sheet.text(
-        x_row, 2, "x: the 64 pixels in one row (=the grid, read row by row)", "caption"
+        x_row,
+        2,
+        "x: the grid's 64 pixels in one row, read row by row (runs far right)",
+        "caption",
     )
     x = sheet.block(x_row + 1, 2, 1, 64)
     for k in range(64):
@@ -338,6 +341,8 @@ def _digit_sheet(book, network, image, flavor):
     sheet.ws.add_chart(chart, sheet.ws.cell(grid.row, 11).coordinate)
     sheet.widths(10, 80, 9)
     sheet.widths(1, 1, 3)
+    # x's 64 cells run far to the right; the printout stops after the outputs.
+    sheet.ws.print_area = f"A1:R{row}"
 
 
 def _digits_batch_sheet(book, network, images, labels, flavor):
@@ -346,29 +351,36 @@ def _digits_batch_sheet(book, network, images, labels, flavor):
         sheet,
         f"{len(images)} held-out test images",
         [
-            "Each row is one image the network never saw in training: its label, its "
-            "64 pixels, each layer's values, the prediction and whether it is right.",
+            "Each row is one image the network never saw in training: its label, "
+            "the prediction, the 10 probabilities Y, then the 64 pixels X and the "
+            "layers that lead from X to Y.",
         ],
         flavor,
     )
-    header_row = 8
-    first = header_row + 2
-    sheet.text(header_row, 2, "label", "caption")
-    sheet.headers(header_row + 1, 2, ["label"])
+    header_row, first = 8, 10
+    sheet.text(header_row, 2, "result", "caption")
+    sheet.headers(header_row + 1, 2, ["label", "prediction", "correct"])
     label = sheet.inputs(first, 2, labels[:, np.newaxis], INTEGER)
-    sheet.text(header_row, 3, "X: pixels 0..16", "caption")
-    sheet.headers(header_row + 1, 3, [f"x[{k}]" for k in range(64)])
-    x = sheet.inputs(first, 3, images, INTEGER)
-    y = layout.batch(sheet, network, x, flavor, header_row, x.col + 65, images)
+    probabilities_col, pixels_col = 6, 17
+    sheet.text(header_row, pixels_col, "X: pixels 0..16 (editable)", "caption")
+    sheet.headers(header_row + 1, pixels_col, [f"x[{k}]" for k in range(64)])
+    x = sheet.inputs(first, pixels_col, images, INTEGER)
+    y = layout.batch(
+        sheet,
+        network,
+        x,
+        flavor,
+        header_row,
+        x.col + 65,
+        images,
+        output_col=probabilities_col,
+    )
     predicted = np.argmax(network.predict(images), axis=1)
-    col = y.col + y.cols + 1
-    sheet.text(header_row, col, "result", "caption")
-    sheet.headers(header_row + 1, col, ["prediction", "correct"])
     for i in range(len(images)):
         row_ref = y.row_block(i).ref
-        sheet.formula(
+        prediction = sheet.formula(
             first + i,
-            col,
+            3,
             f"MATCH(MAX({row_ref}),{row_ref},0)-1",
             float(predicted[i]),
             INTEGER,
@@ -376,12 +388,12 @@ def _digits_batch_sheet(book, network, images, labels, flavor):
         )
         sheet.formula(
             first + i,
-            col + 1,
-            f"IF({sheet.block(first + i, col).address()}={label.address(i)},1,0)",
+            4,
+            f"IF({prediction.address()}={label.address(i)},1,0)",
             float(predicted[i] == labels[i]),
             INTEGER,
         )
-    correct = sheet.block(first, col + 1, len(images), 1)
+    correct = sheet.block(first, 4, len(images), 1)
     sheet.text(6, 2, "accuracy", "caption")
     sheet.formula(
         6,
@@ -392,10 +404,16 @@ def _digits_batch_sheet(book, network, images, labels, flavor):
         output=True,
     )
     sheet.widths(1, 1, 3)
-    sheet.widths(2, 2, 7)
-    sheet.widths(3, x.col + 63, 4.5)
-    sheet.widths(x.col + 64, col + 2, 8)
-    sheet.ws.freeze_panes = sheet.ws.cell(first, 3)
+    sheet.widths(2, 4, 10)
+    sheet.widths(5, 5, 2)
+    sheet.widths(6, 15, 8)
+    sheet.widths(16, 16, 2)
+    sheet.widths(pixels_col, pixels_col + 63, 4.5)
+    sheet.widths(pixels_col + 64, pixels_col + 120, 8)
+    sheet.ws.freeze_panes = sheet.ws.cell(first, 2)
+    # The picture and the printout show the results; the pixels and the
+    # hidden layers continue to the right.
+    sheet.ws.print_area = f"A1:O{first + 29}"
 
 
 #: Every sample, by file name stem.
