@@ -297,8 +297,8 @@ def _digit_sheet(book, network, image, flavor):
         ),
     )
     for r in range(grid.row, grid.row + 8):
-        sheet.ws.row_dimensions[r].height = 22
-    sheet.widths(2, 9, 4.5)
+        sheet.ws.row_dimensions[r].height = 52  # square pixels in 11-character columns
+    sheet.widths(2, 17, 11)
     x_row = grid.row + 9
     sheet.text(
         x_row,
@@ -339,7 +339,7 @@ def _digit_sheet(book, network, image, flavor):
         Reference(sheet.ws, min_col=y.col, max_col=y.col + 9, min_row=y.row + 1)
     )
     sheet.ws.add_chart(chart, sheet.ws.cell(grid.row, 11).coordinate)
-    sheet.widths(10, 80, 9)
+    sheet.widths(18, 80, 9)
     sheet.widths(1, 1, 3)
     # x's 64 cells run far to the right; the printout stops after the outputs.
     sheet.ws.print_area = f"A1:R{row}"
