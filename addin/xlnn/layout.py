@@ -99,17 +99,40 @@ def write_activation(
     expected,
     number_format,
     output=False,
+    name: str = "",
 ) -> Block:
     """Write ``activation(source)`` into ``target``, as few formulas as possible."""
     bodies = _activation_body(flavor, activation, source)
-    if len(bodies) == 1:
-        return sheet.array_formula(target, bodies[0], expected, number_format, output)
     expected = np.asarray(expected)
     for i, body in enumerate(bodies):
-        sheet.array_formula(
-            target.row_block(i), body, expected[i : i + 1], number_format, output
-        )
+        rows = target if len(bodies) == 1 else target.row_block(i)
+        part = expected if len(bodies) == 1 else expected[i : i + 1]
+        sheet.array_formula(rows, body, part, number_format, output, name)
     return target
+
+
+def _write_layer(sheet, flavor, network, index, computed, source, a, z, z_symbol):
+    """Write one layer's two steps: a = MMULT(source, W) + b, then z = f(a)."""
+    layer = network.layers[index]
+    names = weight_names(network)[index]
+    sheet.array_formula(
+        a,
+        f"MMULT({source.ref},{names.weights})+{names.bias}",
+        computed.a,
+        NUMBER,
+        name=f"a{index + 1}",
+    )
+    return write_activation(
+        sheet,
+        flavor,
+        layer.activation,
+        a,
+        z,
+        computed.z,
+        PROBABILITY if layer.activation == "softmax" else NUMBER,
+        output=index == len(network.layers) - 1,
+        name=z_symbol,
+    )
 
 
 def single_sample(
@@ -128,46 +151,32 @@ def single_sample(
     before the layer that uses them, as in the book; otherwise the names
     must already exist. Returns the next free row and the output block.
     """
-    values = network.forward(x_values)
     source, last = x, len(network.layers) - 1
-    names = weight_names(network)
-    for index, (layer, computed) in enumerate(zip(network.layers, values, strict=True)):
-        k = index + 1
+    for index, computed in enumerate(network.forward(x_values)):
+        k, layer = index + 1, network.layers[index]
         if weights_here:
             row, _ = place_weights(sheet, network, row, col, index)
+        inputs = "x" if index == 0 else f"z{k - 1}"
         sheet.text(
             row,
             col,
-            f"a{k} = {'x' if index == 0 else f'z{k - 1}'} . W{k} "
-            f"+ b{k}: each neuron's weighted sum of its inputs",
+            f"a{k} = {inputs} . W{k} + b{k}: each neuron's weighted sum of its inputs",
             "caption",
         )
-        a = sheet.array_formula(
-            sheet.block(row + 1, col, 1, layer.n_outputs),
-            f"MMULT({source.ref},{names[index].weights})+{names[index].bias}",
-            computed.a,
-            NUMBER,
-        )
-        row = a.row + 2
-        out_symbol = "y" if index == last else f"z{k}"
+        z_symbol = "y" if index == last else f"z{k}"
         sheet.text(
-            row,
+            row + 3,
             col,
-            f"{out_symbol} = {layer.activation}(a{k}): "
+            f"{z_symbol} = {layer.activation}(a{k}): "
             f"{_activation_caption(layer.activation)}",
             "caption",
         )
-        source = write_activation(
-            sheet,
-            flavor,
-            layer.activation,
-            a,
-            sheet.block(row + 1, col, 1, layer.n_outputs),
-            computed.z,
-            PROBABILITY if layer.activation == "softmax" else NUMBER,
-            output=index == last,
+        a = sheet.block(row + 1, col, 1, layer.n_outputs)
+        z = sheet.block(row + 4, col, 1, layer.n_outputs)
+        source = _write_layer(
+            sheet, flavor, network, index, computed, source, a, z, z_symbol
         )
-        row = source.row + 2
+        row = z.row + 2
     return row, source
 
 
@@ -188,47 +197,27 @@ def batch(
     when given (say, next to the labels), else after the last block. Returns
     the output block.
     """
-    values = network.forward(x_values)
-    names = weight_names(network)
     source, last = x, len(network.layers) - 1
-    for index, (layer, computed) in enumerate(zip(network.layers, values, strict=True)):
-        k = index + 1
+    for index, computed in enumerate(network.forward(x_values)):
+        k, width = index + 1, network.layers[index].n_outputs
+        activation = network.layers[index].activation
         inputs = "X" if index == 0 else f"Z{k - 1}"
         a = _batch_block(
-            sheet,
-            x,
-            col,
-            layer.n_outputs,
-            header_row,
-            f"A{k} = {inputs} . W{k} + b{k}",
-            f"a{k}",
-        )
-        sheet.array_formula(
-            a,
-            f"MMULT({source.ref},{names[index].weights})+{names[index].bias}",
-            computed.a,
-            NUMBER,
+            sheet, x, col, width, header_row, f"A{k} = {inputs} . W{k} + b{k}", f"a{k}"
         )
         col = a.col + a.cols + 1
-        out_symbol = "Y" if index == last else f"Z{k}"
+        z_symbol = "Y" if index == last else f"Z{k}"
         z = _batch_block(
             sheet,
             x,
             output_col if index == last and output_col else col,
-            layer.n_outputs,
+            width,
             header_row,
-            f"{out_symbol} = {layer.activation}(A{k})",
-            out_symbol.lower(),
+            f"{z_symbol} = {activation}(A{k})",
+            z_symbol.lower(),
         )
-        source = write_activation(
-            sheet,
-            flavor,
-            layer.activation,
-            a,
-            z,
-            computed.z,
-            PROBABILITY if layer.activation == "softmax" else NUMBER,
-            output=index == last,
+        source = _write_layer(
+            sheet, flavor, network, index, computed, source, a, z, z_symbol
         )
         col = z.col + z.cols + 1
     return source

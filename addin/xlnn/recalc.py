@@ -173,6 +173,7 @@ def _soffice_command(
         soffice,
         f"-env:UserInstallation={profile_uri}",
         "--headless",
+        "--calc",
         "--norestore",
         "--convert-to",
         target,

@@ -82,6 +82,7 @@ class Check:
 
     block: Block
     expected: np.ndarray
+    name: str = ""
 
 
 @dataclass
@@ -170,16 +171,25 @@ class SheetBuilder:
         return block
 
     def array_formula(
-        self, block: Block, body: str, expected, number_format=NUMBER, output=False
+        self,
+        block: Block,
+        body: str,
+        expected,
+        number_format=NUMBER,
+        output=False,
+        name: str = "",
     ) -> Block:
-        """One legacy array formula over exactly ``block``, and its check."""
+        """One legacy array formula over exactly ``block``, and its check.
+
+        ``name`` (a symbol such as ``a1`` or ``y``) labels the check.
+        """
         expected = np.asarray(expected, dtype=object).reshape(block.shape)
         if block.shape == (1, 1):
             self.ws[block.address()] = f"={body}"
         else:
             self.ws[block.address()] = ArrayFormula(block.coordinates, f"={body}")
         self._style(block, OUTPUT_FILL if output else COMPUTED_FILL, number_format)
-        self.book.checks.append(Check(block, expected))
+        self.book.checks.append(Check(block, expected, name))
         return block
 
     def formula(
