@@ -18,6 +18,7 @@ import numpy as np
 import openpyxl
 import pytest
 from openpyxl.worksheet.formula import ArrayFormula
+
 from xlnn import activations, build, recalc, samples, verify
 
 REPO = Path(__file__).resolve().parents[1]

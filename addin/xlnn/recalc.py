@@ -485,5 +485,8 @@ def evaluate_with_formulas(
 
     register_functions(functions or {})
     source = str(Path(path).resolve())
-    model = formulas.ExcelModel().loads(source).finish()
-    return solution_values(model.calculate(), _sheet_names(source))
+    # Built-ins such as EXP warn on overflow before giving #NUM!, as in Excel.
+    with np.errstate(over="ignore"):
+        model = formulas.ExcelModel().loads(source).finish()
+        solution = model.calculate()
+    return solution_values(solution, _sheet_names(source))

@@ -1,0 +1,38 @@
+"""Shared test fixtures."""
+
+from __future__ import annotations
+
+# --- xlwings Office.js runtime for the tests (tests/test_udfs_officejs.py) ---
+# xlwings reads XLWINGS_ON_SERVER once, when it is first imported: only then are
+# xlwings.func/arg/ret the real xlwings.server decorators (on Linux they are
+# no-ops otherwise). Test modules, and modules imported below, may import
+# xlnn.udfs and with it xlwings, so this must run before any other import here.
+# "noncommercial" is xlwings' offline license key for open-source projects; it
+# is set for the test process only, never in the package's own code.
+import os
+
+os.environ.setdefault("XLWINGS_ON_SERVER", "true")
+os.environ.setdefault("XLWINGS_LICENSE_KEY", "noncommercial")
+# --- end of the xlwings block ---
+
+import os
+
+import pytest
+
+from xlnn.recalc import find_soffice
+
+
+@pytest.fixture(scope="session")
+def soffice() -> str:
+    """Path of LibreOffice's ``soffice``.
+
+    Without LibreOffice the test is skipped, except under ``CI=true``, where a
+    missing LibreOffice fails it: CI must run the LibreOffice tests.
+    """
+    path = find_soffice()
+    if path is None:
+        message = "LibreOffice (soffice) is not installed"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{message}, and CI=true requires it")
+        pytest.skip(message)
+    return path
