@@ -10,7 +10,8 @@ from importlib import resources
 
 import numpy as np
 from openpyxl.chart import BarChart, Reference, ScatterChart, Series
-from openpyxl.formatting.rule import ColorScaleRule
+from openpyxl.formatting.rule import CellIsRule, ColorScaleRule
+from openpyxl.styles import Font
 
 from xlnn import activations, layout
 from xlnn.excel_formulas import activation_formula, naive_softmax
@@ -295,6 +296,11 @@ def _digit_sheet(book, network, image, flavor):
             end_value=16,
             end_color="1F2937",
         ),
+    )
+    # Light digits on dark pixels, so every value stays readable.
+    sheet.ws.conditional_formatting.add(
+        grid.coordinates,
+        CellIsRule(operator="greaterThan", formula=["8"], font=Font(color="FFFFFF")),
     )
     for r in range(grid.row, grid.row + 8):
         sheet.ws.row_dimensions[r].height = 52  # square pixels in 11-character columns
