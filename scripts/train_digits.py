@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
+
 from xlnn.activations import sigmoid, softmax
 
 SEED = 0
