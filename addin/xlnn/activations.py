@@ -37,6 +37,27 @@ def _as_float(x) -> np.ndarray:
     return np.asarray(x, dtype=np.float64)
 
 
+#: Elements per block in :func:`_blockwise`, so that a block's temporaries
+#: stay in the CPU cache.
+_BLOCK = 2**15
+
+
+def _blockwise(kernel, x: np.ndarray) -> np.ndarray:
+    """Return ``kernel`` applied to ``x``, block by block, as a new float64 array.
+
+    ``kernel(block, out)`` computes an element-wise function of ``block`` into
+    ``out``. On a large array, each NumPy step of the kernel then reads and
+    writes data still in the CPU cache instead of main memory: a chain of
+    steps runs about twice as fast on a million elements.
+    """
+    out = np.empty(x.shape)
+    flat_x, flat_out = x.reshape(-1), out.reshape(-1)
+    for start in range(0, flat_x.size, _BLOCK):
+        block = slice(start, start + _BLOCK)
+        kernel(flat_x[block], flat_out[block])
+    return out
+
+
 def step(x):
     """Step function: 1 where x > 0, else 0.
 
@@ -70,11 +91,20 @@ def sigmoid(x):
     >>> sigmoid([-1.0, 1.0, 2.0])
     array([0.26894142, 0.73105858, 0.88079708])
     """
-    x = _as_float(x)
-    e = np.exp(-np.abs(x))
-    numerator = np.where(x >= 0, 1.0, e)
+    return _blockwise(_sigmoid_block, _as_float(x))
+
+
+def _sigmoid_block(x, out):
+    """Write sigmoid(x) into ``out``: numerator / (1 + e), where e = exp(-|x|).
+
+    The numerator is 1 where x >= 0 and e elsewhere; as e <= 1, that is
+    max(e, x >= 0), which NumPy computes much faster than ``np.where``.
+    """
+    e = np.exp(np.negative(np.abs(x, out=out), out=out))  # out as scratch
+    np.greater_equal(x, 0.0, out=out)  # 1.0 where x >= 0, else 0.0
+    np.maximum(e, out, out=out)  # the numerator; NaN stays NaN
     e += 1.0
-    return np.divide(numerator, e, out=numerator)
+    np.divide(out, e, out=out)
 
 
 def relu(x):

@@ -24,6 +24,7 @@ This module knows nothing of activation functions.
 
 from __future__ import annotations
 
+import array
 import datetime as dt
 import itertools
 from collections.abc import Callable
@@ -68,10 +69,13 @@ CLASSIC_ERROR_CODES = {
     -2146826273: "#VALUE!",
 }
 
+_CLASSIC_CODE_VALUES = np.array(sorted(CLASSIC_ERROR_CODES), dtype=np.float64)
+
 _EXCEL_EPOCH = dt.datetime(1899, 12, 30)
 
-# Classifying cells by exact type runs at C speed through map(); only the few
-# cells that are not plain numbers are then looked at one by one.
+# When not every cell is a number, classifying cells by exact type runs at C
+# speed through map(); only the few cells that are not plain numbers are then
+# looked at one by one.
 _NUMBER, _OTHER = 0, 1
 _NUMBER_TYPES = {float: _NUMBER, int: _NUMBER, bool: _NUMBER}
 _NUMBER_TYPES_CLASSIC = {float: _NUMBER, bool: _NUMBER}
@@ -130,6 +134,23 @@ def _decode(cell, classic: bool) -> tuple[float, bool, str | None]:
         return 0.0, False, VALUE_ERROR
 
 
+def _only_numbers(flat: list, classic: bool) -> np.ndarray | None:
+    """Return the cells as float64 if every one is a number, else None.
+
+    This is the common case, done at C speed: ``array("d")`` takes floats, ints
+    and bools (and numbers such as NumPy scalars, as ``float()`` does) and
+    rejects text, blanks, dicts and dates. Classic error ints would pass as
+    numbers, so a classic range holding an error code's value returns None.
+    """
+    try:
+        values = np.frombuffer(array.array("d", flat), dtype=np.float64)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    if classic and np.isin(values, _CLASSIC_CODE_VALUES).any():
+        return None
+    return values
+
+
 def read(cells, classic: bool = False) -> Cells:
     """Turn what Excel hands a function into :class:`Cells`.
 
@@ -142,6 +163,9 @@ def read(cells, classic: bool = False) -> Cells:
         raise ValueError("all rows of a range must have the same length")
     shape = (len(rows), width)
     flat = list(itertools.chain.from_iterable(rows))
+    values = _only_numbers(flat, classic)
+    if values is not None:
+        return Cells(values.reshape(shape), np.zeros(shape, dtype=bool), None, single)
     kinds = _NUMBER_TYPES_CLASSIC if classic else _NUMBER_TYPES
     kind = np.fromiter(
         map(kinds.get, map(type, flat), itertools.repeat(_OTHER)),
