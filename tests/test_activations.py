@@ -355,22 +355,13 @@ def test_log_softmax_of_infinities_without_warnings():
 
 def test_softmax_whose_spread_exceeds_float64_is_still_right():
     # The difference 1e308 - (-1e308) is not a float64; the answer is the limit.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # see the xfail below
-        assert activations.softmax(np.array([1e308, -1e308])).tolist() == [1.0, 0.0]
-        assert activations.log_softmax(np.array([1e308, -1e308])).tolist() == [
-            0.0,
-            -math.inf,
-        ]
+    assert activations.softmax(np.array([1e308, -1e308])).tolist() == [1.0, 0.0]
+    assert activations.log_softmax(np.array([1e308, -1e308])).tolist() == [
+        0.0,
+        -math.inf,
+    ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=FloatingPointError,
-    reason="BUG: x - max(x) overflows when a group spans more than float64's "
-    "range ([1e308, -1e308]): 'overflow encountered in subtract' "
-    "RuntimeWarning, against the module's 'no RuntimeWarning' promise",
-)
 @pytest.mark.parametrize("function", GROUPED, ids=_ids(GROUPED))
 @pytest.mark.filterwarnings("error")
 def test_grouped_no_overflow_when_spread_exceeds_float64(function):
@@ -390,23 +381,7 @@ def test_nan_gives_nan_elementwise(function):
     assert result[1] == function(np.array([1.0]))[0]
 
 
-_NAN_WARNS = pytest.mark.xfail(
-    strict=True,
-    raises=FloatingPointError,
-    reason="BUG: softplus(NaN) = np.logaddexp(0, nan) raises 'invalid value "
-    "encountered in logaddexp' (a RuntimeWarning by default), against the "
-    "module's 'no RuntimeWarning' promise",
-)
-
-
-@pytest.mark.parametrize(
-    "function",
-    [
-        pytest.param(f, marks=_NAN_WARNS) if f is activations.softplus else f
-        for f in ELEMENTWISE
-    ],
-    ids=_ids(ELEMENTWISE),
-)
+@pytest.mark.parametrize("function", ELEMENTWISE, ids=_ids(ELEMENTWISE))
 @pytest.mark.filterwarnings("error")
 def test_nan_gives_no_warning_elementwise(function):
     with strict_fp():
@@ -439,22 +414,12 @@ def test_nan_with_plus_inf_in_group_is_nan(function):
     assert np.isnan(result).all()
 
 
-_GELU_SCALAR = pytest.mark.xfail(
-    strict=True,
-    raises=AttributeError,
-    reason="BUG: gelu of a scalar or 0-d array fails: np.frompyfunc(math.erfc) "
-    "returns a Python float for 0-d input, which has no .astype",
-)
-
-
 @pytest.mark.parametrize("shape", [(), (3,), (2, 3)], ids=["0-d", "1-d", "2-d"])
 @pytest.mark.parametrize(
     "function",
     [pytest.param(f, id=f.__name__) for f in ALL],
 )
-def test_shape_and_dtype_are_kept(function, shape, request):
-    if function is activations.gelu and shape == ():
-        request.applymarker(_GELU_SCALAR)
+def test_shape_and_dtype_are_kept(function, shape):
     x = np.full(shape, 0.25)
     result = function(x)
     assert np.shape(result) == shape
@@ -464,9 +429,7 @@ def test_shape_and_dtype_are_kept(function, shape, request):
 
 
 @pytest.mark.parametrize("function", ALL, ids=_ids(ALL))
-def test_plain_lists_and_python_floats_are_accepted(function, request):
-    if function is activations.gelu:
-        request.applymarker(_GELU_SCALAR)
+def test_plain_lists_and_python_floats_are_accepted(function):
     assert np.asarray(function([0.25, -1.5])).shape == (2,)
     assert float(function(0.25)) == function(np.array([0.25]))[0]
 
@@ -530,8 +493,6 @@ _ROWS = hnp.arrays(
 
 @given(_ROWS)
 @settings(max_examples=200, deadline=None)
-# The known overflow warning (see the xfail above) is not this test's subject.
-@pytest.mark.filterwarnings("ignore:overflow encountered in subtract:RuntimeWarning")
 def test_softmax_rows_sum_to_one_over_all_floats(x):
     with np.errstate(invalid="raise", divide="raise"):
         result = activations.softmax(x, axis=-1)
@@ -550,8 +511,8 @@ def test_softmax_rows_sum_to_one_over_all_floats(x):
 @settings(max_examples=200, deadline=None)
 @pytest.mark.filterwarnings("error::RuntimeWarning")
 def test_softmax_and_log_softmax_without_warnings(x):
-    # Every difference of two inputs is a finite float64 here; the other case
-    # is the xfail above.
+    # Every difference of two inputs is a finite float64 here; spreads beyond
+    # float64 are tested above.
     with strict_fp():
         for axis in (-1, 0, None):
             result = activations.softmax(x, axis=axis)
@@ -564,7 +525,7 @@ def test_softmax_and_log_softmax_without_warnings(x):
 
 @given(_ROWS)
 @settings(max_examples=200, deadline=None)
-@pytest.mark.filterwarnings("ignore:overflow encountered in subtract:RuntimeWarning")
+@pytest.mark.filterwarnings("error::RuntimeWarning")
 def test_log_softmax_is_log_of_softmax(x):
     result = activations.log_softmax(x, axis=-1)
     probabilities = activations.softmax(x, axis=-1)

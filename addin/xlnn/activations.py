@@ -135,14 +135,17 @@ def identity(x):
 def _shifted_by_max(x, axis):
     """Return x - max(x) along ``axis``, the shift that keeps exp from overflowing.
 
-    Groups whose max is infinite are handled by their limits: +inf entries
-    share the mass equally (their shifted value is 0), and a group of only -inf
-    has no defined softmax and becomes NaN. No warnings are raised.
+    A difference beyond float64's range (a group holding 1e308 and -1e308) is
+    -inf, its limit: that entry's exp is 0. Groups whose max is infinite are
+    handled by their limits too: +inf entries share the mass equally (their
+    shifted value is 0), and a group of only -inf has no defined softmax and
+    becomes NaN. No warnings are raised.
     """
     x_max = np.max(x, axis=axis, keepdims=True)
     if np.isfinite(x_max).all():
-        return x - x_max
-    with np.errstate(invalid="ignore"):
+        with np.errstate(over="ignore"):
+            return x - x_max
+    with np.errstate(over="ignore", invalid="ignore"):
         shifted = x - x_max
     shifted[np.isposinf(x) & np.isposinf(x_max)] = 0.0
     shifted[np.broadcast_to(np.isneginf(x_max), x.shape)] = np.nan
@@ -235,14 +238,15 @@ def softplus(x):
     """Softplus, log(1 + exp(x)), a smooth ReLU.
 
     Computed as ``logaddexp(0, x)``, so ``softplus(1000) == 1000`` rather than
-    ``inf``, and ``softplus(-1000)`` is a tiny positive number rather than 0.
+    ``inf``, and ``softplus(-30)`` keeps its full precision (9.4e-14).
 
     Examples
     --------
     >>> softplus([0.0, 1000.0])
     array([6.93147181e-01, 1.00000000e+03])
     """
-    return np.logaddexp(0.0, _as_float(x))
+    with np.errstate(invalid="ignore"):  # NaN in gives NaN out, silently
+        return np.logaddexp(0.0, _as_float(x))
 
 
 _erfc = np.frompyfunc(math.erfc, 1, 1)
@@ -264,7 +268,8 @@ def gelu(x):
     array([-0.15865525,  0.        ,  0.84134475])
     """
     x = _as_float(x)
-    phi = 0.5 * _erfc(-x / math.sqrt(2.0)).astype(np.float64)
+    # frompyfunc gives an object array, or a bare float for a 0-d input.
+    phi = 0.5 * np.asarray(_erfc(-x / math.sqrt(2.0)), dtype=np.float64)
     with np.errstate(invalid="ignore"):
         out = x * phi
     return np.where(np.isneginf(x), 0.0, out)
