@@ -226,20 +226,18 @@ def test_overflowing_result_becomes_num_error():
     assert result == [[{"type": "Error", "errorType": "Num"}, 2.0]]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: Excel errors Office.js cannot return (#SPILL!, #CALC!, #BUSY!, ...) "
-    "pass through cells.ERRORS as text, and xlwings writes them as plain text "
-    "cells, not errors",
-)
 @pytest.mark.parametrize(
     ("basic_value", "error_type"),
     [("#SPILL!", "Spill"), ("#CALC!", "Calc"), ("#BUSY!", "Busy")],
 )
-def test_newer_excel_errors_come_back_as_errors(basic_value, error_type):
+def test_errors_a_custom_function_cannot_return_become_value_errors(
+    basic_value, error_type
+):
+    # Custom functions can return only the seven classic errors (Office.js
+    # CustomFunctions.ErrorCode); newer ones come back as #VALUE!.
     cell = {"type": "Error", "basicValue": basic_value, "errorType": error_type}
     result = call(udfs.sigmoid, [[cell, 0.0]])
-    assert isinstance(result[0][0], dict) and result[0][0]["type"] == "Error"
+    assert result == [[{"type": "Error", "errorType": "Value"}, 0.5]]
 
 
 # --- SOFTMAX and LOG_SOFTMAX ------------------------------------------------------

@@ -209,6 +209,38 @@ def write(result: np.ndarray, cells: Cells):
     return out[0][0] if cells.single else out
 
 
+#: Office.js custom functions (runtime 1.4+) return errors as typed values;
+#: these seven are the only errors a custom function can return.
+OFFICE_JS_ERROR_TYPES = {
+    "#DIV/0!": "Div0",
+    "#N/A": "NotAvailable",
+    "#NAME?": "Name",
+    "#NULL!": "Null",
+    "#NUM!": "Num",
+    "#REF!": "Ref",
+    "#VALUE!": "Value",
+}
+
+
+def _officejs_error(text: str) -> dict:
+    error_type = OFFICE_JS_ERROR_TYPES.get(text, "Value")
+    return {"type": "Error", "errorType": error_type}
+
+
+def to_officejs(shown):
+    """Encode what :func:`write` returned for an Office.js custom function.
+
+    Error text becomes Excel's typed error value; an error no custom function
+    can return (#SPILL!, #CALC!, #BUSY!, ...) becomes #VALUE!. A single value
+    becomes a 1x1 grid, since Office.js functions always return a matrix.
+    """
+    rows = shown if isinstance(shown, list) else [[shown]]
+    return [
+        [_officejs_error(c) if c.__class__ is str and c else c for c in row]
+        for row in rows
+    ]
+
+
 def apply_elementwise(function: Callable, cells, classic: bool = False):
     """Apply an element-wise ``function`` to Excel ``cells`` by the cell rules."""
     grid = read(cells, classic)

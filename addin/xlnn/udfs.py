@@ -10,8 +10,9 @@ both xlwings runtimes:
 - Office.js custom functions (xlwings Lite, xlwings Server), where the
   ``name`` given below is the function's name in Excel.
 
-Every argument is read ``"raw"``: xlwings' default per-cell cleaning is slow on
-large ranges and folds error cells into blanks, and the cell rules here do that
+Every argument is read ``"raw"`` and every result written through
+:class:`ShownCells`: xlwings' default per-cell conversions are slow on large
+ranges (and fold error cells into blanks), and the cell rules here do that
 work themselves.
 
 ``Step`` is a VBA keyword, so no VBA function can be called STEP. The step
@@ -25,7 +26,8 @@ import sys
 
 import numpy as np
 import xlwings
-from xlwings import arg, func
+from xlwings import arg, func, ret
+from xlwings.conversion import Converter
 
 from xlnn import activations, cells
 
@@ -37,6 +39,26 @@ RANGE_HELP = (
     "text gives #VALUE!, errors pass through."
 )
 
+
+class ShownCells(Converter):
+    """Hands a result from :mod:`xlnn.cells` to Excel as it is.
+
+    The cell rules already made floats, blanks ("") and error text, so
+    xlwings' per-cell conversion is skipped. Office.js (custom functions
+    runtime 1.4 and later, which xlwings passes in ``options``) takes errors
+    as typed values; classic xlwings and older runtimes take the text.
+    """
+
+    base_type = "raw"
+
+    @staticmethod
+    def write_value(value, options):
+        runtime = options.get("runtime")
+        if runtime is not None and float(runtime) >= 1.4:
+            return cells.to_officejs(value)
+        return value
+
+
 #: Every Excel function of this module, in the order ``xlnn functions`` lists them.
 FUNCTIONS: list = []
 
@@ -45,6 +67,7 @@ def _register(adapter, excel_name: str, **arg_help: str):
     """Register ``adapter`` with xlwings as ``excel_name``, with argument help."""
     for name, help_text in arg_help.items():
         adapter = arg(name, "raw", doc=help_text)(adapter)
+    adapter = ret(ShownCells)(adapter)
     adapter = func(name=excel_name)(adapter)
     adapter.excel_name = excel_name
     adapter.arg_help = arg_help
