@@ -244,3 +244,11 @@ def test_interrupted_save_leaves_no_half_written_file(tmp_path, monkeypatch):
         build.save_atomically(book, target)
     assert target.read_bytes() == b"the previous workbook"
     assert list(tmp_path.iterdir()) == [target]
+
+
+def test_addin_formulas_name_registered_excel_functions():
+    from xlnn import excel_formulas, udfs
+
+    registered = {function.excel_name for function in udfs.FUNCTIONS}
+    assert set(excel_formulas.ADDIN_NAMES.values()) <= registered
+    assert ADDIN_FUNCTIONS <= registered

@@ -65,6 +65,12 @@ def _intro(sheet, title, lines, flavor):
 def three_layer_network(flavor: str) -> BookBuilder:
     """Book section 3.4.3: x -> 3 sigmoid -> 2 sigmoid -> 2 identity outputs."""
     book = BookBuilder()
+    _network_sheet(book, flavor)
+    _network_batch_sheet(book, flavor)
+    return book
+
+
+def _network_sheet(book, flavor):
     sheet = book.sheet("network")
     row = _intro(
         sheet,
@@ -85,6 +91,8 @@ def three_layer_network(flavor: str) -> BookBuilder:
     sheet.widths(2, 4, 14)
     sheet.ws.freeze_panes = "A2"
 
+
+def _network_batch_sheet(book, flavor):
     sheet = book.sheet("batch")
     _intro(
         sheet,
@@ -113,11 +121,11 @@ def three_layer_network(flavor: str) -> BookBuilder:
         activations.softmax(BOOK_NETWORK.predict(BOOK_BATCH)),
         PROBABILITY,
         output=True,
+        name="P",
     )
     sheet.widths(1, 1, 3)
     sheet.widths(2, col + 2, 11)
     sheet.ws.freeze_panes = sheet.ws.cell(x.row, 1)
-    return book
 
 
 def activation_curves(flavor: str) -> BookBuilder:
