@@ -40,6 +40,7 @@ How ``formulas`` 1.3.4 behaves (checked on small workbooks):
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import os
@@ -486,7 +487,21 @@ def evaluate_with_formulas(
     register_functions(functions or {})
     source = str(Path(path).resolve())
     # Built-ins such as EXP warn on overflow before giving #NUM!, as in Excel.
-    with np.errstate(over="ignore"):
+    with np.errstate(over="ignore"), _no_progress_bars():
         model = formulas.ExcelModel().loads(source).finish()
         solution = model.calculate()
     return solution_values(solution, _sheet_names(source))
+
+
+@contextlib.contextmanager
+def _no_progress_bars():
+    """Keep ``formulas``' tqdm progress bars off the user's terminal."""
+    previous = os.environ.get("TQDM_DISABLE")
+    os.environ["TQDM_DISABLE"] = "1"
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ["TQDM_DISABLE"]
+        else:
+            os.environ["TQDM_DISABLE"] = previous
