@@ -19,7 +19,7 @@ import openpyxl
 import pytest
 from openpyxl.worksheet.formula import ArrayFormula
 
-from xlnn import activations, build, recalc, samples, verify
+from xlnn import activations, build, recalc, samples, udfs, verify
 
 REPO = Path(__file__).resolve().parents[1]
 COMMITTED = REPO / "workbooks"
@@ -138,16 +138,10 @@ def test_three_layer_network_matches_the_book_in_formulas(tmp_path):
     book = samples.three_layer_network("addin")
     path = tmp_path / "three_layer_network_addin.xlsx"
     build.save_atomically(book, path)
-    values = recalc.evaluate_with_formulas(path, verify_functions())
+    values = recalc.evaluate_with_formulas(path, udfs.by_excel_name())
     y = check_named(book, "network", "y").block
     got = [values["network"][y.address(0, j)] for j in range(2)]
     np.testing.assert_allclose(got, BOOK_Y, rtol=1e-12, atol=0)
-
-
-def verify_functions():
-    from xlnn import udfs
-
-    return {function.excel_name: function for function in udfs.FUNCTIONS}
 
 
 @pytest.mark.parametrize("sample", sorted(samples.SAMPLES))
@@ -247,7 +241,7 @@ def test_interrupted_save_leaves_no_half_written_file(tmp_path, monkeypatch):
 
 
 def test_addin_formulas_name_registered_excel_functions():
-    from xlnn import excel_formulas, udfs
+    from xlnn import excel_formulas
 
     registered = {function.excel_name for function in udfs.FUNCTIONS}
     assert set(excel_formulas.ADDIN_NAMES.values()) <= registered

@@ -60,19 +60,28 @@ def save_atomically(book: BookBuilder, path: Path) -> None:
         raise
 
 
-def verifier(flavor: str) -> tuple[str, Callable | None, str]:
+def verifier(flavor: str) -> tuple[Callable | None, str]:
     """The check for ``flavor``, or None and the reason it is not available."""
     if flavor == "plain":
         from xlnn import recalc
 
         if recalc.find_soffice() is None:
-            return "LibreOffice", None, "LibreOffice (soffice) not found"
-        return "LibreOffice", verify.verify_with_libreoffice, ""
+            return None, "LibreOffice (soffice) not found"
+        return verify.verify_with_libreoffice, ""
     try:
         import formulas  # noqa: F401
     except ImportError:
-        return "formulas", None, "the formulas package is not installed"
-    return "formulas", verify.verify_with_formulas, ""
+        return None, "the formulas package is not installed"
+    return verify.verify_with_formulas, ""
+
+
+def _verification(path: Path, book: BookBuilder, flavor: str) -> tuple[str, bool]:
+    """Verify the written ``path``: a status line, and whether it passed."""
+    verify_file, reason = verifier(flavor)
+    if verify_file is None:
+        return f"not verified: {reason}", True
+    outcome = verify_file(path, book.checks)
+    return outcome.summary(), outcome.ok
 
 
 def build(
@@ -97,12 +106,7 @@ def build(
         save_atomically(book, path)
         status, ok = "not verified (--no-verify)", True
         if check:
-            engine, verify_file, reason = verifier(flavor)
-            if verify_file is None:
-                status, ok = f"not verified: {reason}", True
-            else:
-                outcome = verify_file(path, book.checks)
-                status, ok = outcome.summary(), outcome.ok
+            status, ok = _verification(path, book, flavor)
         entry = BuiltWorkbook(
             path, book.workbook.sheetnames, len(book.checks), status, ok
         )

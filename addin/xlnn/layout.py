@@ -54,7 +54,7 @@ def _activation_caption(activation: str) -> str:
 
 def place_weights(
     sheet: SheetBuilder, network: Network, row: int, col: int, layer_index: int
-) -> tuple[int, LayerNames]:
+) -> int:
     """Write one layer's W and b as editable named blocks; return the next row."""
     k = layer_index + 1
     layer = network.layers[layer_index]
@@ -75,7 +75,7 @@ def place_weights(
     )
     b = sheet.inputs(row + 1, col, layer.bias[np.newaxis, :], WEIGHT)
     sheet.book.name(names.bias, b)
-    return b.row + b.rows + 1, names
+    return b.row + b.rows + 1
 
 
 def _activation_body(flavor: str, activation: str, block: Block) -> list[str]:
@@ -155,7 +155,7 @@ def single_sample(
     for index, computed in enumerate(network.forward(x_values)):
         k, layer = index + 1, network.layers[index]
         if weights_here:
-            row, _ = place_weights(sheet, network, row, col, index)
+            row = place_weights(sheet, network, row, col, index)
         inputs = "x" if index == 0 else f"z{k - 1}"
         sheet.text(
             row,

@@ -274,7 +274,7 @@ def _weights_sheet(book, network, flavor):
         flavor,
     )
     for index in range(len(network.layers)):
-        row, _ = layout.place_weights(sheet, network, row, 2, index)
+        row = layout.place_weights(sheet, network, row, 2, index)
     sheet.widths(1, 1, 3)
     sheet.widths(2, 18, 8)
 

@@ -146,3 +146,8 @@ def log_softmax(x, direction=None):
 log_softmax = _register(
     log_softmax, "LOG_SOFTMAX", x=RANGE_HELP, direction=DIRECTION_HELP
 )
+
+
+def by_excel_name() -> dict:
+    """Every Excel function of this module, keyed by its name in Excel."""
+    return {function.excel_name: function for function in FUNCTIONS}

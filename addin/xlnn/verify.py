@@ -102,6 +102,5 @@ def verify_with_formulas(path: Path, checks: list[Check]) -> Verification:
     """Evaluate ``path`` with the ``formulas`` package and xlnn's functions."""
     from xlnn import recalc, udfs
 
-    functions = {function.excel_name: function for function in udfs.FUNCTIONS}
-    values = recalc.evaluate_with_formulas(Path(path), functions)
+    values = recalc.evaluate_with_formulas(Path(path), udfs.by_excel_name())
     return compare(checks, values, "formulas")
