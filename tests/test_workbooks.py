@@ -19,7 +19,8 @@ import openpyxl
 import pytest
 from openpyxl.worksheet.formula import ArrayFormula
 
-from xlnn import activations, build, recalc, samples, udfs, verify
+from xlnn import activations, build, catalog, recalc, samples, udfs, verify, xlsx_writer
+from xlnn.flavors import ADDIN, FLAVORS, PLAIN
 
 REPO = Path(__file__).resolve().parents[1]
 COMMITTED = REPO / "workbooks"
@@ -31,8 +32,7 @@ PLAIN_FUNCTIONS = {
     "MMULT", "EXP", "ABS", "IF", "MAX", "SUM", "TANH", "LN", "ERFC", "SQRT",
     "MATCH", "COUNT",
 }  # fmt: skip
-ADDIN_FUNCTIONS = {"SIGMOID", "SOFTMAX", "STEP", "RELU", "TANH", "LEAKY_RELU",
-                   "ELU", "SOFTPLUS", "GELU", "SILU", "IDENTITY"}  # fmt: skip
+ADDIN_FUNCTIONS = {activation.excel_name for activation in catalog.TABLE}
 
 
 @pytest.fixture(scope="module")
@@ -40,10 +40,6 @@ def built(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("built")
     build.build(out, check=False, report=lambda line: None)
     return out
-
-
-def check_named(book, sheet: str, name: str):
-    return next(c for c in book.checks if c.block.sheet == sheet and c.name == name)
 
 
 def formulas_in(path: Path):
@@ -62,22 +58,27 @@ def function_names(formula: str) -> set[str]:
     return set(re.findall(r"([A-Z][A-Z0-9_.]*)\(", formula))
 
 
-def contents(path: Path) -> dict[str, bytes]:
-    """The workbook's parts, less the timestamps in docProps/core.xml."""
-    with zipfile.ZipFile(path) as archive:
-        return {
-            name: archive.read(name)
-            for name in archive.namelist()
-            if name != "docProps/core.xml"
-        }
+def contents(path: Path) -> dict:
+    """What a reader of the workbook sees: every cell's value or formula, and
+    the defined names. Compression or zip details do not count."""
+    workbook = openpyxl.load_workbook(path)
+    cells = {}
+    for sheet in workbook.worksheets:
+        for row in sheet.iter_rows():
+            for cell in row:
+                value = cell.value
+                if isinstance(value, ArrayFormula):
+                    value = ("array", value.ref, value.text)
+                if value is not None:
+                    cells[(sheet.title, cell.coordinate)] = value
+    names = {name: str(d.attr_text) for name, d in workbook.defined_names.items()}
+    return {"sheets": workbook.sheetnames, "cells": cells, "names": names}
 
 
 def test_build_writes_every_sample_in_both_flavors(built):
     names = sorted(path.name for path in built.iterdir())
     assert names == sorted(
-        f"{sample}_{flavor}.xlsx"
-        for sample in samples.SAMPLES
-        for flavor in build.FLAVORS
+        f"{sample}_{flavor}.xlsx" for sample in samples.SAMPLES for flavor in FLAVORS
     )
 
 
@@ -86,8 +87,22 @@ def test_committed_workbooks_are_up_to_date(built, name):
     committed = COMMITTED / name.name
     assert committed.exists(), f"{committed} is missing: run xlnn build --force"
     assert contents(committed) == contents(built / name.name), (
-        f"{committed} is stale: run `xlnn build --force`"
+        f"{committed} is stale: run `xlnn build --out workbooks --force`"
     )
+
+
+def test_the_same_layout_gives_the_same_bytes(monkeypatch):
+    """Rebuilding changes nothing in git: no timestamp reaches the file."""
+    first = xlsx_writer.to_bytes(samples.three_layer_network(PLAIN))
+    import time
+
+    real_time = time.time
+    monkeypatch.setattr(time, "time", lambda: real_time() + 86400 * 400)
+    second = xlsx_writer.to_bytes(samples.three_layer_network(PLAIN))
+    assert first == second
+    assert b"2024-01-01T00:00:00Z" in zipfile.ZipFile(
+        __import__("io").BytesIO(second)
+    ).read("docProps/core.xml")
 
 
 def test_plain_flavor_uses_only_builtin_functions(built):
@@ -123,23 +138,23 @@ def test_weights_are_named_ranges(built):
 
 
 def test_three_layer_network_matches_the_book_in_libreoffice(soffice, tmp_path):
-    book = samples.three_layer_network("plain")
+    book = samples.three_layer_network(PLAIN)
     path = tmp_path / "three_layer_network_plain.xlsx"
     build.save_atomically(book, path)
     values = recalc.read_values(
         recalc.recalculate_with_libreoffice(path, tmp_path / "out")
     )
-    y = check_named(book, "network", "y").block
+    y = book.find("network", "y")
     got = [values["network"][y.address(0, j)] for j in range(2)]
     np.testing.assert_allclose(got, BOOK_Y, rtol=1e-12, atol=0)
 
 
 def test_three_layer_network_matches_the_book_in_formulas(tmp_path):
-    book = samples.three_layer_network("addin")
+    book = samples.three_layer_network(ADDIN)
     path = tmp_path / "three_layer_network_addin.xlsx"
     build.save_atomically(book, path)
     values = recalc.evaluate_with_formulas(path, udfs.by_excel_name())
-    y = check_named(book, "network", "y").block
+    y = book.find("network", "y")
     got = [values["network"][y.address(0, j)] for j in range(2)]
     np.testing.assert_allclose(got, BOOK_Y, rtol=1e-12, atol=0)
 
@@ -148,7 +163,7 @@ def test_three_layer_network_matches_the_book_in_formulas(tmp_path):
 def test_plain_flavor_recalculated_by_libreoffice_equals_numpy(
     soffice, tmp_path, sample
 ):
-    book = samples.SAMPLES[sample]("plain")
+    book = samples.SAMPLES[sample](PLAIN)
     path = tmp_path / f"{sample}_plain.xlsx"
     build.save_atomically(book, path)
     outcome = verify.verify_with_libreoffice(path, book.checks)
@@ -158,7 +173,7 @@ def test_plain_flavor_recalculated_by_libreoffice_equals_numpy(
 
 @pytest.mark.parametrize("sample", sorted(samples.SAMPLES))
 def test_addin_flavor_evaluated_by_formulas_equals_numpy(tmp_path, sample):
-    book = samples.SAMPLES[sample]("addin")
+    book = samples.SAMPLES[sample](ADDIN)
     path = tmp_path / f"{sample}_addin.xlsx"
     build.save_atomically(book, path)
     outcome = verify.verify_with_formulas(path, book.checks)
@@ -167,13 +182,15 @@ def test_addin_flavor_evaluated_by_formulas_equals_numpy(tmp_path, sample):
 
 def test_a_wrong_cell_fails_verification(tmp_path):
     """The comparison can fail: change one weight and the check must notice."""
-    book = samples.three_layer_network("addin")
-    ((sheet, ref),) = book.workbook.defined_names["W_1"].destinations
-    first_weight = book.workbook[sheet][ref.replace("$", "").split(":")[0]]
-    assert first_weight.value == 0.1  # W1[0][0] in the book
-    first_weight.value = 0.7
+    book = samples.three_layer_network(ADDIN)
     path = tmp_path / "edited.xlsx"
     build.save_atomically(book, path)
+    workbook = openpyxl.load_workbook(path)
+    ((sheet, ref),) = workbook.defined_names["W_1"].destinations
+    first_weight = workbook[sheet][ref.replace("$", "").split(":")[0]]
+    assert first_weight.value == 0.1  # W1[0][0] in the book
+    first_weight.value = 0.7
+    workbook.save(path)
     outcome = verify.verify_with_formulas(path, book.checks)
     assert not outcome.ok and outcome.mismatches
 
@@ -195,7 +212,10 @@ def test_digits_accuracy_cell_equals_numpy_in_libreoffice(soffice, built, tmp_pa
         recalc.recalculate_with_libreoffice(built / "digits_plain.xlsx", tmp_path)
     )
     numpy_accuracy = digits_accuracy_from_numpy()
-    assert values["batch"]["D6"] == pytest.approx(numpy_accuracy, rel=1e-12)
+    accuracy = samples.digits(PLAIN).find("batch", "accuracy")
+    assert values["batch"][accuracy.address()] == pytest.approx(
+        numpy_accuracy, rel=1e-12
+    )
     assert numpy_accuracy > 0.9  # a real classifier, not chance (0.1)
 
 
@@ -227,13 +247,12 @@ def test_build_refuses_to_overwrite_without_force(tmp_path):
 def test_interrupted_save_leaves_no_half_written_file(tmp_path, monkeypatch):
     target = tmp_path / "activations_plain.xlsx"
     target.write_bytes(b"the previous workbook")
-    book = samples.activation_curves("plain")
+    book = samples.activation_curves(PLAIN)
 
-    def interrupted(path):
-        Path(path).write_bytes(b"PK half a zip")
+    def interrupted(layout):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(book.workbook, "save", interrupted)
+    monkeypatch.setattr(xlsx_writer, "to_bytes", interrupted)
     with pytest.raises(KeyboardInterrupt):
         build.save_atomically(book, target)
     assert target.read_bytes() == b"the previous workbook"
@@ -241,8 +260,8 @@ def test_interrupted_save_leaves_no_half_written_file(tmp_path, monkeypatch):
 
 
 def test_addin_formulas_name_registered_excel_functions():
-    from xlnn import excel_formulas
-
     registered = {function.excel_name for function in udfs.FUNCTIONS}
-    assert set(excel_formulas.ADDIN_NAMES.values()) <= registered
-    assert ADDIN_FUNCTIONS <= registered
+    assert ADDIN_FUNCTIONS == registered
+    for activation in catalog.TABLE:
+        name = function_names(ADDIN.activation(activation.name, "A1:B2"))
+        assert name == {activation.excel_name}

@@ -13,10 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from xlnn import samples, verify
-from xlnn.workbook import BookBuilder
-
-FLAVORS = ("plain", "addin")
+from xlnn import samples, verify, xlsx_writer
+from xlnn.flavors import FLAVORS
+from xlnn.layout import BookLayout
 
 
 class BuildError(Exception):
@@ -45,14 +44,14 @@ def targets(out_dir: Path) -> dict[Path, tuple[str, str]]:
     }
 
 
-def save_atomically(book: BookBuilder, path: Path) -> None:
+def save_atomically(book: BookLayout, path: Path) -> None:
     """Save to a temporary file beside ``path``, then rename it into place."""
     handle, temporary = tempfile.mkstemp(
         dir=path.parent, prefix=f".{path.stem}-", suffix=".xlsx.tmp"
     )
     os.close(handle)
     try:
-        book.workbook.save(temporary)
+        Path(temporary).write_bytes(xlsx_writer.to_bytes(book))
         os.chmod(temporary, 0o644)
         os.replace(temporary, path)
     except BaseException:
@@ -75,7 +74,7 @@ def verifier(flavor: str) -> tuple[Callable | None, str]:
     return verify.verify_with_formulas, ""
 
 
-def _verification(path: Path, book: BookBuilder, flavor: str) -> tuple[str, bool]:
+def _verification(path: Path, book: BookLayout, flavor: str) -> tuple[str, bool]:
     """Verify the written ``path``: a status line, and whether it passed."""
     verify_file, reason = verifier(flavor)
     if verify_file is None:
@@ -102,14 +101,12 @@ def build(
     out_dir.mkdir(parents=True, exist_ok=True)
     built = []
     for path, (sample, flavor) in planned.items():
-        book = samples.SAMPLES[sample](flavor)
+        book = samples.SAMPLES[sample](FLAVORS[flavor])
         save_atomically(book, path)
         status, ok = "not verified (--no-verify)", True
         if check:
             status, ok = _verification(path, book, flavor)
-        entry = BuiltWorkbook(
-            path, book.workbook.sheetnames, len(book.checks), status, ok
-        )
+        entry = BuiltWorkbook(path, book.sheet_titles, len(book.checks), status, ok)
         report(
             f"{path}  sheets: {', '.join(entry.sheets)}  formulas: "
             f"{entry.formulas}  {entry.verification}"

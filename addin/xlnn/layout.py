@@ -1,229 +1,372 @@
-"""Lay out any stack of dense layers as a forward pass in cells.
+"""What goes in which cell: a workbook described, for any writer to apply.
 
-Two flows share the same description (:class:`xlnn.network.Network`):
+A :class:`BookLayout` holds sheets of text, editable inputs, formulas,
+charts and formatting rules, the workbook's defined names, and for every
+formula the values NumPy expects there (a :class:`Check`), so that a
+recalculated workbook can be compared cell by cell. It knows neither openpyxl
+nor xlwings: :mod:`xlnn.xlsx_writer` turns it into a file.
 
-- :func:`single_sample`: top to bottom, one block per symbol of the book
-  (x, W1 and b1, a1, z1, W2 ...), for one input row;
-- :func:`batch`: left to right, one row per sample, one block per step.
+Cells are placed with a :class:`Cursor`, which moves down a sheet as blocks
+are written, and found again by name (:meth:`BookLayout.find`), so neither
+the samples nor their tests spell out coordinates.
 
-Every step of a layer is one array formula: ``MMULT(z, W) + b``, then the
-activation. Weights are referred to by their workbook names (``W_1``, ``b_1``),
-so the batch sheet follows edits made to them anywhere.
+Every computed block is one formula over its exact range: a writer enters it
+as a legacy array formula (or, where dynamic arrays exist, a formula that
+spills from its top-left cell).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from xlnn.excel_formulas import activation_formula
-from xlnn.network import Network
-from xlnn.workbook import (
-    NUMBER,
-    PROBABILITY,
-    WEIGHT,
-    Block,
-    SheetBuilder,
-)
+# Number formats.
+NUMBER = "0.000000"
+WEIGHT = "0.000"
+PROBABILITY = "0.0000"
+INTEGER = "0"
+SHORT = "0.0"
+#: Four decimals, for wide blocks such as a batch's layers.
+COMPACT = "0.0000"
+#: Width of the narrow column that separates two blocks side by side.
+GAP_WIDTH = 2
+
+
+def column_letter(col: int) -> str:
+    """Excel's letters for a 1-based column number: 1 -> A, 27 -> AA."""
+    letters = ""
+    while col > 0:
+        col, remainder = divmod(col - 1, 26)
+        letters = chr(ord("A") + remainder) + letters
+    return letters
+
+
+def quote_sheet(title: str) -> str:
+    """A sheet name as a formula refers to it: ``'my sheet'``."""
+    return "'{}'".format(title.replace("'", "''"))
 
 
 @dataclass(frozen=True)
-class LayerNames:
-    """The workbook names of one layer's weights and biases."""
+class Block:
+    """A rectangle of cells: top-left ``row`` and ``col`` (1-based) and a shape."""
 
-    weights: str
-    bias: str
+    sheet: str
+    row: int
+    col: int
+    rows: int = 1
+    cols: int = 1
 
+    def address(self, i: int = 0, j: int = 0, absolute: bool = False) -> str:
+        letter, number = column_letter(self.col + j), self.row + i
+        return f"${letter}${number}" if absolute else f"{letter}{number}"
 
-def weight_names(network: Network) -> list[LayerNames]:
-    # "W1" would be the cell W1, so the names carry an underscore.
-    return [LayerNames(f"W_{k}", f"b_{k}") for k in range(1, len(network.layers) + 1)]
+    @property
+    def coordinates(self) -> str:
+        """``B3:D4`` (or ``B3`` for one cell)."""
+        last = self.address(self.rows - 1, self.cols - 1)
+        return self.address() if self.shape == (1, 1) else f"{self.address()}:{last}"
 
+    @property
+    def ref(self) -> str:
+        """Absolute reference on its own sheet: ``$B$3:$D$4``."""
+        first = self.address(absolute=True)
+        last = self.address(self.rows - 1, self.cols - 1, absolute=True)
+        return first if self.shape == (1, 1) else f"{first}:{last}"
 
-def _activation_caption(activation: str) -> str:
-    return {
-        "identity": "identity: the output is the sum itself",
-        "sigmoid": "sigmoid squashes each sum into (0, 1)",
-        "softmax": "softmax turns the sums into probabilities that add up to 1",
-        "relu": "ReLU keeps positive sums, zeroes the rest",
-        "step": "the step function fires 1 where the sum is positive",
-        "tanh": "tanh squashes each sum into (-1, 1)",
-    }[activation]
+    @property
+    def qualified_ref(self) -> str:
+        """Reference from any sheet: ``'network'!$B$3:$D$4``."""
+        return f"{quote_sheet(self.sheet)}!{self.ref}"
 
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.rows, self.cols)
 
-def place_weights(
-    sheet: SheetBuilder, network: Network, row: int, col: int, layer_index: int
-) -> int:
-    """Write one layer's W and b as editable named blocks; return the next row."""
-    k = layer_index + 1
-    layer = network.layers[layer_index]
-    names = weight_names(network)[layer_index]
-    sheet.text(
-        row,
-        col,
-        f"W{k}: weights into layer {k}, one row per input, one "
-        f"column per neuron ({layer.n_inputs}x{layer.n_outputs}; "
-        f"editable; named {names.weights})",
-        "caption",
-    )
-    w = sheet.inputs(row + 1, col, layer.weights, WEIGHT)
-    sheet.book.name(names.weights, w)
-    row = w.row + w.rows
-    sheet.text(
-        row, col, f"b{k}: biases of layer {k} (editable; named {names.bias})", "caption"
-    )
-    b = sheet.inputs(row + 1, col, layer.bias[np.newaxis, :], WEIGHT)
-    sheet.book.name(names.bias, b)
-    return b.row + b.rows + 1
+    @property
+    def last_row(self) -> int:
+        return self.row + self.rows - 1
 
+    @property
+    def last_col(self) -> int:
+        return self.col + self.cols - 1
 
-def _activation_body(flavor: str, activation: str, block: Block) -> list[str]:
-    """Formula bodies for ``activation`` over ``block``, one per array formula."""
-    if activation == "softmax" and flavor == "plain" and block.rows > 1:
-        # Plain Excel has no per-row MAX in one formula (BYROW is Excel 365):
-        # each sample row gets its own softmax formula.
-        return [
-            activation_formula(flavor, activation, block.row_block(i).ref)
-            for i in range(block.rows)
-        ]
-    return [activation_formula(flavor, activation, block.ref)]
+    def cell(self, i: int = 0, j: int = 0) -> Block:
+        return Block(self.sheet, self.row + i, self.col + j)
+
+    def row_block(self, i: int) -> Block:
+        return Block(self.sheet, self.row + i, self.col, 1, self.cols)
+
+    def column_block(self, j: int) -> Block:
+        return Block(self.sheet, self.row, self.col + j, self.rows, 1)
 
 
-def write_activation(
-    sheet: SheetBuilder,
-    flavor: str,
-    activation: str,
-    source: Block,
-    target: Block,
-    expected,
-    number_format,
-    output=False,
-    name: str = "",
-) -> Block:
-    """Write ``activation(source)`` into ``target``, as few formulas as possible."""
-    bodies = _activation_body(flavor, activation, source)
-    expected = np.asarray(expected)
-    for i, body in enumerate(bodies):
-        rows = target if len(bodies) == 1 else target.row_block(i)
-        part = expected if len(bodies) == 1 else expected[i : i + 1]
-        sheet.array_formula(rows, body, part, number_format, output, name)
-    return target
+@dataclass(frozen=True)
+class Check:
+    """What a recalculated block must hold: numbers, or error text such as #NUM!."""
+
+    block: Block
+    expected: np.ndarray
+    name: str = ""
 
 
-def _write_layer(sheet, flavor, network, index, computed, source, a, z, z_symbol):
-    """Write one layer's two steps: a = MMULT(source, W) + b, then z = f(a)."""
-    layer = network.layers[index]
-    names = weight_names(network)[index]
-    sheet.array_formula(
-        a,
-        f"MMULT({source.ref},{names.weights})+{names.bias}",
-        computed.a,
-        NUMBER,
-        name=f"a{index + 1}",
-    )
-    return write_activation(
-        sheet,
-        flavor,
-        layer.activation,
-        a,
-        z,
-        computed.z,
-        PROBABILITY if layer.activation == "softmax" else NUMBER,
-        output=index == len(network.layers) - 1,
-        name=z_symbol,
-    )
+# --- what a sheet holds ------------------------------------------------------
+
+#: Text styles: a sheet's title, a block's caption, a note, a column header.
+TEXT_STYLES = ("title", "caption", "note", "header")
 
 
-def single_sample(
-    sheet: SheetBuilder,
-    network: Network,
-    x: Block,
-    flavor: str,
-    row: int,
-    col: int,
-    x_values,
-    weights_here: bool = True,
-):
-    """Lay out the forward pass of one input row ``x``, top to bottom.
+@dataclass(frozen=True)
+class Text:
+    block: Block
+    text: str
+    style: str = "note"
 
-    With ``weights_here`` the layers' W and b are written (and named) just
-    before the layer that uses them, as in the book; otherwise the names
-    must already exist. Returns the next free row and the output block.
+
+@dataclass(frozen=True)
+class Inputs:
+    """Editable constants, one cell per value of a 2-D ``values``."""
+
+    block: Block
+    values: np.ndarray
+    number_format: str
+
+
+@dataclass(frozen=True)
+class Formula:
+    """One formula computing all of ``block``; ``body`` has no leading ``=``.
+
+    ``output`` marks a result a reader looks for (the network's outputs, an
+    accuracy) rather than an intermediate step.
     """
-    source, last = x, len(network.layers) - 1
-    for index, computed in enumerate(network.forward(x_values)):
-        k, layer = index + 1, network.layers[index]
-        if weights_here:
-            row = place_weights(sheet, network, row, col, index)
-        inputs = "x" if index == 0 else f"z{k - 1}"
-        sheet.text(
-            row,
-            col,
-            f"a{k} = {inputs} . W{k} + b{k}: each neuron's weighted sum of its inputs",
-            "caption",
-        )
-        z_symbol = "y" if index == last else f"z{k}"
-        sheet.text(
-            row + 3,
-            col,
-            f"{z_symbol} = {layer.activation}(a{k}): "
-            f"{_activation_caption(layer.activation)}",
-            "caption",
-        )
-        a = sheet.block(row + 1, col, 1, layer.n_outputs)
-        z = sheet.block(row + 4, col, 1, layer.n_outputs)
-        source = _write_layer(
-            sheet, flavor, network, index, computed, source, a, z, z_symbol
-        )
-        row = z.row + 2
-    return row, source
+
+    block: Block
+    body: str
+    number_format: str
+    output: bool = False
 
 
-def batch(
-    sheet: SheetBuilder,
-    network: Network,
-    x: Block,
-    flavor: str,
-    header_row: int,
-    col: int,
-    x_values,
-    output_col: int | None = None,
-):
-    """Lay out the forward pass of a batch ``x`` (one sample per row), left to right.
+@dataclass(frozen=True)
+class Series:
+    """One line or set of bars: its values, and a title cell or text.
 
-    Each block gets a caption on ``header_row`` and column numbers below it;
-    the data rows line up with ``x``. The output block goes to ``output_col``
-    when given (say, next to the labels), else after the last block. Returns
-    the output block.
+    ``x`` gives a line its own x values instead of the chart's categories.
     """
-    source, last = x, len(network.layers) - 1
-    for index, computed in enumerate(network.forward(x_values)):
-        k, width = index + 1, network.layers[index].n_outputs
-        activation = network.layers[index].activation
-        inputs = "X" if index == 0 else f"Z{k - 1}"
-        a = _batch_block(
-            sheet, x, col, width, header_row, f"A{k} = {inputs} . W{k} + b{k}", f"a{k}"
-        )
-        col = a.col + a.cols + 1
-        z_symbol = "Y" if index == last else f"Z{k}"
-        z = _batch_block(
-            sheet,
-            x,
-            output_col if index == last and output_col else col,
-            width,
-            header_row,
-            f"{z_symbol} = {activation}(A{k})",
-            z_symbol.lower(),
-        )
-        source = _write_layer(
-            sheet, flavor, network, index, computed, source, a, z, z_symbol
-        )
-        col = z.col + z.cols + 1
-    return source
+
+    values: Block
+    title: Block | str
+    x: Block | None = None
 
 
-def _batch_block(sheet, x: Block, col, width, header_row, caption, symbol) -> Block:
-    sheet.text(header_row, col, caption, "caption")
-    sheet.headers(x.row - 1, col, [f"{symbol}[{j}]" for j in range(width)])
-    return sheet.block(x.row, col, x.rows, width)
+@dataclass(frozen=True)
+class Chart:
+    """A chart: ``kind`` is ``"line"`` (x-y lines) or ``"bar"`` (columns).
+
+    ``categories`` gives the x values of a line chart or the labels of a bar
+    chart. ``y_range`` fixes the y axis; ``number_format`` formats its labels.
+    ``anchor`` is the top-left cell; ``size`` is (height, width) in cm.
+    """
+
+    kind: str
+    title: str
+    anchor: Block
+    categories: Block
+    series: tuple[Series, ...]
+    size: tuple[float, float] = (7.5, 12.0)
+    x_title: str = ""
+    y_title: str = ""
+    x_range: tuple[float, float] | None = None
+    y_range: tuple[float, float] | None = None
+    number_format: str = "General"
+    legend: bool = True
+
+
+@dataclass(frozen=True)
+class HeatMap:
+    """Cells shaded from white (``low``) to ink (``high``), light text when dark."""
+
+    block: Block
+    low: float
+    high: float
+
+
+@dataclass(frozen=True)
+class Highlight:
+    """Cells of ``block`` marked where ``condition`` holds.
+
+    ``condition`` is a formula written for the block's top-left cell, with
+    relative references, as Excel's conditional formatting takes it.
+    """
+
+    block: Block
+    condition: str
+
+
+@dataclass
+class SheetLayout:
+    """One worksheet: its contents, column widths, frozen panes and printout."""
+
+    title: str
+    book: BookLayout
+    texts: list[Text] = field(default_factory=list)
+    inputs: list[Inputs] = field(default_factory=list)
+    formulas: list[Formula] = field(default_factory=list)
+    charts: list[Chart] = field(default_factory=list)
+    heat_maps: list[HeatMap] = field(default_factory=list)
+    highlights: list[Highlight] = field(default_factory=list)
+    widths: dict[int, float] = field(default_factory=dict)
+    heights: dict[int, float] = field(default_factory=dict)
+    anchors: dict[str, Block] = field(default_factory=dict)
+    freeze: Block | None = None
+    print_area: Block | None = None
+
+    def block(self, row: int, col: int, rows: int = 1, cols: int = 1) -> Block:
+        return Block(self.title, row, col, rows, cols)
+
+    def cursor(self, row: int = 1, col: int = 1) -> Cursor:
+        return Cursor(self, row, col)
+
+    def text(self, block: Block, text: str, style: str = "note") -> Block:
+        if style not in TEXT_STYLES:
+            raise ValueError(f"unknown text style {style!r}")
+        self.texts.append(Text(block, text, style))
+        return block
+
+    def headers(self, block: Block, labels) -> Block:
+        """Column headers along a one-row ``block`` (or down a one-column one)."""
+        labels = list(labels)
+        if len(labels) != block.rows * block.cols or 1 not in block.shape:
+            raise ValueError(f"{len(labels)} headers do not fit {block.coordinates}")
+        for k, label in enumerate(labels):
+            cell = block.cell(0, k) if block.rows == 1 else block.cell(k, 0)
+            self.text(cell, label, "header")
+        return block
+
+    def put_inputs(self, block: Block, values, number_format: str) -> Block:
+        values = np.atleast_2d(np.asarray(values))
+        if values.shape != block.shape:
+            raise ValueError(f"{values.shape} values do not fit {block.coordinates}")
+        self.inputs.append(Inputs(block, values, number_format))
+        return block
+
+    def put_formula(
+        self,
+        block: Block,
+        body: str,
+        *,
+        expected,
+        number_format: str = NUMBER,
+        output: bool = False,
+        name: str = "",
+    ) -> Block:
+        """One formula over exactly ``block``, and the values it must give.
+
+        ``name`` labels the check and makes the block findable with
+        :meth:`BookLayout.find`.
+        """
+        expected = np.asarray(expected, dtype=object).reshape(block.shape)
+        self.formulas.append(Formula(block, body, number_format, output))
+        self.book.checks.append(Check(block, expected, name))
+        if name:
+            self.anchor(name, block)
+        return block
+
+    def anchor(self, name: str, block: Block) -> Block:
+        """Remember ``block`` under ``name``, for :meth:`BookLayout.find`."""
+        self.anchors[name] = block
+        return block
+
+    def width(self, first_col: int, last_col: int, width: float) -> None:
+        for col in range(first_col, last_col + 1):
+            self.widths[col] = width
+
+
+@dataclass
+class Cursor:
+    """A position on a sheet that moves down as blocks are placed under it."""
+
+    sheet: SheetLayout
+    row: int
+    col: int
+
+    def at(self, rows: int = 1, cols: int = 1, right: int = 0) -> Block:
+        """The block of ``rows`` x ``cols`` at the cursor, ``right`` columns over."""
+        return self.sheet.block(self.row, self.col + right, rows, cols)
+
+    def skip(self, rows: int = 1) -> Cursor:
+        self.row += rows
+        return self
+
+    def text(self, text: str, style: str = "note", right: int = 0) -> Block:
+        """A line of text at the cursor; the cursor moves to the next row."""
+        block = self.sheet.text(self.at(right=right), text, style)
+        self.row += 1
+        return block
+
+    def headers(self, labels, right: int = 0) -> Block:
+        labels = list(labels)
+        block = self.sheet.headers(self.at(1, len(labels), right), labels)
+        self.row += 1
+        return block
+
+    def inputs(self, values, number_format: str, right: int = 0) -> Block:
+        """Editable values at the cursor; the cursor moves below them."""
+        values = np.atleast_2d(np.asarray(values))
+        block = self.at(*values.shape, right)
+        self.sheet.put_inputs(block, values, number_format)
+        self.row = block.last_row + 1
+        return block
+
+    def formula(self, body: str, *, expected, right: int = 0, **options) -> Block:
+        """A formula over a block shaped like ``expected``; the cursor moves below."""
+        shape = np.atleast_2d(np.asarray(expected, dtype=object)).shape
+        block = self.sheet.put_formula(
+            self.at(*shape, right), body, expected=expected, **options
+        )
+        self.row = block.last_row + 1
+        return block
+
+
+@dataclass
+class BookLayout:
+    """A workbook being described: sheets, defined names and checks."""
+
+    sheets: list[SheetLayout] = field(default_factory=list)
+    names: dict[str, Block] = field(default_factory=dict)
+    checks: list[Check] = field(default_factory=list)
+
+    def sheet(self, title: str) -> SheetLayout:
+        if any(sheet.title == title for sheet in self.sheets):
+            raise ValueError(f"a sheet is already called {title!r}")
+        sheet = SheetLayout(title, self)
+        self.sheets.append(sheet)
+        return sheet
+
+    def name(self, name: str, block: Block) -> str:
+        """Define a workbook-wide name for ``block``; return the name."""
+        self.names[name] = block
+        return name
+
+    def find(self, sheet: str, name: str) -> Block:
+        """The block placed under ``name`` on ``sheet`` (see :meth:`anchor`)."""
+        for candidate in self.sheets:
+            if candidate.title == sheet and name in candidate.anchors:
+                return candidate.anchors[name]
+        raise KeyError(f"no block named {name!r} on sheet {sheet!r}")
+
+    def check(self, sheet: str, name: str) -> Check:
+        """The check of the formula named ``name`` on ``sheet``."""
+        for check in self.checks:
+            if check.block.sheet == sheet and check.name == name:
+                return check
+        raise KeyError(f"no check named {name!r} on sheet {sheet!r}")
+
+    def move_sheet(self, title: str, position: int) -> None:
+        """Put the sheet called ``title`` at ``position`` in the tab order."""
+        sheet = next(sheet for sheet in self.sheets if sheet.title == title)
+        self.sheets.remove(sheet)
+        self.sheets.insert(position, sheet)
+
+    @property
+    def sheet_titles(self) -> list[str]:
+        return [sheet.title for sheet in self.sheets]

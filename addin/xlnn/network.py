@@ -11,17 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from xlnn import activations
-
-#: Activations a layer may use, by name. Softmax normalizes each sample (row).
-ACTIVATIONS = {
-    "identity": activations.identity,
-    "step": activations.step,
-    "sigmoid": activations.sigmoid,
-    "relu": activations.relu,
-    "tanh": activations.tanh,
-    "softmax": activations.softmax,
-}
+from xlnn import catalog
 
 
 @dataclass(frozen=True)
@@ -44,11 +34,7 @@ class Dense:
                 f"bias has {bias.size} values but the weights have "
                 f"{weights.shape[1]} outputs"
             )
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(
-                f"unknown activation {self.activation!r}; "
-                f"choose one of {', '.join(ACTIVATIONS)}"
-            )
+        catalog.get(self.activation)  # refuses an unknown name
         object.__setattr__(self, "weights", weights)
         object.__setattr__(self, "bias", bias)
 
@@ -96,7 +82,7 @@ class Network:
         values = []
         for layer in self.layers:
             a = z @ layer.weights + layer.bias
-            z = ACTIVATIONS[layer.activation](a)
+            z = catalog.get(layer.activation).function(a)
             values.append(LayerValues(a, z))
         return values
 

@@ -1,7 +1,8 @@
 """The sample workbooks: chapter 3 of the book, and a digits classifier.
 
-Each sample is a function ``(flavor) -> BookBuilder`` that describes its
-sheets; :mod:`xlnn.build` writes and verifies them.
+Each sample is a function ``(flavor) -> BookLayout`` describing its sheets;
+:mod:`xlnn.xlsx_writer` writes them and :mod:`xlnn.build` verifies them.
+Cells are placed by cursor and found by name: no coordinates are spelled out.
 """
 
 from __future__ import annotations
@@ -9,26 +10,25 @@ from __future__ import annotations
 from importlib import resources
 
 import numpy as np
-from openpyxl.chart import BarChart, Reference, ScatterChart, Series
-from openpyxl.formatting.rule import CellIsRule, ColorScaleRule
-from openpyxl.styles import Font
 
-from xlnn import activations, layout
-from xlnn.excel_formulas import activation_formula, naive_softmax
-from xlnn.network import Dense, Network
-from xlnn.workbook import (
+from xlnn import catalog, network_layout
+from xlnn.flavors import Flavor, naive_softmax
+from xlnn.layout import (
     INTEGER,
     NUMBER,
     PROBABILITY,
-    BookBuilder,
+    SHORT,
+    BookLayout,
+    Chart,
+    Cursor,
+    HeatMap,
+    Highlight,
+    Series,
+    SheetLayout,
+    column_letter,
 )
+from xlnn.network import Dense, Network
 
-FLAVOR_NOTE = {
-    "plain": "Plain flavor: only built-in formulas, so it works in any Excel, "
-    "LibreOffice or other spreadsheet, with no add-in.",
-    "addin": "Add-in flavor: the formulas call xlnn's functions (SIGMOID, SOFTMAX, "
-    "...) through xlwings. In classic xlwings on Windows, STEP is STEP_FUNCTION.",
-}
 EDIT_NOTE = "Yellow cells are inputs: edit them and every formula follows."
 
 # Book section 3.4.3: the three-layer network and its input.
@@ -42,37 +42,170 @@ BOOK_NETWORK = Network(
 )
 BOOK_BATCH = np.array([[1.0, 0.5], [0.0, 0.0], [-1.0, 2.0], [3.0, -0.5], [0.5, 0.5]])
 
-CURVES = [
-    "step",
-    "sigmoid",
-    "relu",
-    "tanh",
-    "leaky_relu",
-    "elu",
-    "softplus",
-    "gelu",
-    "silu",
-]
+#: Width of column A, which holds the row labels ("naive", "sum", "a", "y").
+LABEL_WIDTH = 7
 
 
-def _intro(sheet, title, lines, flavor):
-    sheet.text(1, 1, title, "title")
-    for k, line in enumerate([*lines, EDIT_NOTE, FLAVOR_NOTE[flavor]]):
-        sheet.text(2 + k, 1, line)
-    return 3 + len(lines) + 2
+def _intro(sheet: SheetLayout, title: str, lines, flavor: Flavor) -> Cursor:
+    """Title and notes at the top; returns a cursor below them, in column B."""
+    cursor = sheet.cursor(1, 1)
+    cursor.text(title, "title")
+    for line in [*lines, EDIT_NOTE, flavor.note]:
+        cursor.text(line)
+    sheet.width(1, 1, LABEL_WIDTH)
+    return sheet.cursor(cursor.row + 1, 2)
 
 
-def three_layer_network(flavor: str) -> BookBuilder:
+# --- activations -------------------------------------------------------------
+
+
+def activation_curves(flavor: Flavor) -> BookLayout:
+    """The activations from x = -6 to 6, a chart, and softmax's two examples."""
+    book = BookLayout()
+    sheet = book.sheet("activations")
+    curves = catalog.gallery()
+    cursor = _intro(
+        sheet,
+        "Activation functions",
+        ["Each column is one array formula over the x column; the chart draws them."],
+        flavor,
+    )
+    if not flavor.add_in:
+        cursor.text(catalog.get("sigmoid").plain_note)
+        cursor.skip()
+    cursor.headers(["x", *(activation.excel_name for activation in curves)])
+    x_values = np.arange(-6.0, 6.0 + 0.25, 0.5)[:, np.newaxis]
+    x = cursor.inputs(x_values, SHORT)
+    columns = []
+    for k, activation in enumerate(curves, start=1):
+        columns.append(
+            sheet.put_formula(
+                sheet.block(x.row, x.col + k, x.rows, 1),
+                flavor.activation(activation.name, x.ref),
+                expected=activation.function(x_values),
+                name=activation.name,
+            )
+        )
+    sheet.width(2, 2 + len(curves), 11)
+    sheet.freeze = sheet.block(x.row, 1)
+    chart_col = x.col + len(curves) + 2
+    step_x, step_y = _step_jump(sheet, flavor, row=x.row + 25, col=chart_col)
+    series = [
+        Series(step_y, sheet.block(x.row - 1, column.col), x=step_x)
+        if activation.name == "step"
+        else Series(column, sheet.block(x.row - 1, column.col))
+        for activation, column in zip(curves, columns, strict=True)
+    ]
+    sheet.charts.append(
+        Chart(
+            kind="line",
+            title="Activation functions",
+            anchor=sheet.block(x.row - 1, chart_col),
+            categories=x,
+            series=tuple(series),
+            size=(11, 18),
+            x_title="x",
+            y_title="f(x)",
+            x_range=(-6, 6),
+            y_range=(-2, 6),
+            number_format="0",
+        )
+    )
+    cursor.skip()
+    _softmax_example(
+        cursor,
+        flavor,
+        [0.3, 2.9, 4.0],
+        "Softmax of a = [0.3, 2.9, 4.0] (book section 3.5.1)",
+        naive=False,
+    )
+    _softmax_example(
+        cursor,
+        flavor,
+        [1010.0, 1000.0, 990.0],
+        "Overflow: a = [1010, 1000, 990] (book section 3.5.2)",
+        naive=True,
+    )
+    return book
+
+
+def _step_jump(sheet: SheetLayout, flavor: Flavor, *, row: int, col: int):
+    """STEP at a few points, so the chart draws its jump at 0 as a vertical line."""
+    cursor = sheet.cursor(row, col)
+    cursor.text(
+        "For the chart: STEP jumps at 0, so it is drawn from these points", "caption"
+    )
+    cursor.headers(["x", "STEP"])
+    x_values = np.array([[-6.0], [0.0], [0.001], [6.0]])
+    x = cursor.inputs(x_values, "0.0##")
+    y = sheet.put_formula(
+        sheet.block(x.row, x.col + 1, x.rows, 1),
+        flavor.activation("step", x.ref),
+        expected=catalog.get("step").function(x_values),
+        number_format=SHORT,
+        name="step jump",
+    )
+    return x, y
+
+
+def _softmax_example(cursor: Cursor, flavor: Flavor, a_values, caption, naive):
+    """a, (the naive formula,) softmax(a) and its sum, labelled in column A."""
+    sheet = cursor.sheet
+    a_values = np.array([a_values])
+    expected = catalog.get("softmax").function(a_values)
+    cursor.text(caption, "caption")
+    sheet.text(cursor.at(right=-1), "a")
+    a = cursor.inputs(a_values, SHORT)
+    if naive:
+        sheet.text(cursor.at(right=-1), "naive")
+        sheet.text(
+            cursor.at(right=a.cols),
+            "EXP(a)/SUM(EXP(a)) overflows: EXP(1010) is too big",
+        )
+        cursor.formula(
+            naive_softmax(a.ref),
+            expected=np.full(a.shape, "#NUM!", dtype=object),
+            number_format=PROBABILITY,
+            name="naive softmax",
+        )
+    sheet.text(cursor.at(right=-1), "y")
+    sheet.text(
+        cursor.at(right=a.cols),
+        "softmax subtracts MAX(a) first, so the largest exponent is EXP(0)"
+        if naive
+        else "each y is EXP(a) over the sum of all EXP(a)",
+    )
+    y = cursor.formula(
+        flavor.activation("softmax", a.ref),
+        expected=expected,
+        number_format=PROBABILITY,
+        output=True,
+        name="overflow softmax" if naive else "softmax",
+    )
+    sheet.text(cursor.at(right=-1), "sum")
+    cursor.formula(
+        f"SUM({y.ref})",
+        expected=expected.sum(),
+        number_format=PROBABILITY,
+        name="overflow sum" if naive else "sum",
+    )
+    cursor.skip()
+
+
+# --- the book's three-layer network -------------------------------------------
+
+
+def three_layer_network(flavor: Flavor) -> BookLayout:
     """Book section 3.4.3: x -> 3 sigmoid -> 2 sigmoid -> 2 identity outputs."""
-    book = BookBuilder()
+    book = BookLayout()
     _network_sheet(book, flavor)
     _network_batch_sheet(book, flavor)
     return book
 
 
-def _network_sheet(book, flavor):
+def _network_sheet(book: BookLayout, flavor: Flavor) -> None:
     sheet = book.sheet("network")
-    row = _intro(
+    cursor = _intro(
         sheet,
         "A three-layer network, computed in cells",
         [
@@ -83,18 +216,21 @@ def _network_sheet(book, flavor):
         ],
         flavor,
     )
-    sheet.text(row, 2, "x: the input, one row (editable)", "caption")
-    x = sheet.inputs(row + 1, 2, BOOK_X[np.newaxis, :], NUMBER)
-    row, _ = layout.single_sample(sheet, BOOK_NETWORK, x, flavor, row + 3, 2, BOOK_X)
-    sheet.text(row, 2, "The book prints y = [0.31682708 0.69627909].")
-    sheet.widths(1, 1, 3)
-    sheet.widths(2, 4, 14)
-    sheet.ws.freeze_panes = "A2"
+    cursor.text("x: the input, one row (editable)", "caption")
+    x = cursor.inputs(BOOK_X[np.newaxis, :], NUMBER)
+    sheet.anchor("x", x)
+    cursor.skip()
+    network_layout.single_sample(
+        cursor, network=BOOK_NETWORK, flavor=flavor, x=x, x_values=BOOK_X
+    )
+    cursor.text("The book prints y = [0.31682708 0.69627909].")
+    sheet.width(2, 4, 14)
+    sheet.freeze = sheet.block(2, 1)
 
 
-def _network_batch_sheet(book, flavor):
+def _network_batch_sheet(book: BookLayout, flavor: Flavor) -> None:
     sheet = book.sheet("batch")
-    _intro(
+    cursor = _intro(
         sheet,
         "The same network on a batch of inputs",
         [
@@ -104,138 +240,40 @@ def _network_batch_sheet(book, flavor):
         ],
         flavor,
     )
-    header_row = 8
-    sheet.text(header_row, 2, "X: inputs (editable)", "caption")
-    sheet.headers(header_row + 1, 2, ["x[0]", "x[1]"])
-    x = sheet.inputs(header_row + 2, 2, BOOK_BATCH, NUMBER)
-    y = layout.batch(sheet, BOOK_NETWORK, x, flavor, header_row, 5, BOOK_BATCH)
-    col = y.col + y.cols + 1
-    sheet.text(header_row, col, "P = softmax(Y), per row", "caption")
-    sheet.headers(header_row + 1, col, ["p[0]", "p[1]"])
-    layout.write_activation(
+    caption_row = cursor.row
+    cursor.text("X: inputs (editable)", "caption")
+    cursor.headers(["x[0]", "x[1]"])
+    x = cursor.inputs(BOOK_BATCH, SHORT)
+    placed = network_layout.batch(
         sheet,
-        flavor,
-        "softmax",
-        y,
-        sheet.block(x.row, col, *y.shape),
-        activations.softmax(BOOK_NETWORK.predict(BOOK_BATCH)),
-        PROBABILITY,
+        network=BOOK_NETWORK,
+        flavor=flavor,
+        x=x,
+        x_values=BOOK_BATCH,
+        caption_row=caption_row,
+        first_col=x.last_col + 2,
+    )
+    y = placed.output
+    p_col = y.last_col + 2
+    sheet.text(sheet.block(caption_row, p_col), "P = softmax(Y), per row", "caption")
+    sheet.headers(sheet.block(x.row - 1, p_col, 1, y.cols), ["p[0]", "p[1]"])
+    network_layout.write_activation(
+        sheet,
+        flavor=flavor,
+        activation="softmax",
+        source=y,
+        target=sheet.block(x.row, p_col, *y.shape),
+        expected=catalog.get("softmax").function(placed.output_values),
         output=True,
         name="P",
     )
-    sheet.widths(1, 1, 3)
-    sheet.widths(2, col + 2, 11)
-    sheet.ws.freeze_panes = sheet.ws.cell(x.row, 1)
+    sheet.width(2, x.last_col, 8)
+    sheet.width(x.last_col + 1, x.last_col + 1, 2)
+    sheet.width(p_col, y.last_col + y.cols, 8)
+    sheet.freeze = sheet.block(x.row, 1)
 
 
-def activation_curves(flavor: str) -> BookBuilder:
-    """The activations from x = -6 to 6, a chart, and softmax's two examples."""
-    book = BookBuilder()
-    sheet = book.sheet("activations")
-    row = _intro(
-        sheet,
-        "Activation functions",
-        [
-            "Each column is one array formula over the x column. The chart draws the "
-            "curves.",
-        ],
-        flavor,
-    )
-    x_values = np.arange(-6.0, 6.0 + 0.25, 0.5)[:, np.newaxis]
-    sheet.headers(row, 2, ["x", *(name.upper() for name in CURVES)])
-    x = sheet.inputs(row + 1, 2, x_values, "0.0")
-    for k, name in enumerate(CURVES):
-        sheet.array_formula(
-            sheet.block(x.row, 3 + k, x.rows, 1),
-            activation_formula(flavor, name, x.ref),
-            getattr(activations, name)(x_values),
-            NUMBER,
-        )
-    _curve_chart(sheet, x, len(CURVES), anchor=sheet.ws.cell(row, 4 + len(CURVES)))
-    sheet.widths(1, 1, 3)
-    sheet.widths(2, 2 + len(CURVES), 11)
-    sheet.ws.freeze_panes = sheet.ws.cell(x.row, 1)
-
-    row = x.row + x.rows + 2
-    row = _softmax_example(
-        sheet,
-        flavor,
-        row,
-        [0.3, 2.9, 4.0],
-        "Softmax of a = [0.3, 2.9, 4.0] (book section 3.5.1)",
-        naive=False,
-    )
-    _softmax_example(
-        sheet,
-        flavor,
-        row,
-        [1010.0, 1000.0, 990.0],
-        "Overflow: a = [1010, 1000, 990] (book section 3.5.2)",
-        naive=True,
-    )
-    return book
-
-
-def _curve_chart(sheet, x, n_curves, anchor):
-    chart = ScatterChart()
-    chart.title = "Activation functions"
-    chart.style = 2
-    chart.x_axis.title = "x"
-    chart.y_axis.title = "f(x)"
-    chart.height, chart.width = 11, 18
-    x_ref = Reference(
-        sheet.ws, min_col=x.col, min_row=x.row, max_row=x.row + x.rows - 1
-    )
-    for k in range(n_curves):
-        col = x.col + 1 + k
-        y_ref = Reference(
-            sheet.ws, min_col=col, min_row=x.row - 1, max_row=x.row + x.rows - 1
-        )
-        series = Series(y_ref, x_ref, title_from_data=True)
-        series.marker.symbol = "none"
-        series.smooth = False
-        chart.series.append(series)
-    chart.y_axis.scaling.min, chart.y_axis.scaling.max = -1.5, 6
-    chart.x_axis.scaling.min, chart.x_axis.scaling.max = -6, 6
-    sheet.ws.add_chart(chart, anchor.coordinate)
-
-
-def _softmax_example(sheet, flavor, row, a_values, caption, naive):
-    a_values = np.array([a_values])
-    sheet.text(row, 2, caption, "caption")
-    sheet.text(row + 1, 1, "a")
-    a = sheet.inputs(row + 1, 2, a_values, "0.0")
-    y_block = sheet.block(row + 2 + naive, 2, 1, a.cols)
-    if naive:
-        sheet.text(row + 2, 1, "naive")
-        sheet.array_formula(
-            sheet.block(row + 2, 2, 1, a.cols),
-            naive_softmax(a.ref),
-            np.full(a.shape, "#NUM!", dtype=object),
-            PROBABILITY,
-        )
-        sheet.text(row + 2, 2 + a.cols, "EXP(a)/SUM(EXP(a)): EXP(1010) overflows")
-    sheet.text(y_block.row, 1, "y")
-    expected = activations.softmax(a_values)
-    sheet.array_formula(
-        y_block,
-        activation_formula(flavor, "softmax", a.ref),
-        expected,
-        PROBABILITY,
-        output=True,
-    )
-    sheet.text(
-        y_block.row,
-        2 + a.cols,
-        "softmax subtracts MAX(a) first: the largest exponent is EXP(0)"
-        if naive
-        else "each y is EXP(a) over the sum of all EXP(a)",
-    )
-    sheet.text(y_block.row + 1, 1, "sum")
-    sheet.formula(
-        y_block.row + 1, 2, f"SUM({y_block.ref})", expected.sum(), PROBABILITY
-    )
-    return y_block.row + 3
+# --- the digits classifier ---------------------------------------------------
 
 
 def load_digits_network() -> tuple[Network, np.ndarray, np.ndarray]:
@@ -251,20 +289,20 @@ def load_digits_network() -> tuple[Network, np.ndarray, np.ndarray]:
         return network, data["test_images"], data["test_labels"]
 
 
-def digits(flavor: str) -> BookBuilder:
+def digits(flavor: Flavor) -> BookLayout:
     """A real classifier of scikit-learn's 8x8 digits, one image and a batch."""
     network, images, labels = load_digits_network()
-    book = BookBuilder()
+    book = BookLayout()
     _weights_sheet(book, network, flavor)
     _digit_sheet(book, network, images[0], flavor)
     _digits_batch_sheet(book, network, images, labels, flavor)
-    book.workbook.move_sheet("weights", offset=2)
+    book.move_sheet("weights", 2)
     return book
 
 
-def _weights_sheet(book, network, flavor):
+def _weights_sheet(book: BookLayout, network: Network, flavor: Flavor) -> None:
     sheet = book.sheet("weights")
-    row = _intro(
+    cursor = _intro(
         sheet,
         "Weights of the digits network (64-16-10)",
         [
@@ -273,161 +311,169 @@ def _weights_sheet(book, network, flavor):
         ],
         flavor,
     )
-    for index in range(len(network.layers)):
-        row = layout.place_weights(sheet, network, row, 2, index)
-    sheet.widths(1, 1, 3)
-    sheet.widths(2, 18, 8)
+    for k, layer in enumerate(network.layers, start=1):
+        network_layout.place_weights(cursor, layer=layer, k=k)
+    sheet.width(2, 18, 8)
 
 
-def _digit_sheet(book, network, image, flavor):
+def _digit_sheet(book, network: Network, image, flavor: Flavor) -> None:
     sheet = book.sheet("digit")
-    row = _intro(
+    cursor = _intro(
         sheet,
         "Which digit is this?",
         [
             "Draw a digit in the 8x8 grid with values 0 (white) to 16 (black); the "
             "network's 10 probabilities and its answer follow.",
-            "x lists the 64 pixels in one row; then each layer is MMULT plus bias, "
-            "then the activation.",
+            "x, at the bottom, lists the 64 pixels in one row; each layer is MMULT "
+            "plus bias, then the activation.",
         ],
         flavor,
     )
-    sheet.text(row, 2, "The image (editable)", "caption")
-    grid = sheet.inputs(row + 1, 2, image.reshape(8, 8), INTEGER)
-    sheet.ws.conditional_formatting.add(
-        grid.coordinates,
-        ColorScaleRule(
-            start_type="num",
-            start_value=0,
-            start_color="FFFFFF",
-            end_type="num",
-            end_value=16,
-            end_color="1F2937",
-        ),
+    cursor.text("The image (editable)", "caption")
+    grid = cursor.inputs(image.reshape(8, 8), INTEGER)
+    sheet.anchor("image", grid)
+    sheet.heat_maps.append(HeatMap(grid, 0, 16))
+    for row in range(grid.row, grid.last_row + 1):
+        sheet.heights[row] = 52  # square pixels in 11-character columns
+    sheet.width(2, 17, 11)
+    cursor.skip()
+    # x comes last on the sheet, below the layers: its 64 cells run far right.
+    layers_height = network_layout.single_sample_height(network, weights_here=False)
+    x = sheet.block(cursor.row + layers_height + 3, 2, 1, 64)
+    placed = network_layout.single_sample(
+        cursor,
+        network=network,
+        flavor=flavor,
+        x=x,
+        x_values=image,
+        weights_here=False,
     )
-    # Light digits on dark pixels, so every value stays readable.
-    sheet.ws.conditional_formatting.add(
-        grid.coordinates,
-        CellIsRule(operator="greaterThan", formula=["8"], font=Font(color="FFFFFF")),
+    y = placed.output
+    probabilities = placed.output_values[0]
+    sheet.headers(sheet.block(y.row + 1, y.col, 1, 10), [str(d) for d in range(10)])
+    sheet.text(sheet.block(y.row, y.last_col + 2), "prediction", "header")
+    sheet.put_formula(
+        sheet.block(y.row, y.last_col + 3),
+        f"MATCH(MAX({y.ref}),{y.ref},0)-1",
+        expected=float(np.argmax(probabilities)),
+        number_format=INTEGER,
+        output=True,
+        name="prediction",
     )
-    for r in range(grid.row, grid.row + 8):
-        sheet.ws.row_dimensions[r].height = 52  # square pixels in 11-character columns
-    sheet.widths(2, 17, 11)
-    x_row = grid.row + 9
+    sheet.charts.append(
+        Chart(
+            kind="bar",
+            title="Probability of each digit",
+            anchor=sheet.block(grid.row, 11),
+            categories=sheet.block(y.row + 1, y.col, 1, 10),
+            series=(Series(y, "probability"),),
+            y_range=(0, 1),
+            number_format="0.0",
+            legend=False,
+        )
+    )
+    sheet.print_area = sheet.block(1, 1, cursor.row, 18)
     sheet.text(
-        x_row,
-        2,
+        sheet.block(x.row - 1, 2),
         "x: the grid's 64 pixels in one row, read row by row (runs far right)",
         "caption",
     )
-    x = sheet.block(x_row + 1, 2, 1, 64)
     for k in range(64):
-        sheet.formula(
-            x.row, x.col + k, f"{grid.address(k // 8, k % 8)}", image[k], INTEGER
+        sheet.put_formula(
+            x.cell(0, k),
+            grid.address(k // 8, k % 8),
+            expected=image[k],
+            number_format=INTEGER,
         )
-    row, y = layout.single_sample(
-        sheet, network, x, flavor, x_row + 3, 2, image, weights_here=False
-    )
-    sheet.headers(y.row + 1, y.col + y.cols + 1, ["prediction"])
-    probabilities = network.predict(image)[0]
-    sheet.formula(
-        y.row,
-        y.col + y.cols + 1,
-        f"MATCH(MAX({y.ref}),{y.ref},0)-1",
-        float(np.argmax(probabilities)),
-        INTEGER,
-        output=True,
-    )
-    sheet.headers(y.row + 1, y.col, [str(d) for d in range(10)])
-    chart = BarChart()
-    chart.type = "col"
-    chart.title = "Probability of each digit"
-    chart.legend = None
-    chart.height, chart.width = 7.5, 12
-    chart.y_axis.scaling.min, chart.y_axis.scaling.max = 0, 1
-    chart.add_data(
-        Reference(sheet.ws, min_col=y.col, max_col=y.col + 9, min_row=y.row),
-        from_rows=True,
-    )
-    chart.set_categories(
-        Reference(sheet.ws, min_col=y.col, max_col=y.col + 9, min_row=y.row + 1)
-    )
-    sheet.ws.add_chart(chart, sheet.ws.cell(grid.row, 11).coordinate)
-    sheet.widths(18, 80, 9)
-    sheet.widths(1, 1, 3)
-    # x's 64 cells run far to the right; the printout stops after the outputs.
-    sheet.ws.print_area = f"A1:R{row}"
+    sheet.anchor("x", x)
+    sheet.width(18, 80, 9)
 
 
-def _digits_batch_sheet(book, network, images, labels, flavor):
+def _digits_batch_sheet(book, network, images, labels, flavor: Flavor) -> None:
     sheet = book.sheet("batch")
-    _intro(
+    cursor = _intro(
         sheet,
         f"{len(images)} held-out test images",
         [
             "Each row is one image the network never saw in training: its label, "
             "the prediction, the 10 probabilities Y, then the 64 pixels X and the "
-            "layers that lead from X to Y.",
+            "layers that lead from X to Y. Wrong predictions are shaded red.",
         ],
         flavor,
     )
-    header_row, first = 8, 10
-    sheet.text(header_row, 2, "result", "caption")
-    sheet.headers(header_row + 1, 2, ["label", "prediction", "correct"])
-    label = sheet.inputs(first, 2, labels[:, np.newaxis], INTEGER)
-    probabilities_col, pixels_col = 6, 17
-    sheet.text(header_row, pixels_col, "X: pixels 0..16 (editable)", "caption")
-    sheet.headers(header_row + 1, pixels_col, [f"x[{k}]" for k in range(64)])
-    x = sheet.inputs(first, pixels_col, images, INTEGER)
-    y = layout.batch(
+    accuracy_row = cursor.row
+    cursor.skip(2)
+    caption_row = cursor.row
+    cursor.text("result", "caption")
+    result_headers = cursor.headers(["label", "prediction", "correct"])
+    label = cursor.inputs(labels[:, np.newaxis], INTEGER)
+    first = label.row
+    probabilities_col = result_headers.last_col + 2
+    pixels_col = probabilities_col + 11
+    sheet.text(sheet.block(caption_row, pixels_col), "X: pixels 0..16 (editable)",
+               "caption")  # fmt: skip
+    sheet.headers(
+        sheet.block(first - 1, pixels_col, 1, 64), [f"x[{k}]" for k in range(64)]
+    )
+    x = sheet.put_inputs(sheet.block(first, pixels_col, *images.shape), images,
+                         INTEGER)  # fmt: skip
+    placed = network_layout.batch(
         sheet,
-        network,
-        x,
-        flavor,
-        header_row,
-        x.col + 65,
-        images,
+        network=network,
+        flavor=flavor,
+        x=x,
+        x_values=images,
+        caption_row=caption_row,
+        first_col=x.last_col + 2,
         output_col=probabilities_col,
     )
-    predicted = np.argmax(network.predict(images), axis=1)
+    y = placed.output
+    predicted = np.argmax(placed.output_values, axis=1)
+    prediction = sheet.block(first, label.col + 1, len(images), 1)
+    correct = sheet.block(first, label.col + 2, len(images), 1)
     for i in range(len(images)):
         row_ref = y.row_block(i).ref
-        prediction = sheet.formula(
-            first + i,
-            3,
+        sheet.put_formula(
+            prediction.cell(i),
             f"MATCH(MAX({row_ref}),{row_ref},0)-1",
-            float(predicted[i]),
-            INTEGER,
+            expected=float(predicted[i]),
+            number_format=INTEGER,
             output=True,
         )
-        sheet.formula(
-            first + i,
-            4,
-            f"IF({prediction.address()}={label.address(i)},1,0)",
-            float(predicted[i] == labels[i]),
-            INTEGER,
+        sheet.put_formula(
+            correct.cell(i),
+            f"IF({prediction.address(i)}={label.address(i)},1,0)",
+            expected=float(predicted[i] == labels[i]),
+            number_format=INTEGER,
         )
-    correct = sheet.block(first, 4, len(images), 1)
-    sheet.text(6, 2, "accuracy", "caption")
-    sheet.formula(
-        6,
-        4,
-        f"SUM({correct.ref})/COUNT({correct.ref})",
-        float(np.mean(predicted == labels)),
-        PROBABILITY,
-        output=True,
+    sheet.anchor("prediction", prediction)
+    sheet.anchor("correct", correct)
+    # A whole result row turns red where the prediction is wrong.
+    sheet.highlights.append(
+        Highlight(
+            sheet.block(first, label.col, len(images), 3 + 1 + y.cols),
+            f"${column_letter(correct.col)}{first}=0",
+        )
     )
-    sheet.widths(1, 1, 3)
-    sheet.widths(2, 4, 10)
-    sheet.widths(5, 5, 2)
-    sheet.widths(6, 15, 8)
-    sheet.widths(16, 16, 2)
-    sheet.widths(pixels_col, pixels_col + 63, 4.5)
-    sheet.widths(pixels_col + 64, pixels_col + 120, 8)
-    sheet.ws.freeze_panes = sheet.ws.cell(first, 2)
-    # The picture and the printout show the results; the pixels and the
-    # hidden layers continue to the right.
-    sheet.ws.print_area = f"A1:O{first + 29}"
+    sheet.text(sheet.block(accuracy_row, label.col), "accuracy", "caption")
+    sheet.put_formula(
+        sheet.block(accuracy_row, correct.col),
+        f"SUM({correct.ref})/COUNT({correct.ref})",
+        expected=float(np.mean(predicted == labels)),
+        number_format=PROBABILITY,
+        output=True,
+        name="accuracy",
+    )
+    sheet.width(2, 4, 10)
+    sheet.width(5, 5, 2)
+    sheet.width(probabilities_col, probabilities_col + 9, 8)
+    sheet.width(probabilities_col + 10, probabilities_col + 10, 2)
+    sheet.width(pixels_col, pixels_col + 63, 4.5)
+    sheet.width(pixels_col + 64, pixels_col + 120, 8)
+    sheet.freeze = sheet.block(first, 2)
+    # The printout shows every result row; the pixels and the hidden layers
+    # continue to the right.
+    sheet.print_area = sheet.block(1, 1, correct.last_row, y.last_col)
 
 
 #: Every sample, by file name stem.

@@ -22,6 +22,7 @@ name): Office.js registers it as STEP, classic xlwings as STEP_FUNCTION.
 
 from __future__ import annotations
 
+import inspect
 import sys
 
 import numpy as np
@@ -29,7 +30,8 @@ import xlwings
 from xlwings import arg, func, ret
 from xlwings.conversion import Converter
 
-from xlnn import activations, cells
+from xlnn import catalog, cells
+from xlnn.catalog import Activation
 
 # Classic xlwings hands error cells over as COM error ints, Office.js as text.
 CLASSIC = sys.platform == "win32" and not getattr(xlwings, "on_server", False)
@@ -59,69 +61,38 @@ class ShownCells(Converter):
         return value
 
 
-#: Every Excel function of this module, in the order ``xlnn functions`` lists them.
-FUNCTIONS: list = []
+def _adapter(activation: Activation):
+    """The Excel function for ``activation``: cells in, NumPy, cells out."""
+    function = activation.function
+    if activation.grouped:
 
+        def adapter(x, direction=None):
+            # exp(-inf) is 0: a blank cell takes no part in its group.
+            return cells.apply_grouped(function, x, direction, -np.inf, CLASSIC)
 
-def _register(adapter, excel_name: str, **arg_help: str):
-    """Register ``adapter`` with xlwings as ``excel_name``, with argument help."""
-    for name, help_text in arg_help.items():
-        adapter = arg(name, "raw", doc=help_text)(adapter)
-    adapter = ret(ShownCells)(adapter)
-    adapter = func(name=excel_name)(adapter)
-    adapter.excel_name = excel_name
-    adapter.arg_help = arg_help
-    FUNCTIONS.append(adapter)
+    elif activation.parameter is not None:
+        parameter = activation.parameter
+
+        def adapter(x, value=None):
+            number = cells.number_argument(value, parameter.name, parameter.default)
+            return cells.apply_elementwise(
+                lambda values: function(values, number), x, CLASSIC
+            )
+
+        # Excel, xlwings and the VBA wrapper show the table's parameter name.
+        signature = inspect.signature(adapter)
+        x_parameter, value_parameter = signature.parameters.values()
+        adapter.__signature__ = signature.replace(
+            parameters=[x_parameter, value_parameter.replace(name=parameter.name)]
+        )
+
+    else:
+
+        def adapter(x):
+            return cells.apply_elementwise(function, x, CLASSIC)
+
     return adapter
 
-
-def _elementwise(python_name: str, activation, description: str, excel_name=None):
-    """Build the Excel function that applies ``activation`` to every cell."""
-
-    def adapter(x):
-        return cells.apply_elementwise(activation, x, CLASSIC)
-
-    adapter.__name__ = adapter.__qualname__ = python_name
-    adapter.__doc__ = description
-    return _register(adapter, excel_name or python_name.upper(), x=RANGE_HELP)
-
-
-step_function = _elementwise(
-    "step_function",
-    activations.step,
-    "Step function: 1 where x > 0, else 0.",
-    excel_name="STEP",
-)
-sigmoid = _elementwise(
-    "sigmoid", activations.sigmoid, "Sigmoid 1/(1+EXP(-x)), stable for any x."
-)
-relu = _elementwise("relu", activations.relu, "ReLU: MAX(0, x) for each cell.")
-identity = _elementwise(
-    "identity", activations.identity, "Identity: each number unchanged."
-)
-tanh = _elementwise("tanh", activations.tanh, "Hyperbolic tangent of each cell.")
-elu = _elementwise("elu", activations.elu, "ELU: x where x > 0, else EXP(x)-1.")
-softplus = _elementwise(
-    "softplus", activations.softplus, "Softplus LN(1+EXP(x)), stable for any x."
-)
-gelu = _elementwise("gelu", activations.gelu, "GELU: x times the normal CDF of x.")
-silu = _elementwise("silu", activations.silu, "SiLU (swish): x * SIGMOID(x).")
-
-
-def leaky_relu(x, alpha=None):
-    """Leaky ReLU: x where x > 0, else alpha * x."""
-    slope = cells.number_argument(alpha, "alpha", default=0.01)
-    return cells.apply_elementwise(
-        lambda values: activations.leaky_relu(values, slope), x, CLASSIC
-    )
-
-
-leaky_relu = _register(
-    leaky_relu,
-    "LEAKY_RELU",
-    x=RANGE_HELP,
-    alpha="Slope for x <= 0 (optional, default 0.01).",
-)
 
 DIRECTION_HELP = (
     'Optional: "rows" (each row sums to 1), "columns" or "all". '
@@ -129,23 +100,32 @@ DIRECTION_HELP = (
 )
 
 
-def softmax(x, direction=None):
-    """Softmax: EXP(x)/SUM(EXP(x)) per group, stable for any x; groups sum to 1."""
-    # exp(-inf) is 0: a blank cell takes no part in its group.
-    return cells.apply_grouped(activations.softmax, x, direction, -np.inf, CLASSIC)
+def _register(activation: Activation):
+    """Register ``activation``'s adapter with xlwings, named as the table says."""
+    adapter = _adapter(activation)
+    adapter.__name__ = adapter.__qualname__ = activation.python_name
+    adapter.__doc__ = activation.help
+    arg_help = {"x": RANGE_HELP}
+    if activation.grouped:
+        arg_help["direction"] = DIRECTION_HELP
+    if activation.parameter is not None:
+        arg_help[activation.parameter.name] = activation.parameter.help
+    for name, help_text in arg_help.items():
+        adapter = arg(name, "raw", doc=help_text)(adapter)
+    adapter = ret(ShownCells)(adapter)
+    adapter = func(name=activation.excel_name)(adapter)
+    adapter.excel_name = activation.excel_name
+    adapter.arg_help = arg_help
+    return adapter
 
 
-softmax = _register(softmax, "SOFTMAX", x=RANGE_HELP, direction=DIRECTION_HELP)
+#: Every Excel function of this module, in the table's order.
+FUNCTIONS = [_register(activation) for activation in catalog.TABLE]
 
-
-def log_softmax(x, direction=None):
-    """Log-softmax: LN(SOFTMAX(x)) per group, finite where SOFTMAX underflows."""
-    return cells.apply_grouped(activations.log_softmax, x, direction, -np.inf, CLASSIC)
-
-
-log_softmax = _register(
-    log_softmax, "LOG_SOFTMAX", x=RANGE_HELP, direction=DIRECTION_HELP
-)
+# xlwings finds functions as attributes of this module, by their Python name;
+# ``from xlnn.udfs import *`` (xlwings Lite's main.py) takes ``__all__``.
+globals().update({function.__name__: function for function in FUNCTIONS})
+__all__ = [function.__name__ for function in FUNCTIONS]
 
 
 def by_excel_name() -> dict:

@@ -2,7 +2,7 @@
 
 The plain flavor is recalculated by LibreOffice, the add-in flavor by the
 ``formulas`` package with xlnn's own Excel functions registered; both are
-compared with the :class:`xlnn.workbook.Check` records the generator wrote.
+compared with the :class:`xlnn.layout.Check` records the generator wrote.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from xlnn.workbook import Check
+from xlnn.layout import Check
 
 #: Relative tolerance of every comparison; LibreOffice keeps 15 significant digits.
 RELATIVE_TOLERANCE = 1e-9

@@ -1,0 +1,205 @@
+"""The one table of activations: everything xlnn says about each, in one place.
+
+Each :class:`Activation` names its NumPy function (:mod:`xlnn.activations`),
+its Excel function, the help Excel and ``xlnn functions`` show, the caption a
+workbook prints under a layer that uses it, the same computation written with
+Excel's built-in functions only, and whether the activations gallery draws it.
+The Excel functions (:mod:`xlnn.udfs`), the formula flavors
+(:mod:`xlnn.flavors`), the network description (:mod:`xlnn.network`) and the
+samples all read this table. Adding an activation means adding its NumPy
+function, its tests and one entry here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from xlnn import activations
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """An optional single-number argument of an Excel function, such as alpha."""
+
+    name: str
+    default: float
+    help: str
+
+
+@dataclass(frozen=True)
+class Activation:
+    """One activation and every way xlnn shows it.
+
+    ``plain`` turns a range reference into a formula body (no ``=``) computing
+    the activation with built-in functions, to be entered as an array formula
+    over a range of the same shape. For a ``grouped`` activation (softmax) the
+    formula normalizes the whole range it is given, so callers pass it one
+    sample (row) at a time. ``python_name`` is the adapter's name in
+    :mod:`xlnn.udfs`, which classic xlwings uses for its VBA wrapper.
+    """
+
+    name: str
+    function: Callable
+    excel_name: str
+    help: str
+    caption: str
+    plain: Callable[[str], str]
+    grouped: bool = False
+    gallery: bool = True
+    parameter: Parameter | None = None
+    python_name: str = ""
+    plain_note: str = ""
+
+    def __post_init__(self):
+        if not self.python_name:
+            object.__setattr__(self, "python_name", self.name)
+
+
+def _stable_sigmoid(r: str) -> str:
+    # EXP(-ABS(x)) lies in (0, 1], so it never overflows: the numerator is 1
+    # for x >= 0 and EXP(-ABS(x)) for x < 0.
+    return f"IF({r}>=0,1,EXP(-ABS({r})))/(1+EXP(-ABS({r})))"
+
+
+def _shifted(r: str) -> str:
+    # The book's trick (section 3.5.2): subtract the max, so the largest
+    # exponent is EXP(0).
+    return f"({r}-MAX({r}))"
+
+
+_SIGMOID_NOTE = (
+    "SIGMOID in built-in functions: 1/(1+EXP(-x)), written as "
+    "IF(x>=0,1,EXP(-ABS(x)))/(1+EXP(-ABS(x))) so that EXP never overflows."
+)
+
+#: Every activation, in the order the gallery and ``xlnn functions`` list them.
+TABLE = (
+    Activation(
+        name="step",
+        function=activations.step,
+        excel_name="STEP",
+        python_name="step_function",  # Step is a VBA keyword
+        help="Step function: 1 where x > 0, else 0.",
+        caption="the step function fires 1 where the sum is positive",
+        plain=lambda r: f"IF({r}>0,1,0)",
+    ),
+    Activation(
+        name="sigmoid",
+        function=activations.sigmoid,
+        excel_name="SIGMOID",
+        help="Sigmoid 1/(1+EXP(-x)), stable for any x.",
+        caption="sigmoid squashes each sum into (0, 1)",
+        plain=_stable_sigmoid,
+        plain_note=_SIGMOID_NOTE,
+    ),
+    Activation(
+        name="relu",
+        function=activations.relu,
+        excel_name="RELU",
+        help="ReLU: MAX(0, x) for each cell.",
+        caption="ReLU keeps positive sums and zeroes the rest",
+        plain=lambda r: f"IF({r}>0,{r},0)",
+    ),
+    Activation(
+        name="identity",
+        function=activations.identity,
+        excel_name="IDENTITY",
+        help="Identity: each number unchanged.",
+        caption="identity: the output is the sum itself",
+        plain=lambda r: r,
+        gallery=False,
+    ),
+    Activation(
+        name="tanh",
+        function=activations.tanh,
+        excel_name="TANH",
+        help="Hyperbolic tangent of each cell.",
+        caption="tanh squashes each sum into (-1, 1)",
+        plain=lambda r: f"TANH({r})",
+    ),
+    Activation(
+        name="leaky_relu",
+        function=activations.leaky_relu,
+        excel_name="LEAKY_RELU",
+        help="Leaky ReLU: x where x > 0, else alpha * x.",
+        caption="leaky ReLU keeps positive sums and scales the rest by 0.01",
+        plain=lambda r: f"IF({r}>0,{r},0.01*{r})",
+        parameter=Parameter(
+            "alpha", 0.01, "Slope for x <= 0 (optional, default 0.01)."
+        ),
+    ),
+    Activation(
+        name="elu",
+        function=activations.elu,
+        excel_name="ELU",
+        help="ELU: x where x > 0, else EXP(x)-1.",
+        caption="ELU keeps positive sums and bends the rest towards -1",
+        # EXP only of min(x, 0), so a large positive x never overflows.
+        plain=lambda r: f"IF({r}>0,{r},EXP(IF({r}>0,0,{r}))-1)",
+    ),
+    Activation(
+        name="softplus",
+        function=activations.softplus,
+        excel_name="SOFTPLUS",
+        help="Softplus LN(1+EXP(x)), stable for any x.",
+        caption="softplus is a smooth ReLU, LN(1+EXP(sum))",
+        # max(x, 0) + LN(1 + EXP(-|x|)): EXP never overflows.
+        plain=lambda r: f"IF({r}>0,{r},0)+LN(1+EXP(-ABS({r})))",
+    ),
+    Activation(
+        name="gelu",
+        function=activations.gelu,
+        excel_name="GELU",
+        help="GELU: x times the normal CDF of x.",
+        caption="GELU weighs each sum by the normal CDF of itself",
+        plain=lambda r: f"{r}*ERFC(-{r}/SQRT(2))/2",
+    ),
+    Activation(
+        name="silu",
+        function=activations.silu,
+        excel_name="SILU",
+        help="SiLU (swish): x * SIGMOID(x).",
+        caption="SiLU multiplies each sum by its sigmoid",
+        plain=lambda r: f"{r}*{_stable_sigmoid(r)}",
+    ),
+    Activation(
+        name="softmax",
+        function=activations.softmax,
+        excel_name="SOFTMAX",
+        help="Softmax: EXP(x)/SUM(EXP(x)) per group, stable for any x; "
+        "groups sum to 1.",
+        caption="softmax turns the sums into probabilities that add up to 1",
+        plain=lambda r: f"EXP({_shifted(r)})/SUM(EXP({_shifted(r)}))",
+        grouped=True,
+        gallery=False,
+    ),
+    Activation(
+        name="log_softmax",
+        function=activations.log_softmax,
+        excel_name="LOG_SOFTMAX",
+        help="Log-softmax: LN(SOFTMAX(x)) per group, finite where SOFTMAX underflows.",
+        caption="log-softmax gives the logarithms of softmax's probabilities",
+        plain=lambda r: f"{_shifted(r)}-LN(SUM(EXP({_shifted(r)})))",
+        grouped=True,
+        gallery=False,
+    ),
+)
+
+#: The table by activation name (``"sigmoid"``).
+ACTIVATIONS = {activation.name: activation for activation in TABLE}
+
+
+def get(name: str) -> Activation:
+    """The activation called ``name``, or a ValueError listing the known ones."""
+    try:
+        return ACTIVATIONS[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown activation {name!r}; choose one of {', '.join(ACTIVATIONS)}"
+        ) from None
+
+
+def gallery() -> list[Activation]:
+    """The activations the gallery sheet draws, in table order."""
+    return [activation for activation in TABLE if activation.gallery]

@@ -1,0 +1,71 @@
+"""The workbooks' two flavors: how each writes an activation as formula text.
+
+- ``plain``: built-in functions only (EXP, ABS, IF, MAX, SUM, TANH, LN, ERFC),
+  for any Excel, LibreOffice and other spreadsheets, with no add-in. The text
+  of each activation comes from :mod:`xlnn.catalog`.
+- ``addin``: a call of xlnn's Excel function, ``SIGMOID(B4:D4)``.
+
+A flavor's formula for a grouped activation (softmax) normalizes the whole
+range it is given; :attr:`Flavor.groups_whole_range` says whether a range of
+several samples can still be one formula (the add-in's SOFTMAX groups by rows).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from xlnn import catalog
+
+
+@dataclass(frozen=True)
+class Flavor:
+    """One way of writing the workbooks' formulas.
+
+    ``verified_by`` names the engine that recalculates this flavor's files
+    (``"libreoffice"`` or ``"formulas"``); ``note`` is the line every sheet
+    shows about it.
+    """
+
+    name: str
+    note: str
+    verified_by: str
+    add_in: bool
+
+    def activation(self, name: str, ref: str) -> str:
+        """Formula body (no ``=``) applying activation ``name`` to range ``ref``."""
+        activation = catalog.get(name)
+        if self.add_in:
+            return f"{activation.excel_name}({ref})"
+        return activation.plain(ref)
+
+    def rows_in_one_formula(self, name: str) -> bool:
+        """Whether one formula can apply ``name`` to several sample rows at once.
+
+        Plain Excel has no per-row MAX inside one array formula (BYROW needs
+        Excel 365), so plain softmax takes one formula per row.
+        """
+        return self.add_in or not catalog.get(name).grouped
+
+
+PLAIN = Flavor(
+    name="plain",
+    note="Plain flavor: only built-in formulas, so it works in any Excel, "
+    "LibreOffice or other spreadsheet, with no add-in.",
+    verified_by="libreoffice",
+    add_in=False,
+)
+ADDIN = Flavor(
+    name="addin",
+    note="Add-in flavor: the formulas call xlnn's functions (SIGMOID, SOFTMAX, "
+    "...) through xlwings. In classic xlwings on Windows, STEP is STEP_FUNCTION.",
+    verified_by="formulas",
+    add_in=True,
+)
+
+#: Every flavor, by name, in the order ``xlnn build`` writes them.
+FLAVORS = {flavor.name: flavor for flavor in (PLAIN, ADDIN)}
+
+
+def naive_softmax(ref: str) -> str:
+    """The textbook softmax without the max shift: overflows past EXP(709.78)."""
+    return f"EXP({ref})/SUM(EXP({ref}))"

@@ -1,0 +1,308 @@
+"""Lay out any stack of dense layers as a forward pass in cells.
+
+Two flows share one placement step per layer (:func:`place_layer`):
+
+- :func:`single_sample`: top to bottom, one block per symbol of the book
+  (x, W1 and b1, a1, z1, W2 ...), for one input row;
+- :func:`batch`: left to right, one row per sample, one block per step.
+
+Every step of a layer is one formula over its block: ``MMULT(z, W) + b``,
+then the activation. Weights are referred to by their workbook names
+(``W_1``, ``b_1``), so every sheet follows edits made to them anywhere. The
+forward pass runs once, in :meth:`xlnn.network.Network.forward`; its values
+travel with the blocks (:class:`PlacedLayer`) as the checks and for the
+sample's own use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from xlnn import catalog
+from xlnn.flavors import Flavor
+from xlnn.layout import (
+    COMPACT,
+    GAP_WIDTH,
+    NUMBER,
+    PROBABILITY,
+    WEIGHT,
+    Block,
+    Cursor,
+    SheetLayout,
+)
+from xlnn.network import Dense, LayerValues, Network
+
+
+@dataclass(frozen=True)
+class LayerNames:
+    """The workbook names of one layer's weights and biases."""
+
+    weights: str
+    bias: str
+
+
+def layer_names(k: int) -> LayerNames:
+    """Names of layer ``k``'s W and b (1-based); ``W1`` would be the cell W1."""
+    return LayerNames(f"W_{k}", f"b_{k}")
+
+
+@dataclass(frozen=True)
+class PlacedLayer:
+    """One layer in cells: its sums ``a`` and outputs ``z``, and their values."""
+
+    a: Block
+    z: Block
+    values: LayerValues
+
+
+@dataclass(frozen=True)
+class PlacedNetwork:
+    """Every layer of a network in cells, in order."""
+
+    layers: tuple[PlacedLayer, ...]
+
+    @property
+    def output(self) -> Block:
+        return self.layers[-1].z
+
+    @property
+    def output_values(self) -> np.ndarray:
+        return self.layers[-1].values.z
+
+
+def place_weights(cursor: Cursor, *, layer: Dense, k: int) -> tuple[Block, Block]:
+    """Write layer ``k``'s W and b at the cursor as editable, named blocks."""
+    names = layer_names(k)
+    cursor.text(
+        f"W{k}: weights into layer {k}, one row per input, one column per neuron "
+        f"({layer.n_inputs}x{layer.n_outputs}; editable; named {names.weights})",
+        "caption",
+    )
+    w = cursor.inputs(layer.weights, WEIGHT)
+    cursor.text(f"b{k}: biases of layer {k} (editable; named {names.bias})", "caption")
+    b = cursor.inputs(layer.bias[np.newaxis, :], WEIGHT)
+    cursor.skip()
+    book = cursor.sheet.book
+    book.name(names.weights, w)
+    book.name(names.bias, b)
+    return w, b
+
+
+def write_activation(
+    sheet: SheetLayout,
+    *,
+    flavor: Flavor,
+    activation: str,
+    source: Block,
+    target: Block,
+    expected,
+    output: bool = False,
+    name: str = "",
+    number_format: str = NUMBER,
+) -> Block:
+    """Write ``activation(source)`` into ``target``, in as few formulas as possible.
+
+    A flavor that cannot normalize several sample rows in one formula gets
+    one formula per row (see :meth:`Flavor.rows_in_one_formula`).
+    Probabilities (a grouped activation's results) get four decimals.
+    """
+    if catalog.get(activation).grouped:
+        number_format = PROBABILITY
+    expected = np.atleast_2d(np.asarray(expected))
+    if flavor.rows_in_one_formula(activation) or source.rows == 1:
+        parts = [(source, target, expected)]
+    else:
+        parts = [
+            (source.row_block(i), target.row_block(i), expected[i : i + 1])
+            for i in range(source.rows)
+        ]
+    for part_source, part_target, part_expected in parts:
+        sheet.put_formula(
+            part_target,
+            flavor.activation(activation, part_source.ref),
+            expected=part_expected,
+            number_format=number_format,
+            output=output,
+        )
+    if name:
+        sheet.anchor(name, target)
+    return target
+
+
+def place_layer(
+    sheet: SheetLayout,
+    *,
+    flavor: Flavor,
+    layer: Dense,
+    k: int,
+    source: Block,
+    a: Block,
+    z: Block,
+    values: LayerValues,
+    output: bool,
+    z_symbol: str,
+    number_format: str = NUMBER,
+) -> PlacedLayer:
+    """Write layer ``k``'s two steps: a = MMULT(source, W) + b, then z = f(a)."""
+    names = layer_names(k)
+    sheet.put_formula(
+        a,
+        f"MMULT({source.ref},{names.weights})+{names.bias}",
+        expected=values.a,
+        number_format=number_format,
+        name=f"a{k}",
+    )
+    write_activation(
+        sheet,
+        flavor=flavor,
+        activation=layer.activation,
+        source=a,
+        target=z,
+        expected=values.z,
+        output=output,
+        name=z_symbol,
+        number_format=number_format,
+    )
+    return PlacedLayer(a, z, values)
+
+
+def _caption(layer: Dense) -> str:
+    return catalog.get(layer.activation).caption
+
+
+#: Rows each layer takes in :func:`single_sample`: caption and block for a and z.
+_LAYER_ROWS = 6
+#: Rows W and b take above a layer: two captions, the blocks and a blank row.
+_WEIGHT_ROWS = 3
+
+
+def single_sample_height(network: Network, *, weights_here: bool = True) -> int:
+    """How many rows :func:`single_sample` moves its cursor down."""
+    rows = _LAYER_ROWS * len(network.layers)
+    if weights_here:
+        rows += sum(_WEIGHT_ROWS + layer.n_inputs + 1 for layer in network.layers)
+    return rows
+
+
+def single_sample(
+    cursor: Cursor,
+    *,
+    network: Network,
+    flavor: Flavor,
+    x: Block,
+    x_values,
+    weights_here: bool = True,
+) -> PlacedNetwork:
+    """Lay out the forward pass of one input row ``x``, down from the cursor.
+
+    With ``weights_here`` the layers' W and b are written (and named) just
+    before the layer that uses them, as in the book; otherwise the names
+    must exist elsewhere in the workbook. The cursor ends below the output.
+    """
+    sheet, placed, source = cursor.sheet, [], x
+    last = len(network.layers)
+    for k, (layer, values) in enumerate(
+        zip(network.layers, network.forward(x_values), strict=True), start=1
+    ):
+        if weights_here:
+            place_weights(cursor, layer=layer, k=k)
+        inputs = "x" if k == 1 else f"z{k - 1}"
+        z_symbol = "y" if k == last else f"z{k}"
+        cursor.text(
+            f"a{k} = {inputs} . W{k} + b{k}: each neuron's weighted sum of its inputs",
+            "caption",
+        )
+        a = cursor.at(1, layer.n_outputs)
+        cursor.skip(2)  # a, then a blank row
+        cursor.text(f"{z_symbol} = {layer.activation}(a{k}): {_caption(layer)}",
+                    "caption")  # fmt: skip
+        z = cursor.at(1, layer.n_outputs)
+        cursor.skip(2)
+        placed.append(
+            place_layer(
+                sheet,
+                flavor=flavor,
+                layer=layer,
+                k=k,
+                source=source,
+                a=a,
+                z=z,
+                values=values,
+                output=k == last,
+                z_symbol=z_symbol,
+            )
+        )
+        source = z
+    return PlacedNetwork(tuple(placed))
+
+
+def batch(
+    sheet: SheetLayout,
+    *,
+    network: Network,
+    flavor: Flavor,
+    x: Block,
+    x_values,
+    caption_row: int,
+    first_col: int,
+    output_col: int | None = None,
+    column_width: float = 8,
+) -> PlacedNetwork:
+    """Lay out the forward pass of a batch ``x`` (one sample per row), left to right.
+
+    Each block gets a caption on ``caption_row`` and column headers on the
+    row above ``x``; its data rows line up with ``x``. Blocks start at
+    ``first_col``; the output block goes to ``output_col`` when given (say,
+    next to the labels), else after the last block. Numbers get four
+    decimals in columns ``column_width`` wide, and the blocks are one narrow
+    column apart, so that a row of blocks stays readable when printed.
+    """
+    placed, source, col = [], x, first_col
+    last = len(network.layers)
+    for k, (layer, values) in enumerate(
+        zip(network.layers, network.forward(x_values), strict=True), start=1
+    ):
+        inputs = "X" if k == 1 else f"Z{k - 1}"
+        z_symbol = "Y" if k == last else f"Z{k}"
+        a = _batch_block(
+            sheet, x, col, layer.n_outputs, caption_row,
+            f"A{k} = {inputs} . W{k} + b{k}", f"a{k}",
+        )  # fmt: skip
+        col = a.last_col + 2
+        z_col = output_col if k == last and output_col else col
+        z = _batch_block(
+            sheet, x, z_col, layer.n_outputs, caption_row,
+            f"{z_symbol} = {layer.activation}(A{k})", z_symbol.lower(),
+        )  # fmt: skip
+        if z_col == col:
+            col = z.last_col + 2
+        for block in (a, z):
+            sheet.width(block.col, block.last_col, column_width)
+            sheet.width(block.last_col + 1, block.last_col + 1, GAP_WIDTH)
+        placed.append(
+            place_layer(
+                sheet,
+                flavor=flavor,
+                layer=layer,
+                k=k,
+                source=source,
+                a=a,
+                z=z,
+                values=values,
+                output=k == last,
+                z_symbol=z_symbol,
+                number_format=COMPACT,
+            )
+        )
+        source = z
+    return PlacedNetwork(tuple(placed))
+
+
+def _batch_block(sheet, x: Block, col, width, caption_row, caption, symbol) -> Block:
+    sheet.text(sheet.block(caption_row, col), caption, "caption")
+    sheet.headers(
+        sheet.block(x.row - 1, col, 1, width), [f"{symbol}[{j}]" for j in range(width)]
+    )
+    return sheet.block(x.row, col, x.rows, width)
