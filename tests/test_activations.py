@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 import warnings
+from decimal import Decimal
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -432,6 +434,248 @@ def test_shape_and_dtype_are_kept(function, shape):
 def test_plain_lists_and_python_floats_are_accepted(function):
     assert np.asarray(function([0.25, -1.5])).shape == (2,)
     assert float(function(0.25)) == function(np.array([0.25]))[0]
+
+
+# --- What comes back, as with NumPy's ufuncs --------------------------------
+
+_SCALARS = [0.25, 3, True, np.float32(0.25), np.int8(-2), np.array(0.25)]
+
+
+@pytest.mark.parametrize("x", _SCALARS, ids=[repr(x) for x in _SCALARS])
+@pytest.mark.parametrize("function", ALL, ids=_ids(ALL))
+def test_scalar_in_gives_numpy_float64_like_a_ufunc(function, x):
+    # The reference is what a NumPy ufunc returns for the same input.
+    assert type(np.exp(np.asarray(x, dtype=np.float64))) is np.float64
+    result = function(x)
+    assert type(result) is np.float64
+    if function in ELEMENTWISE:
+        assert result == function(np.array([x], dtype=np.float64))[0]
+
+
+@pytest.mark.parametrize(
+    "x", [[0.25], [[0.25, -1.0]], np.zeros((2, 0, 3))], ids=["list", "nested", "0x"]
+)
+@pytest.mark.parametrize("function", ALL, ids=_ids(ALL))
+def test_array_like_in_gives_float64_ndarray(function, x):
+    result = function(x)
+    assert type(result) is np.ndarray
+    assert result.dtype == np.float64
+    assert result.shape == np.shape(x)
+
+
+@pytest.mark.parametrize("function", GROUPED, ids=_ids(GROUPED))
+def test_softmax_of_a_scalar_is_a_group_of_one(function):
+    # documented: a scalar is a group of one, so softmax 1 and log-softmax 0
+    expected = 1.0 if function is activations.softmax else 0.0
+    for x in (7.0, -1e308, math.inf, np.array(-3.0)):
+        assert function(x) == expected
+        assert function(x, axis=None) == expected
+    assert np.isnan(function(-math.inf))
+    assert np.isnan(function(math.nan))
+
+
+def test_float32_is_computed_in_float64():
+    # documented: the computation is float64. exp(-100) is about 3.7e-44, a
+    # float32 subnormal with only a few significant bits, and normal in float64.
+    x32 = np.float32(-100.0)
+    result = activations.sigmoid(x32)
+    assert result.dtype == np.float64
+    expected = scipy.special.expit(np.float64(-100.0))
+    assert result == pytest.approx(expected, rel=1e-15, abs=0)
+    # scipy keeps float32, and so loses the digits that float64 keeps:
+    assert scipy.special.expit(x32).dtype == np.float32
+    assert float(scipy.special.expit(x32)) != pytest.approx(expected, rel=1e-3, abs=0)
+    batch = np.array([[-100.0, 0.5], [3.0, -2.5]], dtype=np.float32)
+    for function in ALL:
+        got = function(batch)
+        assert got.dtype == np.float64, function.__name__
+        assert got.tolist() == function(batch.astype(np.float64)).tolist()
+
+
+def test_ints_and_bools_are_numbers():
+    assert activations.sigmoid([True, False]).tolist() == [
+        activations.sigmoid(1.0),
+        0.5,
+    ]
+    small = np.array([-2, 3], dtype=np.int8)
+    assert activations.relu(small).tolist() == [0.0, 3.0]
+    assert activations.relu(small).dtype == np.float64
+    assert activations.identity(np.array([2**53 + 1], dtype=np.uint64))[0] == 2.0**53
+
+
+def test_object_arrays_of_numbers_are_accepted():
+    mixed = np.array([1, 0.5, True, np.float32(2.0), Fraction(1, 4)], dtype=object)
+    assert activations.identity(mixed).tolist() == [1.0, 0.5, 1.0, 2.0, 0.25]
+    assert activations.identity([Decimal("1.5")]).tolist() == [1.5]
+
+
+def test_long_double_is_rounded_to_float64_first():
+    x = np.longdouble(1.0) + np.longdouble(2.0) ** -60  # 1.0 once in float64
+    assert activations.identity(x) == 1.0
+    assert type(activations.identity(x)) is np.float64
+
+
+# --- Text and other non-numbers raise TypeError -----------------------------
+
+_TEXT = {
+    "str": "1.5",
+    "numpy str": np.str_("1.5"),
+    "bytes": b"1.5",
+    "list with str": [1.0, "2"],
+    "list with bytes": [b"1", 2.0],
+    "nested list with str": [[1.0], ["x"]],
+    "str array": np.array(["1.5", "2"]),
+    "bytes array": np.array([b"1.5"]),
+    "object array with str": np.array([1.0, "2"], dtype=object),
+    "0-d object array with str": np.array("1.5", dtype=object),
+    "empty str array": np.array([], dtype=str),
+}
+
+
+@pytest.mark.parametrize("x", _TEXT.values(), ids=_TEXT.keys())
+@pytest.mark.parametrize("function", ALL, ids=_ids(ALL))
+def test_text_raises_type_error(function, x):
+    with pytest.raises(TypeError, match=r"^x must hold numbers .*not text"):
+        function(x)
+
+
+_NOT_NUMBERS = {
+    "None": None,
+    "list with None": [1.0, None],
+    "complex": 1j,
+    "complex array": np.array([1.0 + 2.0j]),
+    "object array with complex": np.array([1.0, np.complex128(1j)], dtype=object),
+    "datetime64": np.datetime64("2024-01-01"),
+    "object array with dict": np.array([{}], dtype=object),
+}
+
+
+@pytest.mark.parametrize("x", _NOT_NUMBERS.values(), ids=_NOT_NUMBERS.keys())
+@pytest.mark.parametrize("function", ALL, ids=_ids(ALL))
+def test_other_non_numbers_raise_type_error(function, x):
+    with pytest.raises(TypeError, match=r"^x must hold numbers \(bool, int or float\)"):
+        function(x)
+
+
+def test_type_error_names_the_text():
+    with pytest.raises(TypeError, match=r"not text: '1\.5'$"):
+        activations.sigmoid("1.5")
+    with pytest.raises(TypeError, match=r"not text: 'oops'$"):
+        activations.sigmoid(np.array([2.0, "oops"], dtype=object))
+    with pytest.raises(TypeError, match=r"not text \(NumPy dtype <U"):
+        activations.sigmoid(["1.5", "2"])
+
+
+@pytest.mark.parametrize("function", [activations.leaky_relu, activations.elu])
+def test_text_alpha_raises_type_error(function):
+    with pytest.raises(TypeError, match=r"^alpha must hold numbers .*not text"):
+        function([1.0, -1.0], alpha="0.1")
+
+
+# --- Empty input ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("axis", [-1, 0, None])
+@pytest.mark.parametrize("shape", [(0,), (0, 3), (3, 0), (2, 0, 4)])
+@pytest.mark.parametrize("function", GROUPED, ids=_ids(GROUPED))
+@pytest.mark.filterwarnings("error")
+def test_grouped_of_empty_is_empty_without_warnings(function, shape, axis):
+    with strict_fp():
+        result = function(np.zeros(shape), axis=axis)
+    assert type(result) is np.ndarray
+    assert result.shape == shape
+    assert result.dtype == np.float64
+
+
+@pytest.mark.parametrize("function", GROUPED, ids=_ids(GROUPED))
+@pytest.mark.filterwarnings("error")
+def test_grouped_of_empty_list_is_empty_float64_array(function):
+    with strict_fp():
+        result = function([])
+    assert (type(result), result.shape, result.dtype) == (np.ndarray, (0,), np.float64)
+
+
+@pytest.mark.parametrize("function", GROUPED, ids=_ids(GROUPED))
+def test_grouped_of_empty_still_rejects_a_missing_axis(function):
+    with pytest.raises(ValueError, match="axis"):
+        function(np.zeros((0, 3)), axis=2)
+
+
+@pytest.mark.parametrize("function", ELEMENTWISE, ids=_ids(ELEMENTWISE))
+@pytest.mark.filterwarnings("error")
+def test_elementwise_of_empty_is_empty_without_warnings(function):
+    with strict_fp():
+        result = function([])
+    assert (type(result), result.shape, result.dtype) == (np.ndarray, (0,), np.float64)
+
+
+# --- alpha: no warnings for any value ---------------------------------------
+
+_ALPHA_CASES = [
+    # (function, x, alpha, expected), from the documented decisions
+    (activations.leaky_relu, -10.0, 1e308, -math.inf),  # product overflows
+    (activations.leaky_relu, -10.0, -1e308, math.inf),
+    (activations.leaky_relu, -1e308, 1e308, -math.inf),
+    (activations.leaky_relu, 1e308, 10.0, 1e308),  # positive side: x itself
+    (activations.leaky_relu, -1.0, math.inf, -math.inf),
+    (activations.leaky_relu, 0.0, math.inf, 0.0),  # not inf * 0 = NaN
+    (activations.leaky_relu, -0.0, -math.inf, 0.0),
+    (activations.leaky_relu, -math.inf, 0.0, 0.0),  # alpha 0 is ReLU
+    (activations.leaky_relu, math.inf, math.inf, math.inf),
+    (activations.leaky_relu, -1.0, math.nan, math.nan),
+    (activations.leaky_relu, 1.0, math.nan, 1.0),
+    (activations.elu, -1.0, math.inf, -math.inf),
+    (activations.elu, 0.0, math.inf, 0.0),  # not inf * 0 = NaN
+    (activations.elu, -0.0, -math.inf, 0.0),
+    (activations.elu, -math.inf, math.inf, -math.inf),
+    (activations.elu, -math.inf, 1e308, -1e308),
+    (activations.elu, -math.inf, 0.0, 0.0),
+    (activations.elu, 1e308, math.inf, 1e308),
+    (activations.elu, -1.0, math.nan, math.nan),
+    (activations.elu, 1.0, math.nan, 1.0),
+]
+
+
+@pytest.mark.parametrize(
+    ("function", "x", "alpha", "expected"),
+    _ALPHA_CASES,
+    ids=[f"{f.__name__}({x},alpha={a})" for f, x, a, _ in _ALPHA_CASES],
+)
+@pytest.mark.filterwarnings("error")
+def test_alpha_extremes_without_warnings(function, x, alpha, expected):
+    with strict_fp():
+        result = function(np.array([x, 2.0]), alpha=alpha)
+        scalar = function(x, alpha=alpha)
+    assert result[1] == 2.0
+    for got in (result[0], scalar):
+        assert got == expected or (math.isnan(got) and math.isnan(expected))
+
+
+_ANY_ALPHA = st.floats(allow_nan=False, width=64)
+_ANY_X = hnp.arrays(
+    np.float64, st.integers(1, 20), elements=st.floats(allow_nan=False, width=64)
+)
+
+
+@given(_ANY_X, _ANY_ALPHA)
+@settings(max_examples=300, deadline=None)
+@pytest.mark.filterwarnings("error::RuntimeWarning")
+def test_leaky_relu_and_elu_any_alpha_without_warnings_or_nan(x, alpha):
+    with strict_fp():
+        leaky = activations.leaky_relu(x, alpha=alpha)
+        exponential = activations.elu(x, alpha=alpha)
+    assert not np.isnan(leaky).any()
+    assert not np.isnan(exponential).any()
+    # The positive side is x itself, whatever alpha is.
+    positive = x > 0
+    assert (leaky[positive] == x[positive]).all()
+    assert (exponential[positive] == x[positive]).all()
+    # Elsewhere, the product alpha * x as Python floats give it (an overflow is
+    # +-inf there too), except 0 * inf, documented as 0.
+    expected = [alpha * v if alpha != 0 and v != 0 else 0.0 for v in x.tolist()]
+    assert leaky[~positive].tolist() == [
+        e for e, p in zip(expected, positive.tolist(), strict=True) if not p
+    ]
 
 
 # --- Properties over all finite float64 -------------------------------------

@@ -2,18 +2,36 @@
 
 The first five follow chapter 3 of "Deep Learning from Scratch" (Koki Saitoh):
 ``step``, ``sigmoid``, ``relu``, ``softmax`` and ``identity``. The rest are the
-activations a learner meets next. This module knows nothing of Excel: every
-function takes array-likes of float64 and returns a float64 ``ndarray`` of the
-same shape.
+activations a learner meets next. This module knows nothing of Excel.
+
+Inputs and results behave as with NumPy's ufuncs such as ``np.exp``:
+
+- Input is a number or an array-like of numbers (bool, int or float of any
+  width). The computation is float64, Excel's number type, in which every
+  stability claim below is made: float32 or int input gives float64 results
+  (cast them back with ``.astype`` if needed), and ``np.longdouble`` is rounded
+  to float64 first.
+- A scalar (a Python number, a NumPy scalar or a 0-d array) gives a
+  ``numpy.float64``; anything else a float64 ``ndarray`` of the input's shape.
+- Text is not a number: ``str`` or ``bytes``, alone, in a list or in an object
+  array, raises ``TypeError`` rather than being parsed, so ``sigmoid('1.5')``
+  is an error, not 0.82. So do ``None``, complex numbers and dates. (The Excel
+  path turns text cells into #VALUE! before calling these.)
 
 Every function is numerically stable over all of float64: no overflow, no
 ``RuntimeWarning``, and no ``inf`` where the true value is finite. ``NaN`` in
 gives ``NaN`` out, element by element (for the softmaxes, in the NaN's group).
+
+>>> type(sigmoid(0.5)).__name__, type(sigmoid([0.5])).__name__
+('float64', 'ndarray')
+>>> sigmoid(np.float32(2.0)).dtype
+dtype('float64')
 """
 
 from __future__ import annotations
 
 import math
+import reprlib
 
 import numpy as np
 
@@ -32,9 +50,53 @@ __all__ = [
     "log_softmax",
 ]
 
+#: dtype kinds that hold numbers: bool, signed and unsigned int, float.
+_NUMBER_KINDS = frozenset("biuf")
 
-def _as_float(x) -> np.ndarray:
-    return np.asarray(x, dtype=np.float64)
+
+def _as_float(x, name: str = "x") -> np.ndarray:
+    """Return ``x`` as a float64 array, or raise TypeError if it is not numbers.
+
+    A numeric array is recognized by its dtype alone, so the Excel path, which
+    passes float64 grids, pays nothing per element; only object arrays (mixed
+    Python objects) are looked at element by element.
+    """
+    array = np.asarray(x)
+    kind = array.dtype.kind
+    if kind == "O":
+        for value in array.flat:
+            if not _is_number(value):
+                raise _not_numbers(name, _describe(value))
+    elif kind not in _NUMBER_KINDS:
+        what = "text" if kind in "US" else f"{array.dtype} values"
+        if array.ndim == 0:
+            what += f": {reprlib.repr(array.item())}"
+        else:
+            what += f" (NumPy dtype {array.dtype})"
+        raise _not_numbers(name, what)
+    return array.astype(np.float64, copy=False)
+
+
+def _is_number(value) -> bool:
+    """True for a real number: bool, int, float, NumPy's, Fraction, Decimal."""
+    if isinstance(value, (str, bytes, bytearray, complex, np.complexfloating)):
+        return False
+    return hasattr(value, "__float__") or hasattr(value, "__index__")
+
+
+def _describe(value) -> str:
+    if isinstance(value, (str, bytes, bytearray)):
+        return f"text: {reprlib.repr(value)}"
+    return f"{reprlib.repr(value)} of type {type(value).__name__}"
+
+
+def _not_numbers(name: str, what: str) -> TypeError:
+    return TypeError(f"{name} must hold numbers (bool, int or float), not {what}")
+
+
+def _like_ufunc(result: np.ndarray):
+    """Return ``result`` as a ufunc would: a ``numpy.float64`` when it is 0-d."""
+    return result[()] if result.ndim == 0 else result
 
 
 #: Elements per block in :func:`_blockwise`, so that a block's temporaries
@@ -65,15 +127,28 @@ def step(x):
 
     Edge cases: ``step(0) == 0``, ``step(inf) == 1``, ``step(-inf) == 0``.
     The book's ``np.array(x > 0, dtype=int)`` maps NaN to 0; here NaN stays NaN,
-    so a missing value is never mistaken for "not firing". The result is float64.
+    so a missing value is never mistaken for "not firing".
+
+    Parameters
+    ----------
+    x : array_like of numbers
+        Computed in float64 (float32, int and bool input too).
+
+    Returns
+    -------
+    numpy.float64 or numpy.ndarray
+        0.0 or 1.0 (or NaN): a scalar for scalar ``x``, else a float64 array
+        of ``x``'s shape.
 
     Examples
     --------
     >>> step([-1.0, 0.0, 2.0])
     array([0., 0., 1.])
+    >>> print(step(3))
+    1.0
     """
     x = _as_float(x)
-    return np.where(np.isnan(x), np.nan, (x > 0).astype(np.float64))
+    return _like_ufunc(np.where(np.isnan(x), np.nan, (x > 0).astype(np.float64)))
 
 
 def sigmoid(x):
@@ -86,12 +161,25 @@ def sigmoid(x):
     ``sigmoid(-1000) == 0.0`` and ``sigmoid(1e308) == 1.0`` without a warning,
     and small results keep full relative precision (like ``scipy.special.expit``).
 
+    Parameters
+    ----------
+    x : array_like of numbers
+        Computed in float64 (float32, int and bool input too).
+
+    Returns
+    -------
+    numpy.float64 or numpy.ndarray
+        Values in [0, 1]: a scalar for scalar ``x``, else a float64 array of
+        ``x``'s shape.
+
     Examples
     --------
     >>> sigmoid([-1.0, 1.0, 2.0])
     array([0.26894142, 0.73105858, 0.88079708])
+    >>> print(sigmoid(0), sigmoid(-1000.0))
+    0.5 0.0
     """
-    return _blockwise(_sigmoid_block, _as_float(x))
+    return _like_ufunc(_blockwise(_sigmoid_block, _as_float(x)))
 
 
 def _sigmoid_block(x, out):
@@ -110,26 +198,55 @@ def _sigmoid_block(x, out):
 def relu(x):
     """Rectified linear unit, max(0, x).
 
+    .. math:: \\mathrm{ReLU}(x) = \\max(0, x)
+
     Written as the book's ``np.maximum(0, x)``, so ``relu(-0.0)`` is ``-0.0``
     as in the book, and NaN propagates.
+
+    Parameters
+    ----------
+    x : array_like of numbers
+        Computed in float64 (float32, int and bool input too).
+
+    Returns
+    -------
+    numpy.float64 or numpy.ndarray
+        A scalar for scalar ``x``, else a float64 array of ``x``'s shape.
 
     Examples
     --------
     >>> relu([-2.0, 0.0, 3.0])
     array([0., 0., 3.])
+    >>> print(relu(-5))
+    0.0
     """
-    return np.maximum(0.0, _as_float(x))
+    return _like_ufunc(np.maximum(0.0, _as_float(x)))
 
 
 def identity(x):
     """Identity, the output activation of the book's regression example.
 
+    .. math:: f(x) = x
+
+    Parameters
+    ----------
+    x : array_like of numbers
+        Converted to float64 (float32, int and bool input too).
+
+    Returns
+    -------
+    numpy.float64 or numpy.ndarray
+        ``x`` as float64: a scalar for scalar ``x``, else a new array (never
+        ``x`` itself) of ``x``'s shape.
+
     Examples
     --------
     >>> identity([0.5, -1.0])
     array([ 0.5, -1. ])
+    >>> print(identity(True))
+    1.0
     """
-    return np.array(x, dtype=np.float64)
+    return _like_ufunc(np.array(_as_float(x), dtype=np.float64))
 
 
 def _shifted_by_max(x, axis):
@@ -152,6 +269,15 @@ def _shifted_by_max(x, axis):
     return shifted
 
 
+def _empty_like_groups(x: np.ndarray, axis) -> np.ndarray:
+    """The (log-)softmax of an empty ``x``: an empty array of its shape.
+
+    ``np.max`` has no value for an empty group, so the usual path would fail.
+    """
+    np.sum(x, axis=axis)  # still rejects an axis that x does not have
+    return np.empty(x.shape)
+
+
 def softmax(x, axis=-1):
     """Softmax along ``axis``: exp(x) / sum(exp(x)), with the max subtracted first.
 
@@ -162,19 +288,40 @@ def softmax(x, axis=-1):
     exponent becomes 0, so ``exp`` never overflows and ``softmax([1010, 1000,
     990])`` is exact where the naive formula gives NaN. For a 2-D batch use
     ``axis=-1``: each row is one sample and sums to 1. ``axis=None`` normalizes
-    over all elements. ``-inf`` entries get probability 0; ``+inf`` entries
-    share all of it; a NaN makes its whole group NaN; a group of only ``-inf``
-    is NaN.
+    over all elements.
+
+    Edge cases: ``-inf`` entries get probability 0; ``+inf`` entries share all
+    of it; a NaN makes its whole group NaN; a group of only ``-inf`` is NaN. A
+    scalar is a group of one, so its softmax is 1.0 (NaN for -inf or NaN). An
+    empty ``x``, such as ``[]`` or shape (0, 3), gives an empty array of its
+    shape.
+
+    Parameters
+    ----------
+    x : array_like of numbers
+        Computed in float64 (float32, int and bool input too).
+    axis : int or None, default -1
+        The axis along which each group lies; None makes all of ``x`` one group.
+
+    Returns
+    -------
+    numpy.float64 or numpy.ndarray
+        Values in [0, 1], each group summing to 1: a scalar for scalar ``x``,
+        else a float64 array of ``x``'s shape.
 
     Examples
     --------
     >>> softmax([0.3, 2.9, 4.0])
     array([0.01821127, 0.24519181, 0.73659691])
+    >>> print(softmax(7.0))
+    1.0
     """
     x = _as_float(x)
+    if x.size == 0:
+        return _empty_like_groups(x, axis)
     exps = np.exp(_shifted_by_max(np.atleast_1d(x), axis))
     exps /= np.sum(exps, axis=axis, keepdims=True)
-    return exps.reshape(x.shape)
+    return _like_ufunc(exps.reshape(x.shape))
 
 
 def log_softmax(x, axis=-1):
@@ -183,70 +330,182 @@ def log_softmax(x, axis=-1):
     .. math:: \\log \\mathrm{softmax}(x)_i = (x_i - m) - \\log \\sum_j e^{x_j - m}
 
     Stays finite where ``log(softmax(x))`` would give ``-inf`` from underflow:
-    ``log_softmax([0, 1000])[0] == -1000``. Edge cases as in ``softmax``.
+    ``log_softmax([0, 1000])[0] == -1000``. Edge cases as in ``softmax``: a
+    scalar is a group of one, so its log-softmax is 0.0 (NaN for -inf or NaN),
+    and an empty ``x`` gives an empty array.
+
+    Parameters
+    ----------
+    x : array_like of numbers
+        Computed in float64 (float32, int and bool input too).
+    axis : int or None, default -1
+        The axis along which each group lies; None makes all of ``x`` one group.
+
+    Returns
+    -------
+    numpy.float64 or numpy.ndarray
+        Values <= 0: a scalar for scalar ``x``, else a float64 array of
+        ``x``'s shape.
 
     Examples
     --------
     >>> log_softmax([0.0, 1000.0])
     array([-1000.,     0.])
+    >>> print(log_softmax(7.0))
+    0.0
     """
     x = _as_float(x)
+    if x.size == 0:
+        return _empty_like_groups(x, axis)
     shifted = _shifted_by_max(np.atleast_1d(x), axis)
     shifted -= np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
-    return shifted.reshape(x.shape)
+    return _like_ufunc(shifted.reshape(x.shape))
 
 
 def tanh(x):
     """Hyperbolic tangent, (e^x - e^-x) / (e^x + e^-x), bounded in [-1, 1].
 
+    .. math:: \\tanh(x) = \\frac{e^x - e^{-x}}{e^x + e^{-x}}
+
+    NumPy's ``np.tanh``: ``tanh(±inf) == ±1`` without overflow.
+
+    Parameters
+    ----------
+    x : array_like of numbers
+        Computed in float64 (float32, int and bool input too).
+
+    Returns
+    -------
+    numpy.float64 or numpy.ndarray
+        A scalar for scalar ``x``, else a float64 array of ``x``'s shape.
+
     Examples
     --------
     >>> tanh([0.0, 1.0])
     array([0.        , 0.76159416])
+    >>> print(tanh(float("inf")))
+    1.0
     """
-    return np.tanh(_as_float(x))
+    return _like_ufunc(np.tanh(_as_float(x)))
+
+
+def _inf_times_zero_is_zero(out: np.ndarray, x: np.ndarray, alpha: np.ndarray):
+    """Replace by 0 the NaNs that come from ``alpha * x`` being 0 * inf.
+
+    IEEE makes 0 * inf NaN; for ``leaky_relu`` and ``elu`` the value there is
+    0: with alpha = 0 the negative side is 0 everywhere, and at x = 0 both
+    functions are 0 for every finite alpha. A NaN in ``x`` or ``alpha`` stays.
+    """
+    nan = np.isnan(out)
+    if not nan.any():
+        return out
+    return np.where(nan & ~np.isnan(x) & ~np.isnan(alpha), 0.0, out)
 
 
 def leaky_relu(x, alpha=0.01):
     """Leaky ReLU: x where x > 0, else alpha * x.
 
+    .. math:: f(x) = x \\text{ if } x > 0 \\text{ else } \\alpha x
+
+    Edge cases, for any ``alpha``, without a warning: a product ``alpha * x``
+    beyond float64's range is ``-inf`` (``+inf`` for a negative ``alpha``), the
+    sign of the true product (the Excel functions show it as #NUM!). Where the
+    product is 0 * inf (``alpha = 0`` and ``x = -inf``, or an infinite
+    ``alpha`` and ``x = 0``) the result is 0, the value for every finite
+    ``alpha``, not IEEE's NaN. A NaN ``alpha`` gives NaN where ``x <= 0``.
+
+    Parameters
+    ----------
+    x : array_like of numbers
+        Computed in float64 (float32, int and bool input too).
+    alpha : float, default 0.01
+        The slope for x <= 0; a number, never text.
+
+    Returns
+    -------
+    numpy.float64 or numpy.ndarray
+        A scalar for scalar ``x``, else a float64 array of ``x``'s shape.
+
     Examples
     --------
     >>> leaky_relu([-100.0, 2.0])
     array([-1.,  2.])
+    >>> print(leaky_relu(-10.0, alpha=1e308))
+    -inf
     """
-    x = _as_float(x)
-    return np.where(x > 0, x, alpha * x)
+    x, alpha = _as_float(x), _as_float(alpha, "alpha")
+    with np.errstate(over="ignore", invalid="ignore"):  # both handled as documented
+        out = np.where(x > 0, x, alpha * x)
+    return _like_ufunc(_inf_times_zero_is_zero(out, x, alpha))
 
 
 def elu(x, alpha=1.0):
     """Exponential linear unit: x where x > 0, else alpha * (exp(x) - 1).
 
+    .. math:: \\mathrm{ELU}(x) = x \\text{ if } x > 0
+              \\text{ else } \\alpha (e^x - 1)
+
     ``expm1`` keeps small negative inputs precise, and only ``min(x, 0)`` is
-    exponentiated, so large positive inputs never overflow.
+    exponentiated, so large positive inputs never overflow. As exp(x) - 1 lies
+    in [-1, 0), ``elu(-inf) == -alpha`` and the product cannot overflow. An
+    infinite ``alpha`` gives ``-inf`` (or ``+inf``) for x < 0 and 0 at x = 0,
+    the value for every finite ``alpha``, not IEEE's NaN for inf * 0. A NaN
+    ``alpha`` gives NaN where ``x <= 0``. No warnings for any ``alpha``.
+
+    Parameters
+    ----------
+    x : array_like of numbers
+        Computed in float64 (float32, int and bool input too).
+    alpha : float, default 1.0
+        The scale of the negative side, which tends to -alpha; a number, never
+        text.
+
+    Returns
+    -------
+    numpy.float64 or numpy.ndarray
+        A scalar for scalar ``x``, else a float64 array of ``x``'s shape.
 
     Examples
     --------
     >>> elu([-1.0, 2.0])
     array([-0.63212056,  2.        ])
+    >>> print(elu(float("-inf"), alpha=2.0))
+    -2.0
     """
-    x = _as_float(x)
-    return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0.0)))
+    x, alpha = _as_float(x), _as_float(alpha, "alpha")
+    with np.errstate(invalid="ignore"):  # inf * 0, handled as documented
+        out = np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0.0)))
+    return _like_ufunc(_inf_times_zero_is_zero(out, x, alpha))
 
 
 def softplus(x):
     """Softplus, log(1 + exp(x)), a smooth ReLU.
 
+    .. math:: \\mathrm{softplus}(x) = \\log(1 + e^x)
+
     Computed as ``logaddexp(0, x)``, so ``softplus(1000) == 1000`` rather than
     ``inf``, and ``softplus(-30)`` keeps its full precision (9.4e-14).
+
+    Parameters
+    ----------
+    x : array_like of numbers
+        Computed in float64 (float32, int and bool input too).
+
+    Returns
+    -------
+    numpy.float64 or numpy.ndarray
+        Values >= 0: a scalar for scalar ``x``, else a float64 array of
+        ``x``'s shape.
 
     Examples
     --------
     >>> softplus([0.0, 1000.0])
     array([6.93147181e-01, 1.00000000e+03])
+    >>> print(softplus(-1000))
+    0.0
     """
     with np.errstate(invalid="ignore"):  # NaN in gives NaN out, silently
-        return np.logaddexp(0.0, _as_float(x))
+        return _like_ufunc(np.logaddexp(0.0, _as_float(x)))
 
 
 _erfc = np.frompyfunc(math.erfc, 1, 1)
@@ -262,30 +521,56 @@ def gelu(x):
     ``gelu(-inf) == 0``. NumPy has no ``erf``, so this uses ``math.erfc`` per
     element: correct to the last digits, but slower than the other activations.
 
+    Parameters
+    ----------
+    x : array_like of numbers
+        Computed in float64 (float32, int and bool input too).
+
+    Returns
+    -------
+    numpy.float64 or numpy.ndarray
+        A scalar for scalar ``x``, else a float64 array of ``x``'s shape.
+
     Examples
     --------
     >>> gelu([-1.0, 0.0, 1.0])
     array([-0.15865525,  0.        ,  0.84134475])
+    >>> print(gelu(float("-inf")))
+    0.0
     """
     x = _as_float(x)
     # frompyfunc gives an object array, or a bare float for a 0-d input.
     phi = 0.5 * np.asarray(_erfc(-x / math.sqrt(2.0)), dtype=np.float64)
     with np.errstate(invalid="ignore"):
         out = x * phi
-    return np.where(np.isneginf(x), 0.0, out)
+    return _like_ufunc(np.where(np.isneginf(x), 0.0, out))
 
 
 def silu(x):
     """Sigmoid linear unit (swish), x * sigmoid(x).
 
+    .. math:: \\mathrm{SiLU}(x) = x \\, \\sigma(x) = \\frac{x}{1 + e^{-x}}
+
     ``silu(-inf) == 0``, its limit, instead of ``-inf * 0``.
+
+    Parameters
+    ----------
+    x : array_like of numbers
+        Computed in float64 (float32, int and bool input too).
+
+    Returns
+    -------
+    numpy.float64 or numpy.ndarray
+        A scalar for scalar ``x``, else a float64 array of ``x``'s shape.
 
     Examples
     --------
     >>> silu([-1.0, 0.0, 1.0])
     array([-0.26894142,  0.        ,  0.73105858])
+    >>> print(silu(float("-inf")))
+    0.0
     """
     x = _as_float(x)
     with np.errstate(invalid="ignore"):
-        out = x * sigmoid(x)
-    return np.where(np.isneginf(x), 0.0, out)
+        out = x * _blockwise(_sigmoid_block, x)
+    return _like_ufunc(np.where(np.isneginf(x), 0.0, out))
