@@ -44,19 +44,16 @@ class ShownCells(Converter):
     """Hands a result from :mod:`xlnn.cells` to Excel as it is.
 
     The cell rules already made floats, blanks ("") and error text, so
-    xlwings' per-cell conversion is skipped. Office.js (custom functions
-    runtime 1.4 and later, which xlwings passes in ``options``) takes errors
-    as typed values; classic xlwings and older runtimes take the text.
+    xlwings' per-cell conversion is skipped; :func:`xlnn.cells.to_excel`
+    makes it a list of rows, with typed errors for the Office.js runtime
+    (which xlwings passes in ``options``) 1.4 and later.
     """
 
     base_type = "raw"
 
     @staticmethod
     def write_value(value, options):
-        runtime = options.get("runtime")
-        if runtime is not None and float(runtime) >= 1.4:
-            return cells.to_officejs(value)
-        return value
+        return cells.to_excel(value, options.get("runtime"))
 
 
 #: Every Excel function of this module, in the order ``xlnn functions`` lists them.
@@ -110,10 +107,8 @@ silu = _elementwise("silu", activations.silu, "SiLU (swish): x * SIGMOID(x).")
 
 def leaky_relu(x, alpha=None):
     """Leaky ReLU: x where x > 0, else alpha * x."""
-    slope = cells.number_argument(alpha, "alpha", default=0.01)
-    return cells.apply_elementwise(
-        lambda values: activations.leaky_relu(values, slope), x, CLASSIC
-    )
+    alpha = cells.Number(alpha, default=0.01)
+    return cells.apply_elementwise(activations.leaky_relu, x, CLASSIC, alpha=alpha)
 
 
 leaky_relu = _register(
