@@ -137,12 +137,12 @@ def _rows(cells) -> tuple[list, bool]:
     return cells, False
 
 
-Decoded = tuple[float, bool, "str | None"]  # (number, is blank, error text)
+_Decoded = tuple[float, bool, "str | None"]  # (number, is blank, error text)
 
-_BLANK: Decoded = (0.0, True, None)
+_BLANK: _Decoded = (0.0, True, None)
 
 
-def _error(text: str) -> Decoded:
+def _error(text: str) -> _Decoded:
     return 0.0, False, text
 
 
@@ -162,7 +162,7 @@ def classic_error(code: int) -> str | None:
     return None
 
 
-def _number(value) -> Decoded:
+def _number(value) -> _Decoded:
     """A number cell; an int beyond float64 (Python ints have no bound) is #NUM!."""
     try:
         return float(value), False, None
@@ -170,7 +170,7 @@ def _number(value) -> Decoded:
         return _error(NUM_ERROR)
 
 
-def _text(text: str) -> Decoded:
+def _text(text: str) -> _Decoded:
     return _error(text if text in ERRORS else VALUE_ERROR)
 
 
@@ -199,7 +199,7 @@ def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _decode_rich(cell: dict) -> Decoded:
+def _decode_rich(cell: dict) -> _Decoded:
     """Decode an Office.js cell value, a dict with a ``type`` and ``basicValue``.
 
     xlwings registers its functions with ``allowCustomDataForDataTypeAny``, so
@@ -223,7 +223,7 @@ def _decode_rich(cell: dict) -> Decoded:
     return _error(VALUE_ERROR)
 
 
-def _decode(cell, classic: bool) -> Decoded:
+def _decode(cell, classic: bool) -> _Decoded:
     """Return (number, is_blank, error) for one cell that is not a plain float."""
     if cell is None or (isinstance(cell, str) and cell == ""):
         return _BLANK
