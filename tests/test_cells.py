@@ -21,8 +21,12 @@ from xlnn import activations, cells
 NA_DICT = {"type": "Error", "basicValue": "#N/A", "errorType": "NotAvailable"}
 DIV0_DICT = {"type": "Error", "basicValue": "#DIV/0!", "errorType": "Div0"}
 
-# The COM error ints of classic xlwings (read raw), as listed in xlwings' docs
-# and Microsoft's CVErr values: xlErrDiv0 = 2007 -> -2146826281, etc.
+# The COM error ints of classic xlwings (read raw): -2146828288 + n for
+# CVErr(n). The first seven as listed in xlwings' docs and its own table
+# (xlwings/_xlwindows.py, cell_errors); the others from the XlCVError numbers
+# in Microsoft's reference (xlErrSpill = 2045) and Excel's type library
+# (exceljava/jinx-com4j XlCVError.java: xlErrGettingData 2043, xlErrConnect
+# 2046, xlErrBlocked 2047, xlErrUnknown 2048, xlErrField 2049, xlErrCalc 2050).
 COM_ERRORS = {
     -2146826281: "#DIV/0!",
     -2146826246: "#N/A",
@@ -31,7 +35,16 @@ COM_ERRORS = {
     -2146826252: "#NUM!",
     -2146826265: "#REF!",
     -2146826273: "#VALUE!",
+    -2146826245: "#GETTING_DATA",
+    -2146826243: "#SPILL!",
+    -2146826242: "#CONNECT!",
+    -2146826241: "#BLOCKED!",
+    -2146826240: "#UNKNOWN!",
+    -2146826239: "#FIELD!",
+    -2146826238: "#CALC!",
 }
+# CVErr(2051): no XlCVError member (#BUSY! has none); still an error cell.
+UNKNOWN_COM_ERROR = -2146828288 + 2051
 
 
 def identity(values):
@@ -108,11 +121,19 @@ def test_read_office_js_formatted_number():
     assert cells.read([[cell]]).values.tolist() == [[45292.0]]
 
 
+def test_classic_error_codes_are_the_looked_up_ones():
+    assert cells.CLASSIC_ERROR_CODES == COM_ERRORS
+
+
 @pytest.mark.parametrize(("code", "error"), sorted(COM_ERRORS.items()))
 def test_classic_com_error_ints(code, error):
     assert cells.apply_elementwise(identity, [[code, 1.0]], classic=True) == [
         [error, 1.0]
     ]
+    # A range of numbers with one error int (the all-numbers fast path).
+    column = [[float(i)] for i in range(50)] + [[code]]
+    assert cells.apply_elementwise(identity, column, classic=True)[-1] == [error]
+    assert cells.apply_elementwise(identity, code, classic=True) == error
     # Outside classic xlwings the same int is just a number, also inside an
     # Office.js rich value.
     rich = {"type": "FormattedNumber", "basicValue": code, "numberFormat": "0"}
@@ -122,17 +143,162 @@ def test_classic_com_error_ints(code, error):
     ]
 
 
+@pytest.mark.parametrize("code", sorted(COM_ERRORS))
+@pytest.mark.parametrize("direction", ["rows", "columns", "all"])
+def test_classic_com_error_poisons_its_softmax_group(code, direction):
+    grid = [[1.0, code], [2.0, 3.0]]
+    result = cells.apply_grouped(
+        activations.softmax, grid, direction, -math.inf, classic=True
+    )
+    error = COM_ERRORS[code]
+    if direction == "rows":
+        assert result[0] == [error, error]
+        assert result[1] == pytest.approx(activations.softmax([2.0, 3.0]).tolist())
+    elif direction == "columns":
+        first_column = activations.softmax([1.0, 2.0]).tolist()
+        assert [row[0] for row in result] == pytest.approx(first_column)
+        assert [row[1] for row in result] == [error, error]
+    else:
+        assert result == [[error, error], [error, error]]
+
+
+def test_classic_unknown_error_code_is_an_error_not_a_number():
+    assert cells.apply_elementwise(
+        identity, [[UNKNOWN_COM_ERROR, 1.0]], classic=True
+    ) == [["#VALUE!", 1.0]]
+    assert cells.classic_error(UNKNOWN_COM_ERROR) == "#VALUE!"
+
+
 def test_classic_number_cells_equal_to_an_error_code_stay_numbers():
     # COM hands number cells over as floats; only the ints are error codes.
-    assert cells.apply_elementwise(identity, [[-2146826246.0, 2.0]], classic=True) == [
-        [-2146826246.0, 2.0]
-    ]
+    for code in (-2146826246.0, -2146826243.0, float(UNKNOWN_COM_ERROR)):
+        assert cells.apply_elementwise(identity, [[code, 2.0]], classic=True) == [
+            [code, 2.0]
+        ]
 
 
 def test_classic_plain_ints_and_bools_are_numbers():
+    # Just outside the CVErr range (-2146828288 + 0 ... 65535) ints are numbers.
+    below, above = -2146828288 - 1, -2146828288 + 65536
     assert cells.apply_elementwise(
-        identity, [[3, True, -2146826245]], classic=True
-    ) == [[3.0, 1.0, -2146826245.0]]
+        identity, [[3, True, below, above]], classic=True
+    ) == [[3.0, 1.0, float(below), float(above)]]
+
+
+# --- Dates ---------------------------------------------------------------------
+
+
+class ComTime(dt.datetime):
+    """Stands in for pywintypes.datetime, a datetime subclass with a tzinfo."""
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        dt.datetime(2024, 1, 1, 12, tzinfo=dt.timezone.utc),
+        dt.datetime(2024, 1, 1, 12, tzinfo=dt.timezone(dt.timedelta(hours=5))),
+        dt.datetime(2024, 1, 1, 12, tzinfo=dt.timezone(-dt.timedelta(hours=8))),
+        ComTime(2024, 1, 1, 12, tzinfo=dt.timezone(dt.timedelta(hours=1))),
+    ],
+)
+def test_timezone_aware_dates_read_as_the_wall_clock_value(moment):
+    # Excel: =DATE(2024,1,1)+TIME(12,0,0) is 45292.5, whatever the zone; the
+    # tzinfo is dropped as xlwings' reader does, never converted to UTC.
+    for classic in (False, True):
+        grid = cells.read([[moment, 1.0]], classic)
+        assert grid.values.tolist() == [[45292.5, 1.0]]
+        assert grid.errors is None
+    assert cells.apply_elementwise(identity, moment) == 45292.5
+
+
+# --- Integers beyond float64 ------------------------------------------------------
+
+HUGE = [10**400, -(10**400), 2**1024]
+
+
+@pytest.mark.parametrize("huge", HUGE)
+@pytest.mark.parametrize("classic", [False, True])
+def test_integers_beyond_float_range_are_num_errors(huge, classic):
+    def call(grid):
+        return cells.apply_elementwise(sigmoid, grid, classic)
+
+    assert call([[huge, 0.0]]) == [["#NUM!", 0.5]]  # numbers only
+    assert call([[huge, "", 0, "#N/A"]]) == [["#NUM!", "", 0.5, "#N/A"]]
+    assert call(huge) == "#NUM!"
+    rich = {"type": "Double", "basicValue": huge}
+    assert cells.apply_elementwise(sigmoid, [[rich]]) == [["#NUM!"]]
+    group = cells.apply_grouped(
+        activations.softmax, [[0.0, huge], [0.0, 0.0]], "rows", -math.inf, classic
+    )
+    assert group == [["#NUM!", "#NUM!"], [0.5, 0.5]]
+
+
+def test_largest_integers_within_float_range_are_numbers():
+    largest = int(np.finfo(np.float64).max)
+    assert cells.apply_elementwise(identity, [[largest, -largest]]) == [
+        [float(largest), -float(largest)]
+    ]
+
+
+# --- Office.js rich values ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("cell", "expected"),
+    [
+        ({"type": "Double", "basicValue": 1.5}, 1.5),
+        ({"type": "Double", "basicValue": 2}, 2.0),
+        (
+            {"type": "FormattedNumber", "basicValue": 0.25, "numberFormat": "0%"},
+            0.25,
+        ),
+        ({"type": "Boolean", "basicValue": True}, 1.0),
+        ({"type": "Boolean", "basicValue": False}, 0.0),
+        ({"type": "Empty", "basicValue": ""}, ""),
+        ({"type": "Error", "basicValue": "#N/A", "errorType": "NotAvailable"}, "#N/A"),
+        ({"type": "Error", "basicValue": "#SPILL!", "errorType": "Spill"}, "#SPILL!"),
+    ],
+)
+def test_known_rich_values(cell, expected):
+    assert cells.apply_elementwise(identity, [[cell]]) == [[expected]]
+
+
+UNKNOWN_SHAPES = [
+    {},
+    {"basicValue": 1.5},
+    {"type": "Double"},
+    {"type": "Double", "basicValue": None},
+    {"type": "Double", "basicValue": "1.5"},
+    {"type": "Double", "basicValue": True},
+    {"type": "Double", "basicValue": [1.5]},
+    {"type": "Double", "basicValue": {"type": "Double", "basicValue": 1.5}},
+    {"type": "FormattedNumber", "numberFormat": "0.00"},
+    {"type": "Boolean", "basicValue": 1},
+    {"type": "String", "basicValue": "abc"},
+    {"type": "String", "basicValue": "1.5"},
+    {"type": "String", "basicValue": "#N/A"},
+    {"type": "Error"},
+    {"type": "Error", "basicValue": None, "errorType": "NotAvailable"},
+    {"type": "Error", "basicValue": "oops"},
+    {"type": "Error", "basicValue": ["#N/A"]},
+    {"type": "Entity", "text": "Seattle", "properties": {}},
+    {"type": "LinkedEntity", "basicValue": "Microsoft"},
+    {"type": "WebImage", "basicValue": "#VALUE!", "address": "https://x"},
+    {"type": "Array", "elements": [[1.0]]},
+    {"type": "Reference", "reference": 0},
+    {"type": "double", "basicValue": 1.5},
+    {"type": 1, "basicValue": 1.5},
+]
+
+
+@pytest.mark.parametrize("cell", UNKNOWN_SHAPES)
+def test_rich_values_of_unknown_shape_are_value_errors(cell):
+    assert cells.apply_elementwise(identity, [[cell, 1.0]]) == [["#VALUE!", 1.0]]
+    assert cells.apply_elementwise(identity, cell) == "#VALUE!"
+    assert softmax([[cell, 1.0], [1.0, 1.0]]) == [
+        ["#VALUE!", "#VALUE!"],
+        [0.5, 0.5],
+    ]
 
 
 # --- apply_elementwise -------------------------------------------------------
@@ -320,23 +486,91 @@ def test_direction_columns_on_2d():
     assert whole == [[0.25, 0.25], [0.25, 0.25]]
 
 
-# --- number_argument ---------------------------------------------------------
+# --- Single-number arguments (LEAKY_RELU's alpha) ----------------------------------
+
+
+def leaky(x, alpha, classic=False):
+    return cells.apply_elementwise(
+        activations.leaky_relu, x, classic, alpha=cells.Number(alpha, 0.01)
+    )
+
+
+X = [[-4.0, "", 3.0], ["#DIV/0!", -0.5, True]]
+
+
+@pytest.mark.parametrize(
+    ("alpha", "slope"),
+    [(None, 0.01), ("", 0.01), (0.5, 0.5), (2, 2.0), (True, 1.0), (-0.1, -0.1)],
+)
+def test_number_argument_as_a_slope(alpha, slope):
+    assert leaky(X, alpha) == [[-4.0 * slope, "", 3.0], ["#DIV/0!", -0.5 * slope, 1.0]]
+
+
+@pytest.mark.parametrize(
+    ("alpha", "error"),
+    [
+        ("#N/A", "#N/A"),
+        ("#SPILL!", "#SPILL!"),
+        (NA_DICT, "#N/A"),
+        (DIV0_DICT, "#DIV/0!"),
+        ({"type": "Error", "basicValue": "#CALC!", "errorType": "Calc"}, "#CALC!"),
+        ("abc", "#VALUE!"),
+        ("0.5", "#VALUE!"),
+        ({"type": "String", "basicValue": "0.5"}, "#VALUE!"),
+        ({"basicValue": 0.5}, "#VALUE!"),
+        (10**400, "#NUM!"),
+        (math.nan, "#NUM!"),
+        (math.inf, "#NUM!"),
+    ],
+)
+def test_number_argument_error_fills_every_output_cell(alpha, error):
+    # Blanks and the input's own errors included: every cell depends on alpha.
+    assert leaky(X, alpha) == [[error] * 3] * 2
+    assert leaky(-1.0, alpha) == error
+    assert leaky([-1.0, 2.0], alpha) == [[error, error]]
+
+
+@pytest.mark.parametrize(("code", "error"), sorted(COM_ERRORS.items()))
+def test_classic_com_error_as_number_argument(code, error):
+    assert leaky(X, code, classic=True) == [[error] * 3] * 2
+    # Outside classic xlwings the int is a number (a steep slope).
+    assert leaky([[-1.0]], code) == [[-float(code)]]
+
+
+@pytest.mark.parametrize("alpha", [[0.5, 0.6], [[0.5]], [[0.5], [0.6]], (0.5,)])
+def test_number_argument_range_is_an_argument_error(alpha):
+    with pytest.raises(cells.ArgumentError, match="alpha must be a single number"):
+        leaky(X, alpha)
+
+
+def test_huge_slope_gives_num_errors_not_inf():
+    with np.errstate(over="ignore"):  # alpha * x overflows inside NumPy
+        assert leaky([[-1e308, 2.0, -1.0]], 1e10) == [["#NUM!", 2.0, -1e10]]
 
 
 @pytest.mark.parametrize(
     ("value", "expected"),
     [(None, 0.01), ("", 0.01), (0.5, 0.5), (2, 2.0), (True, 1.0), (-0.1, -0.1)],
 )
-def test_number_argument(value, expected):
-    assert cells.number_argument(value, "alpha", default=0.01) == expected
+def test_read_number(value, expected):
+    assert cells.read_number(value, "alpha", 0.01, False) == (expected, None)
 
 
-@pytest.mark.parametrize(
-    "value", ["abc", "0.5", "#N/A", NA_DICT, [0.5, 0.6], [[0.5]], math.nan, math.inf]
-)
-def test_number_argument_rejects(value):
-    with pytest.raises(cells.ArgumentError, match="alpha"):
-        cells.number_argument(value, "alpha", default=0.01)
+# --- to_excel: the same shape on every runtime ----------------------------------
+
+RUNTIMES = [None, "1.1", "1.2", "1.3", "1.4", "1.5", "1.10", 1.4, "junk"]
+TYPED = {"1.4", "1.5", "1.10", 1.4}
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_to_excel_always_gives_rows(runtime):
+    assert cells.to_excel(0.5, runtime) == [[0.5]]
+    assert cells.to_excel("", runtime) == [[""]]
+    assert cells.to_excel([[0.5, ""], [1.0, 2.0]], runtime) == [[0.5, ""], [1.0, 2.0]]
+    na = {"type": "Error", "errorType": "NotAvailable"}
+    expected = na if runtime in TYPED else "#N/A"
+    assert cells.to_excel("#N/A", runtime) == [[expected]]
+    assert cells.to_excel([[1.0, "#N/A"]], runtime) == [[1.0, expected]]
 
 
 # --- Property: random grids of mixed cells ------------------------------------
@@ -358,6 +592,12 @@ _CELL = st.one_of(
             {"type": "Error", "basicValue": "#VALUE!", "errorType": "Value"},
         ]
     ),
+    st.sampled_from([10**400, -(10**400)]),
+    st.builds(
+        lambda v: {"type": "Double", "basicValue": v},
+        st.floats(allow_nan=False, allow_infinity=False),
+    ),
+    st.sampled_from(UNKNOWN_SHAPES),
 )
 
 
@@ -373,9 +613,16 @@ def _kind(cell):
     if cell is None or (isinstance(cell, str) and cell == ""):
         return "blank", None
     if isinstance(cell, dict):
-        return "error", cell["basicValue"]
+        kind, value = cell.get("type"), cell.get("basicValue")
+        if kind == "Double" and type(value) in (int, float):
+            return "number", float(value)
+        if kind == "Error" and isinstance(value, str) and value in cells.ERRORS:
+            return "error", value
+        return "error", "#VALUE!"
     if isinstance(cell, str):
         return "error", cell if cell in cells.ERRORS else "#VALUE!"
+    if isinstance(cell, int) and abs(cell) > int(np.finfo(np.float64).max):
+        return "error", "#NUM!"
     return "number", float(cell)
 
 

@@ -64,13 +64,13 @@ ACTIVATION = {**ELEMENTWISE, **GROUPED}
 BY_NAME = {f.excel_name: f for f in udfs.FUNCTIONS}
 
 
-def call(function, *args):
+def call(function, *args, runtime="1.4"):
     """Call ``function`` as Excel does through xlwings' Office.js runtime."""
     payload = {
         "func_name": function.__name__,
         "args": list(args),
         "version": xlwings.__version__,
-        "runtime": "1.4",
+        "runtime": runtime,
     }
     return asyncio.run(xlwings.server.custom_functions_call(payload, udfs))
 
@@ -226,18 +226,45 @@ def test_overflowing_result_becomes_num_error():
     assert result == [[{"type": "Error", "errorType": "Num"}, 2.0]]
 
 
-@pytest.mark.parametrize(
-    ("basic_value", "error_type"),
-    [("#SPILL!", "Spill"), ("#CALC!", "Calc"), ("#BUSY!", "Busy")],
-)
-def test_errors_a_custom_function_cannot_return_become_value_errors(
-    basic_value, error_type
-):
+# Newer errors as Office.js sends them: basicValue and Excel.ErrorCellValueType
+# (learn.microsoft.com/javascript/api/excel/excel.errorcellvaluetype).
+NEWER_ERRORS = {
+    "#SPILL!": "Spill",
+    "#CALC!": "Calc",
+    "#FIELD!": "Field",
+    "#BLOCKED!": "Blocked",
+    "#CONNECT!": "Connect",
+    "#BUSY!": "Busy",
+    "#GETTING_DATA": "GettingData",
+}
+
+
+def newer_error(text):
+    return {"type": "Error", "basicValue": text, "errorType": NEWER_ERRORS[text]}
+
+
+@pytest.mark.parametrize("function", _ELEMENTWISE_FUNCTIONS)
+@pytest.mark.parametrize("text", list(NEWER_ERRORS))
+def test_errors_a_custom_function_cannot_return_become_value_errors(function, text):
     # Custom functions can return only the seven classic errors (Office.js
-    # CustomFunctions.ErrorCode); newer ones come back as #VALUE!.
-    cell = {"type": "Error", "basicValue": basic_value, "errorType": error_type}
-    result = call(udfs.sigmoid, [[cell, 0.0]])
-    assert result == [[{"type": "Error", "errorType": "Value"}, 0.5]]
+    # CustomFunctions.ErrorCode); newer ones come back as #VALUE!, and as
+    # their own text below runtime 1.4.
+    result = call(function, [[newer_error(text), 1.0]])
+    assert result[0][0] == {"type": "Error", "errorType": "Value"}
+    assert (
+        result[0][1]
+        == expected_elementwise(ELEMENTWISE[function.excel_name], [[1.0]])[0][0]
+    )
+    assert call(function, [[newer_error(text)]], runtime="1.3") == [[text]]
+
+
+@pytest.mark.parametrize("function", _GROUPED_FUNCTIONS)
+@pytest.mark.parametrize("text", [*NEWER_ERRORS, "#NULL!"])
+def test_newer_errors_poison_their_group(function, text):
+    cell = newer_error(text) if text in NEWER_ERRORS else error_in(text)
+    result = call(function, [[1.0, cell], [2.0, 2.0]], runtime="1.3")
+    assert result[0] == [text, text]
+    assert result[1] == pytest.approx(GROUPED[function.excel_name]([2.0, 2.0]).tolist())
 
 
 # --- SOFTMAX and LOG_SOFTMAX ------------------------------------------------------
@@ -328,14 +355,174 @@ def test_leaky_relu_alpha(alpha, slope):
     assert call(udfs.leaky_relu, *args) == expected
 
 
-@pytest.mark.parametrize(
-    "alpha",
-    [[["abc"]], [[NA]], [[0.5, 0.6]], [[0.5], [0.6]]],
-    ids=["text", "error", "row", "column"],
-)
-def test_leaky_relu_bad_alpha_raises(alpha):
+@pytest.mark.parametrize("alpha", [[[0.5, 0.6]], [[0.5], [0.6]]], ids=["row", "column"])
+def test_leaky_relu_range_alpha_raises(alpha):
     with pytest.raises(cells.ArgumentError, match="alpha"):
         call(udfs.leaky_relu, [[-1.0]], alpha)
+
+
+@pytest.mark.parametrize(
+    ("alpha", "error"),
+    [
+        pytest.param([[NA]], "#N/A", id="error"),
+        pytest.param([[error_in("#DIV/0!")]], "#DIV/0!", id="div0"),
+        pytest.param([["#N/A"]], "#N/A", id="error-text"),
+        pytest.param([[newer_error("#SPILL!")]], "#VALUE!", id="spill"),
+        pytest.param([["abc"]], "#VALUE!", id="text"),
+        pytest.param([["0.5"]], "#VALUE!", id="numeric-text"),
+        pytest.param([[{"basicValue": 0.5}]], "#VALUE!", id="unknown-dict"),
+        pytest.param([[10**400]], "#NUM!", id="huge-int"),
+    ],
+)
+def test_leaky_relu_alpha_error_fills_every_cell(alpha, error):
+    grid = [[-4.0, "", 3.0], [NA, -0.5, True]]
+    assert call(udfs.leaky_relu, grid, alpha) == [[error_out(error)] * 3] * 2
+    assert call(udfs.leaky_relu, [[-1.0]], alpha) == [[error_out(error)]]
+
+
+def test_leaky_relu_alpha_error_below_runtime_1_4_is_text():
+    spill = [[newer_error("#SPILL!")]]
+    assert call(udfs.leaky_relu, [[-1.0, 2.0]], spill, runtime="1.3") == [
+        ["#SPILL!", "#SPILL!"]
+    ]
+
+
+# --- The same shape on every runtime ---------------------------------------------
+
+# Custom functions requirement sets 1.1 to 1.5 (learn.microsoft.com/javascript/
+# api/requirement-sets/excel/custom-functions-requirement-sets).
+RUNTIMES = ["1.1", "1.2", "1.3", "1.4", "1.5"]
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+@pytest.mark.parametrize(
+    "function", [pytest.param(f, id=n) for n, f in BY_NAME.items()]
+)
+def test_single_cell_is_one_cell_on_every_runtime(function, runtime):
+    value = call(function, [[0.0]], runtime=runtime)
+    assert isinstance(value, list) and len(value) == 1 and len(value[0]) == 1
+    assert type(value[0][0]) is float
+    assert call(function, [[""]], runtime=runtime) == [[""]]
+    typed = runtime in ("1.4", "1.5")
+    na = error_out("#N/A") if typed else "#N/A"
+    assert call(function, [[NA]], runtime=runtime) == [[na]]
+    assert call(function, [[0.0, NA]], runtime=runtime)[0][1] == na
+
+
+# --- Office.js rich values -------------------------------------------------------
+
+
+@pytest.mark.parametrize("function", _ELEMENTWISE_FUNCTIONS)
+def test_rich_values(function):
+    grid = [
+        [
+            {"type": "Double", "basicValue": 1.5},
+            {"type": "FormattedNumber", "basicValue": 0.25, "numberFormat": "0%"},
+            {"type": "Boolean", "basicValue": True},
+            {"type": "Empty", "basicValue": ""},
+        ]
+    ]
+    numbers = [[1.5, 0.25, True, ""]]
+    expected = expected_elementwise(ELEMENTWISE[function.excel_name], numbers)
+    assert call(function, grid) == expected
+
+
+UNKNOWN_SHAPES = [
+    {},
+    {"basicValue": 1.5},
+    {"type": "Double"},
+    {"type": "Double", "basicValue": "1.5"},
+    {"type": "Double", "basicValue": {"type": "Double", "basicValue": 1.5}},
+    {"type": "String", "basicValue": "abc"},
+    {"type": "Error"},
+    {"type": "Error", "basicValue": "oops"},
+    {"type": "Entity", "text": "Seattle", "properties": {}},
+    {"type": "WebImage", "basicValue": "#VALUE!", "address": "https://x"},
+]
+
+
+@pytest.mark.parametrize(
+    "function", [pytest.param(f, id=n) for n, f in BY_NAME.items()]
+)
+@pytest.mark.parametrize("cell", UNKNOWN_SHAPES)
+def test_rich_values_of_unknown_shape_are_value_errors(function, cell):
+    value = error_out("#VALUE!")
+    result = call(function, [[cell, 1.0], [1.0, 1.0]])
+    assert result[0][0] == value
+    if function.excel_name in GROUPED:  # the first row is one group
+        assert result[0][1] == value
+    assert call(function, [[cell]]) == [[value]]
+
+
+# --- Integers beyond float64 ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "function", [pytest.param(f, id=n) for n, f in BY_NAME.items()]
+)
+@pytest.mark.parametrize("huge", [10**400, -(10**400)])
+def test_integers_beyond_float_range_are_num_errors(function, huge):
+    num = error_out("#NUM!")
+    assert call(function, [[huge]]) == [[num]]
+    result = call(function, [[huge, 1.0], [1.0, 1.0]])
+    assert result[0][0] == num
+    if function.excel_name in GROUPED:
+        assert result[0][1] == num
+
+
+# --- Classic xlwings' COM error ints, through the same adapters --------------------
+
+# -2146828288 + n for CVErr(n), n from Microsoft's XlCVError enumeration and
+# Excel's type library (see tests/test_cells.py).
+COM_ERRORS = {
+    -2146826281: "#DIV/0!",
+    -2146826246: "#N/A",
+    -2146826259: "#NAME?",
+    -2146826288: "#NULL!",
+    -2146826252: "#NUM!",
+    -2146826265: "#REF!",
+    -2146826273: "#VALUE!",
+    -2146826245: "#GETTING_DATA",
+    -2146826243: "#SPILL!",
+    -2146826242: "#CONNECT!",
+    -2146826241: "#BLOCKED!",
+    -2146826240: "#UNKNOWN!",
+    -2146826239: "#FIELD!",
+    -2146826238: "#CALC!",
+}
+
+
+@pytest.fixture
+def classic(monkeypatch):
+    """The adapters as classic xlwings runs them: COM error ints are errors.
+
+    Classic xlwings passes no runtime to the result converter (runtime None):
+    errors come back as text, in a list of rows.
+    """
+    monkeypatch.setattr(udfs, "CLASSIC", True)
+    return lambda function, *args: call(function, *args, runtime=None)
+
+
+@pytest.mark.parametrize("function", _ELEMENTWISE_FUNCTIONS)
+def test_classic_com_errors_are_error_cells(classic, function):
+    codes = sorted(COM_ERRORS)
+    assert classic(function, [codes]) == [[COM_ERRORS[c] for c in codes]]
+    assert classic(function, [[codes[0]]]) == [[COM_ERRORS[codes[0]]]]
+
+
+@pytest.mark.parametrize("function", _GROUPED_FUNCTIONS)
+@pytest.mark.parametrize("code", sorted(COM_ERRORS))
+def test_classic_com_errors_poison_their_group(classic, function, code):
+    result = classic(function, [[1.0, code], [2.0, 2.0]])
+    assert result[0] == [COM_ERRORS[code]] * 2
+    assert result[1] == pytest.approx(
+        [0.5, 0.5] if function is udfs.softmax else [math.log(0.5)] * 2
+    )
+
+
+@pytest.mark.parametrize("code", sorted(COM_ERRORS))
+def test_classic_com_error_as_alpha_fills_every_cell(classic, code):
+    assert classic(udfs.leaky_relu, [[-1.0, 2.0]], [[code]]) == [[COM_ERRORS[code]] * 2]
 
 
 # --- Metadata Excel registers ---------------------------------------------------

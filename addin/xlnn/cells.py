@@ -13,12 +13,19 @@ TRUE / FALSE            computed as 1 / 0
 blank                   blank (in a group: takes no part)
 error (#N/A, #DIV/0!)   the same error
 text, also "1.5"        #VALUE! (text is never read as a number)
+a date                  its serial number (the wall-clock date and time shown)
+integer beyond float64  #NUM!
+Office.js rich value    a number for Double, FormattedNumber and Boolean;
+                        #VALUE! for text and for any other or broken shape
 NaN or inf result       #NUM! (they never reach Excel)
 ======================  ==================================================
 
 In a group (a row, a column or the whole range, see :func:`apply_grouped`), the
 first error or text of the group, in reading order, fills every cell of it.
-The output has the input's shape; a single value in gives a single value out.
+A single-number argument (LEAKY_RELU's ``alpha``, see :class:`Number`) that is
+an error fills every output cell with that error, and text fills them with
+#VALUE!. The output has the input's shape; a single value in gives a single
+value out, and :func:`to_excel` makes every result a list of rows for xlwings.
 This module knows nothing of activation functions.
 """
 
@@ -58,18 +65,40 @@ ERRORS = frozenset(
     }
 )
 
-#: Classic xlwings (COM) hands error cells over as these ints when read raw.
-CLASSIC_ERROR_CODES = {
-    -2146826281: "#DIV/0!",
-    -2146826246: "#N/A",
-    -2146826259: "#NAME?",
-    -2146826288: "#NULL!",
-    -2146826252: "#NUM!",
-    -2146826265: "#REF!",
-    -2146826273: "#VALUE!",
+#: Classic Excel's error values, by their number in Microsoft's XlCVError
+#: enumeration (the ``n`` of VBA's ``CVErr(n)``). Microsoft's reference lists
+#: 2000-2045, xlErrNull to xlErrSpill (learn.microsoft.com/office/vba/api/
+#: excel.xlcverror; MicrosoftDocs/VBA-Docs, api/Excel.XlCVError.md). The other
+#: members are in Excel's type library, as com4j generated it from there in
+#: exceljava/jinx-com4j (jinx-com4j/src/main/java/com/exceljava/com4j/excel/
+#: XlCVError.java): xlErrGettingData 2043, xlErrConnect 2046, xlErrBlocked 2047,
+#: xlErrUnknown 2048, xlErrField 2049, xlErrCalc 2050. Neither has a member for
+#: #BUSY!, so no COM code for it is known (see :func:`classic_error`).
+XL_CV_ERRORS = {
+    2000: "#NULL!",
+    2007: "#DIV/0!",
+    2015: "#VALUE!",
+    2023: "#REF!",
+    2029: "#NAME?",
+    2036: "#NUM!",
+    2042: "#N/A",
+    2043: "#GETTING_DATA",
+    2045: "#SPILL!",
+    2046: "#CONNECT!",
+    2047: "#BLOCKED!",
+    2048: "#UNKNOWN!",
+    2049: "#FIELD!",
+    2050: "#CALC!",
 }
 
-_CLASSIC_CODE_VALUES = np.array(sorted(CLASSIC_ERROR_CODES), dtype=np.float64)
+# COM passes CVErr(n) as a VT_ERROR variant whose SCODE is 0x800A0000 + n, and
+# pywin32 hands that over as a signed 32-bit int: #DIV/0! (2007) is -2146826281,
+# as in xlwings' own table (xlwings/_xlwindows.py, cell_errors).
+_CVERR_BASE = 0x800A0000 - 2**32
+_CVERR_LAST = _CVERR_BASE + 0xFFFF  # CVErr takes 0 to 65535
+
+#: Classic xlwings (COM) hands error cells over as these ints when read raw.
+CLASSIC_ERROR_CODES = {_CVERR_BASE + n: text for n, text in XL_CV_ERRORS.items()}
 
 _EXCEL_EPOCH = dt.datetime(1899, 12, 30)
 
@@ -108,30 +137,111 @@ def _rows(cells) -> tuple[list, bool]:
     return cells, False
 
 
-def _decode(cell, classic: bool) -> tuple[float, bool, str | None]:
-    """Return (number, is_blank, error) for one cell that is not a plain number."""
-    if cell is None or cell == "":
-        return 0.0, True, None
-    if isinstance(cell, str):
-        return 0.0, False, cell if cell in ERRORS else VALUE_ERROR
-    if isinstance(cell, dict):  # Office.js rich values: errors, formatted numbers
-        if cell.get("type") == "Error":
-            return 0.0, False, cell.get("basicValue") or VALUE_ERROR
-        return _decode(cell.get("basicValue"), classic)
-    if isinstance(cell, int) and classic and cell in CLASSIC_ERROR_CODES:
-        return 0.0, False, CLASSIC_ERROR_CODES[cell]
-    if isinstance(cell, dt.datetime):  # a date cell counts as its serial number
-        return (cell - _EXCEL_EPOCH) / dt.timedelta(days=1), False, None
-    if isinstance(cell, dt.date):
-        return float((cell - _EXCEL_EPOCH.date()).days), False, None
+_Decoded = tuple[float, bool, "str | None"]  # (number, is blank, error text)
+
+_BLANK: _Decoded = (0.0, True, None)
+
+
+def _error(text: str) -> _Decoded:
+    return 0.0, False, text
+
+
+def classic_error(code: int) -> str | None:
+    """Return the error text of a classic (COM) error int, or None if it is none.
+
+    Every int of the ``CVErr`` form is an error, so that a code no table here
+    knows (#BUSY!, or one a later Excel adds) is never computed as a number; it
+    shows as #VALUE!. Only error cells reach a function as ints through COM:
+    numbers arrive as floats.
+
+    >>> classic_error(-2146826243), classic_error(-2146828288 + 2051)
+    ('#SPILL!', '#VALUE!')
+    """
+    if _CVERR_BASE <= code <= _CVERR_LAST:
+        return CLASSIC_ERROR_CODES.get(code, VALUE_ERROR)
+    return None
+
+
+def _number(value) -> _Decoded:
+    """A number cell; an int beyond float64 (Python ints have no bound) is #NUM!."""
     try:
-        return float(cell), False, None
+        return float(value), False, None
+    except OverflowError:
+        return _error(NUM_ERROR)
+
+
+def _text(text: str) -> _Decoded:
+    return _error(text if text in ERRORS else VALUE_ERROR)
+
+
+def _serial(moment: dt.date) -> float:
+    """Excel's serial number of a date or datetime, as the cell shows it.
+
+    pywin32 hands dates over with a tzinfo; Excel reads the wall-clock date
+    and time, so the tzinfo is dropped, not converted, as xlwings' own reader
+    does (xlwings/_xlwindows.py, _com_time_to_datetime).
+    """
+    if not isinstance(moment, dt.datetime):
+        return float((moment - _EXCEL_EPOCH.date()).days)
+    wall_clock = dt.datetime(
+        moment.year,
+        moment.month,
+        moment.day,
+        moment.hour,
+        moment.minute,
+        moment.second,
+        moment.microsecond,
+    )
+    return (wall_clock - _EXCEL_EPOCH) / dt.timedelta(days=1)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _decode_rich(cell: dict) -> _Decoded:
+    """Decode an Office.js cell value, a dict with a ``type`` and ``basicValue``.
+
+    xlwings registers its functions with ``allowCustomDataForDataTypeAny``, so
+    Excel may send any ``Excel.CellValueType`` (learn.microsoft.com/javascript/
+    api/excel/excel.cellvaluetype): Array, Boolean, Double, Empty, Entity,
+    Error, ExternalCodeServiceObject, FormattedNumber, Function, LinkedEntity,
+    LocalImage, NotAvailable, Reference, String, WebImage. Errors keep their
+    text, numbers and booleans compute, Empty is blank; anything else, and any
+    of these with a missing or mistyped ``basicValue``, is #VALUE!.
+    """
+    kind, value = cell.get("type"), cell.get("basicValue")
+    if kind == "Error":
+        known = isinstance(value, str) and value in ERRORS
+        return _error(value if known else VALUE_ERROR)
+    if kind == "Empty":
+        return _BLANK
+    if kind in ("Double", "FormattedNumber") and _is_number(value):
+        return _number(value)
+    if kind == "Boolean" and isinstance(value, bool):
+        return float(value), False, None
+    return _error(VALUE_ERROR)
+
+
+def _decode(cell, classic: bool) -> _Decoded:
+    """Return (number, is_blank, error) for one cell that is not a plain float."""
+    if cell is None or (isinstance(cell, str) and cell == ""):
+        return _BLANK
+    if isinstance(cell, str):
+        return _text(cell)
+    if isinstance(cell, dict):
+        return _decode_rich(cell)
+    if isinstance(cell, int) and not isinstance(cell, bool):
+        error = classic_error(cell) if classic else None
+        return _error(error) if error else _number(cell)
+    if isinstance(cell, dt.date):  # a date cell counts as its serial number
+        return _serial(cell), False, None
+    if type(cell).__name__ == "JsNull":  # Pyodide's JavaScript null: a blank
+        return _BLANK
+    try:
+        return _number(cell)
     except (TypeError, ValueError):
-        # Pyodide's JsNull and anything else without a number are blanks only
-        # if they say so; all others are values Excel cannot compute with.
-        if type(cell).__name__ == "JsNull":
-            return 0.0, True, None
-        return 0.0, False, VALUE_ERROR
+        return _error(VALUE_ERROR)  # nothing Excel could compute with
 
 
 def _only_numbers(flat: list, classic: bool) -> np.ndarray | None:
@@ -139,16 +249,26 @@ def _only_numbers(flat: list, classic: bool) -> np.ndarray | None:
 
     This is the common case, done at C speed: ``array("d")`` takes floats, ints
     and bools (and numbers such as NumPy scalars, as ``float()`` does) and
-    rejects text, blanks, dicts and dates. Classic error ints would pass as
-    numbers, so a classic range holding an error code's value returns None.
+    rejects text, blanks, dicts, dates and ints beyond float64. Classic error
+    ints would pass as numbers, so a classic range holding a value in their
+    range returns None (a float there is then still read as a number).
     """
     try:
         values = np.frombuffer(array.array("d", flat), dtype=np.float64)
     except (TypeError, ValueError, OverflowError):
         return None
-    if classic and np.isin(values, _CLASSIC_CODE_VALUES).any():
+    if classic and ((values >= _CVERR_BASE) & (values <= _CVERR_LAST)).any():
         return None
     return values
+
+
+def _decode_all(flat: list, indices, classic: bool, blank, errors) -> bool:
+    """Decode the cells at ``indices`` in place; return whether one is an error."""
+    any_error = False
+    for i in indices:
+        flat[i], blank[i], errors[i] = _decode(flat[i], classic)
+        any_error = any_error or errors[i] is not None
+    return any_error
 
 
 def read(cells, classic: bool = False) -> Cells:
@@ -172,19 +292,18 @@ def read(cells, classic: bool = False) -> Cells:
         dtype=np.int8,
         count=len(flat),
     )
-    others = np.flatnonzero(kind)
     blank = np.zeros(len(flat), dtype=bool)
-    errors = None
-    if others.size:
-        errors = np.full(len(flat), None, dtype=object)
-        for i in others.tolist():
-            flat[i], blank[i], errors[i] = _decode(flat[i], classic)
-        if not any(e is not None for e in errors[others]):
-            errors = None
-        else:
-            errors = errors.reshape(shape)
-    values = np.fromiter(flat, dtype=np.float64, count=len(flat)).reshape(shape)
-    return Cells(values, blank.reshape(shape), errors, single)
+    errors = np.full(len(flat), None, dtype=object)
+    others = np.flatnonzero(kind).tolist()
+    any_error = _decode_all(flat, others, classic, blank, errors)
+    try:
+        values = np.fromiter(flat, dtype=np.float64, count=len(flat))
+    except OverflowError:  # an int beyond float64 among the numbers: #NUM!
+        ints = [i for i, cell in enumerate(flat) if type(cell) is int]
+        any_error = _decode_all(flat, ints, classic, blank, errors) or any_error
+        values = np.fromiter(flat, dtype=np.float64, count=len(flat))
+    errors = errors.reshape(shape) if any_error else None
+    return Cells(values.reshape(shape), blank.reshape(shape), errors, single)
 
 
 def write(result: np.ndarray, cells: Cells):
@@ -241,10 +360,95 @@ def to_officejs(shown):
     ]
 
 
-def apply_elementwise(function: Callable, cells, classic: bool = False):
-    """Apply an element-wise ``function`` to Excel ``cells`` by the cell rules."""
+def _takes_typed_errors(runtime) -> bool:
+    """Whether an Office.js custom functions ``runtime`` ("1.4") is 1.4 or later.
+
+    Compared as a version, so that a "1.10" would count as later than "1.4".
+    """
+    try:
+        version = tuple(int(part) for part in str(runtime).split("."))
+    except ValueError:  # None (classic xlwings) or anything unreadable
+        return False
+    return version >= (1, 4)
+
+
+def to_excel(shown, runtime=None) -> list:
+    """Encode what :func:`write` returned as xlwings hands it to Excel.
+
+    Always a list of rows, a single value as a 1x1 grid, on every runtime:
+    Office.js custom functions return a matrix, and xlwings' own converters
+    make every result 2-D (``Ensure2DStage``) for classic xlwings too, where a
+    single cell shows a 1x1 array's value. ``runtime`` is the Office.js custom
+    functions runtime xlwings passes on ("1.4"); from 1.4 on, errors become
+    typed values (:func:`to_officejs`). Below 1.4, and in classic xlwings
+    (``runtime`` None), they stay text, as in xlwings' own Office.js engine
+    (xlwings/pro/_xlofficejs.py, errorstr_to_errortype).
+
+    >>> to_excel(0.5), to_excel("#N/A", "1.3"), to_excel("#N/A", "1.4")
+    ([[0.5]], [['#N/A']], [[{'type': 'Error', 'errorType': 'NotAvailable'}]])
+    """
+    if _takes_typed_errors(runtime):
+        return to_officejs(shown)
+    return shown if isinstance(shown, list) else [[shown]]
+
+
+@dataclass(frozen=True)
+class Number:
+    """A single-number argument, such as LEAKY_RELU's ``alpha``, as Excel sent it.
+
+    ``value`` is the argument as handed over; blank or missing means
+    ``default``. See :func:`read_number`.
+    """
+
+    value: object
+    default: float
+
+
+def read_number(
+    value, name: str, default: float, classic: bool = False
+) -> tuple[float, str | None]:
+    """Read a single-number argument: ``(number, None)`` or ``(nan, error)``.
+
+    A blank gives ``default``; an error (text such as "#N/A", an Office.js
+    error value, a classic COM error int) gives that error; text gives
+    #VALUE!; NaN or inf (possible only from Python) gives #NUM!. A range is
+    not a single number: it raises :class:`ArgumentError`.
+    """
+    if isinstance(value, (list, tuple)):
+        raise ArgumentError(f"{name} must be a single number, not a range")
+    number, is_blank, error = _decode(value, classic)
+    if is_blank:
+        return float(default), None
+    if error is None and not np.isfinite(number):
+        error = NUM_ERROR
+    return (np.nan, error) if error is not None else (number, None)
+
+
+def _every_cell(grid: Cells, error: str):
+    """What Excel shows when ``error`` fills every cell of ``grid``'s shape."""
+    errors = np.full(grid.values.shape, error, dtype=object)
+    return write(grid.values, Cells(grid.values, grid.blank, errors, grid.single))
+
+
+def apply_elementwise(
+    function: Callable, cells, classic: bool = False, **numbers: Number
+):
+    """Apply an element-wise ``function`` to Excel ``cells`` by the cell rules.
+
+    ``numbers`` are further single-number arguments, each passed on to
+    ``function`` by its name once read (:func:`read_number`). One that is an
+    error, or text, makes every output cell that error (or #VALUE!), since
+    every cell depends on it. For example, LEAKY_RELU's adapter is
+    ``apply_elementwise(leaky_relu, x, classic, alpha=Number(alpha, 0.01))``.
+    """
     grid = read(cells, classic)
-    return write(function(grid.values), grid)
+    arguments = {}
+    for name, number in numbers.items():
+        value, error = read_number(number.value, name, number.default, classic)
+        if error is not None:
+            return _every_cell(grid, error)
+        arguments[name] = value
+    return write(function(grid.values, **arguments), grid)
 
 
 #: SOFTMAX's ``direction`` argument: which cells form one group.
@@ -280,18 +484,6 @@ def group_axis(direction, shape: tuple[int, int]) -> int | None:
             f"got {direction!r}"
         )
     return DIRECTIONS[key]
-
-
-def number_argument(value, name: str, default: float) -> float:
-    """Read a single-number argument such as ``alpha``; blank means ``default``."""
-    if isinstance(value, (list, tuple)):
-        raise ArgumentError(f"{name} must be a single number, not a range")
-    number, is_blank, error = _decode(value, classic=False)
-    if is_blank:
-        return default
-    if error is not None or not np.isfinite(number):
-        raise ArgumentError(f"{name} must be a number; got {value!r}")
-    return number
 
 
 def _first_error_fills_group(errors: np.ndarray, axis: int | None) -> np.ndarray:

@@ -46,19 +46,16 @@ class ShownCells(Converter):
     """Hands a result from :mod:`xlnn.cells` to Excel as it is.
 
     The cell rules already made floats, blanks ("") and error text, so
-    xlwings' per-cell conversion is skipped. Office.js (custom functions
-    runtime 1.4 and later, which xlwings passes in ``options``) takes errors
-    as typed values; classic xlwings and older runtimes take the text.
+    xlwings' per-cell conversion is skipped; :func:`xlnn.cells.to_excel`
+    makes it a list of rows, with typed errors for the Office.js runtime
+    (which xlwings passes in ``options``) 1.4 and later.
     """
 
     base_type = "raw"
 
     @staticmethod
     def write_value(value, options):
-        runtime = options.get("runtime")
-        if runtime is not None and float(runtime) >= 1.4:
-            return cells.to_officejs(value)
-        return value
+        return cells.to_excel(value, options.get("runtime"))
 
 
 def _adapter(activation: Activation):
@@ -74,9 +71,9 @@ def _adapter(activation: Activation):
         parameter = activation.parameter
 
         def adapter(x, value=None):
-            number = cells.number_argument(value, parameter.name, parameter.default)
+            number = cells.Number(value, default=parameter.default)
             return cells.apply_elementwise(
-                lambda values: function(values, number), x, CLASSIC
+                function, x, CLASSIC, **{parameter.name: number}
             )
 
         # Excel, xlwings and the VBA wrapper show the table's parameter name.
