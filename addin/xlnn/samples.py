@@ -293,24 +293,27 @@ def digits(flavor: Flavor) -> BookLayout:
     """A real classifier of scikit-learn's 8x8 digits, one image and a batch."""
     network, images, labels = load_digits_network()
     book = BookLayout()
-    _weights_sheet(book, network, flavor)
+    _weights_sheet(
+        book,
+        network,
+        flavor,
+        title="Weights of the digits network (64-16-10)",
+        notes=[
+            "Trained with NumPy on scikit-learn's digits (scripts/train_digits.py). "
+            "W1 expects raw pixel values 0..16."
+        ],
+    )
     _digit_sheet(book, network, images[0], flavor)
     _digits_batch_sheet(book, network, images, labels, flavor)
     book.move_sheet("weights", 2)
     return book
 
 
-def _weights_sheet(book: BookLayout, network: Network, flavor: Flavor) -> None:
+def _weights_sheet(
+    book: BookLayout, network: Network, flavor: Flavor, *, title: str, notes=()
+) -> None:
     sheet = book.sheet("weights")
-    cursor = _intro(
-        sheet,
-        "Weights of the digits network (64-16-10)",
-        [
-            "Trained with NumPy on scikit-learn's digits (scripts/train_digits.py). "
-            "W1 expects raw pixel values 0..16.",
-        ],
-        flavor,
-    )
+    cursor = _intro(sheet, title, notes, flavor)
     for k, layer in enumerate(network.layers, start=1):
         network_layout.place_weights(cursor, layer=layer, k=k)
     sheet.width(2, 18, 8)
@@ -474,6 +477,48 @@ def _digits_batch_sheet(book, network, images, labels, flavor: Flavor) -> None:
     # The printout shows every result row; the pixels and the hidden layers
     # continue to the right.
     sheet.print_area = sheet.block(1, 1, correct.last_row, y.last_col)
+
+
+# --- any network on a batch --------------------------------------------------
+
+
+def network_batch(network: Network, x_values, flavor: Flavor) -> BookLayout:
+    """Any network on a batch of inputs: its weights, then every layer per row."""
+    x_values = np.atleast_2d(np.asarray(x_values, dtype=np.float64))
+    book = BookLayout()
+    _weights_sheet(
+        book,
+        network,
+        flavor,
+        title=f"Weights of the {'-'.join(map(str, _widths(network)))} network",
+    )
+    sheet = book.sheet("batch")
+    cursor = _intro(
+        sheet,
+        f"A {'-'.join(map(str, _widths(network)))} network on {len(x_values)} inputs",
+        ["Each row of X is one sample; each block is one formula over all rows."],
+        flavor,
+    )
+    caption_row = cursor.row
+    cursor.text("X: inputs (editable)", "caption")
+    cursor.headers([f"x[{k}]" for k in range(x_values.shape[1])])
+    x = cursor.inputs(x_values, "General")
+    network_layout.batch(
+        sheet,
+        network=network,
+        flavor=flavor,
+        x=x,
+        x_values=x_values,
+        caption_row=caption_row,
+        first_col=x.last_col + 2,
+    )
+    sheet.freeze = sheet.block(x.row, 1)
+    book.move_sheet("batch", 0)
+    return book
+
+
+def _widths(network: Network) -> list[int]:
+    return [network.n_inputs, *(layer.n_outputs for layer in network.layers)]
 
 
 #: Every sample, by file name stem.
