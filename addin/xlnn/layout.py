@@ -219,6 +219,10 @@ class SheetLayout:
     anchors: dict[str, Block] = field(default_factory=dict)
     freeze: Block | None = None
     print_area: Block | None = None
+    #: Rows printed at the top of every page (a table's headers).
+    repeat_rows: Block | None = None
+    #: Print upright on one page, rather than landscape and as tall as needed.
+    one_portrait_page: bool = False
 
     def block(self, row: int, col: int, rows: int = 1, cols: int = 1) -> Block:
         return Block(self.title, row, col, rows, cols)

@@ -226,6 +226,7 @@ def _network_sheet(book: BookLayout, flavor: Flavor) -> None:
     cursor.text("The book prints y = [0.31682708 0.69627909].")
     sheet.width(2, 4, 14)
     sheet.freeze = sheet.block(2, 1)
+    sheet.one_portrait_page = True
 
 
 def _network_batch_sheet(book: BookLayout, flavor: Flavor) -> None:
@@ -399,8 +400,9 @@ def _digits_batch_sheet(book, network, images, labels, flavor: Flavor) -> None:
         f"{len(images)} held-out test images",
         [
             "Each row is one image the network never saw in training: its label, "
-            "the prediction, the 10 probabilities Y, then the 64 pixels X and the "
-            "layers that lead from X to Y. Wrong predictions are shaded red.",
+            "the prediction and the 10 probabilities Y.",
+            "Further right: the 64 pixels X and the layers that lead from X to Y. "
+            "Wrong predictions are shaded red.",
         ],
         flavor,
     )
@@ -477,6 +479,7 @@ def _digits_batch_sheet(book, network, images, labels, flavor: Flavor) -> None:
     # The printout shows every result row; the pixels and the hidden layers
     # continue to the right.
     sheet.print_area = sheet.block(1, 1, correct.last_row, y.last_col)
+    sheet.repeat_rows = sheet.block(caption_row, 1, first - caption_row, 1)
 
 
 # --- any network on a batch --------------------------------------------------

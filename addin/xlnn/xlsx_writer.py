@@ -131,16 +131,20 @@ def _write_sheet(worksheet, sheet: SheetLayout) -> None:
         worksheet.freeze_panes = sheet.freeze.address()
     if sheet.print_area is not None:
         worksheet.print_area = sheet.print_area.coordinates
-    _page_setup(worksheet)
+    if sheet.repeat_rows is not None:
+        worksheet.print_title_rows = (
+            f"{sheet.repeat_rows.row}:{sheet.repeat_rows.last_row}"
+        )
+    _page_setup(worksheet, sheet.one_portrait_page)
 
 
-def _page_setup(worksheet) -> None:
-    """No gridlines; landscape, one page wide and as many tall as needed."""
+def _page_setup(worksheet, one_portrait_page: bool) -> None:
+    """No gridlines; one page wide, and landscape as tall as needed or one page."""
     worksheet.sheet_view.showGridLines = False
     worksheet.sheet_properties.pageSetUpPr.fitToPage = True
     worksheet.page_setup.fitToWidth = 1
-    worksheet.page_setup.fitToHeight = 0
-    worksheet.page_setup.orientation = "landscape"
+    worksheet.page_setup.fitToHeight = 1 if one_portrait_page else 0
+    worksheet.page_setup.orientation = "portrait" if one_portrait_page else "landscape"
     worksheet.print_options.gridLines = False
 
 
