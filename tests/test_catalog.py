@@ -48,7 +48,7 @@ def function_names(formula: str) -> set[str]:
     return set(re.findall(r"([A-Z][A-Z0-9_.]*)\(", formula))
 
 
-# --- The table and the NumPy module -----------------------------------------------
+# --- The table and the NumPy module ---------------------------------------------------
 
 
 def test_every_public_activation_has_exactly_one_entry():
@@ -138,7 +138,7 @@ def test_python_name_defaults_to_the_name():
     assert catalog.get("step").python_name == "step_function"  # Step is VBA's
 
 
-# --- udfs: one registered adapter per entry ----------------------------------------
+# --- udfs: one registered adapter per entry -------------------------------------------
 
 
 @pytest.mark.parametrize("entry", ENTRIES)
@@ -189,7 +189,7 @@ def test_leaky_relu_shows_alpha_in_excel():
     assert leaky["parameters"][1]["optional"] is True
 
 
-# --- flavors: formula text from the table ------------------------------------------
+# --- flavors: formula text from the table ---------------------------------------------
 
 
 @pytest.mark.parametrize("entry", ENTRIES)
@@ -221,7 +221,7 @@ def test_flavor_refuses_an_unknown_activation(flavor):
         flavor.activation("swish", REF)
 
 
-# --- The promise: one entry adds an activation everywhere ----------------------------
+# --- The promise: one entry adds an activation everywhere -----------------------------
 
 
 def _square(x):

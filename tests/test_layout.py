@@ -27,7 +27,7 @@ from xlnn.network import Dense, Network
 
 FLAVORS = [pytest.param(PLAIN, id="plain"), pytest.param(ADDIN, id="addin")]
 
-# --- column letters and references ------------------------------------------------
+# --- column letters and references ----------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -91,7 +91,7 @@ def test_block_outside_the_sheet_or_empty_is_refused(where):
         Block("s", *where)
 
 
-# --- Sheets and the cursor ---------------------------------------------------------
+# --- Sheets and the cursor ------------------------------------------------------------
 
 
 @pytest.fixture
@@ -238,7 +238,7 @@ def test_names_and_sheet_order():
         book.move_sheet("four", 0)
 
 
-# --- network_layout: one sample, top to bottom ------------------------------------
+# --- network_layout: one sample, top to bottom ----------------------------------------
 
 # Book section 3.4.3: init_network() and x.
 BOOK = Network(
@@ -399,7 +399,7 @@ def test_every_formula_has_one_check_on_its_block():
     assert [f.block for f in sheet.formulas] == [c.block for c in book.checks]
 
 
-# --- network_layout: a batch, left to right ---------------------------------------
+# --- network_layout: a batch, left to right -------------------------------------------
 
 BATCH = np.array([[1.0, 0.5], [0.0, 0.0], [-1.0, 2.0], [3.0, -0.5]])
 SOFTMAX_NET = Network(

@@ -49,7 +49,7 @@ def book_forward_by_hand(x):
     return [(a1, z1), (a2, z2), (a3, a3)]
 
 
-# --- Dense ------------------------------------------------------------------------
+# --- Dense ----------------------------------------------------------------------------
 
 
 def test_dense_stores_float64_weights_and_a_flat_bias():
@@ -93,7 +93,7 @@ def test_dense_accepts_every_activation_of_the_table(name):
     assert Dense(BOOK_W1, BOOK_B1, name).activation == name
 
 
-# --- Network ----------------------------------------------------------------------
+# --- Network --------------------------------------------------------------------------
 
 
 def test_network_of_mismatched_layers_names_both():
