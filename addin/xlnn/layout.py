@@ -35,6 +35,8 @@ GAP_WIDTH = 2
 
 def column_letter(col: int) -> str:
     """Excel's letters for a 1-based column number: 1 -> A, 27 -> AA."""
+    if col < 1:
+        raise ValueError(f"column numbers start at 1, not {col}")
     letters = ""
     while col > 0:
         col, remainder = divmod(col - 1, 26)
@@ -56,6 +58,13 @@ class Block:
     col: int
     rows: int = 1
     cols: int = 1
+
+    def __post_init__(self):
+        if min(self.row, self.col, self.rows, self.cols) < 1:
+            raise ValueError(
+                f"a block needs a row and column from 1 and at least one cell, "
+                f"not row={self.row}, col={self.col}, {self.rows}x{self.cols}"
+            )
 
     def address(self, i: int = 0, j: int = 0, absolute: bool = False) -> str:
         letter, number = column_letter(self.col + j), self.row + i
@@ -268,7 +277,12 @@ class SheetLayout:
         ``name`` labels the check and makes the block findable with
         :meth:`BookLayout.find`.
         """
-        expected = np.asarray(expected, dtype=object).reshape(block.shape)
+        expected = np.asarray(expected, dtype=object)
+        if expected.size != block.rows * block.cols:
+            raise ValueError(
+                f"{expected.size} expected values do not fit {block.coordinates}"
+            )
+        expected = expected.reshape(block.shape)
         self.formulas.append(Formula(block, body, number_format, output))
         self.book.checks.append(Check(block, expected, name))
         if name:
@@ -367,7 +381,9 @@ class BookLayout:
 
     def move_sheet(self, title: str, position: int) -> None:
         """Put the sheet called ``title`` at ``position`` in the tab order."""
-        sheet = next(sheet for sheet in self.sheets if sheet.title == title)
+        sheet = next((sheet for sheet in self.sheets if sheet.title == title), None)
+        if sheet is None:
+            raise KeyError(f"no sheet called {title!r}")
         self.sheets.remove(sheet)
         self.sheets.insert(position, sheet)
 

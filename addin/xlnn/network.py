@@ -63,6 +63,8 @@ class Network:
 
     def __post_init__(self):
         object.__setattr__(self, "layers", tuple(self.layers))
+        if not self.layers:
+            raise ValueError("a network needs at least one layer")
         for number, (before, after) in enumerate(
             zip(self.layers, self.layers[1:], strict=False), start=2
         ):
@@ -79,6 +81,12 @@ class Network:
     def forward(self, x) -> list[LayerValues]:
         """Every layer's values for ``x``, one sample per row (a 1-D x is one)."""
         z = np.atleast_2d(np.asarray(x, dtype=np.float64))
+        if z.ndim != 2 or z.shape[1] != self.n_inputs:
+            # NumPy's own matmul message names neither x nor the network.
+            raise ValueError(
+                f"x has shape {np.shape(x)}, but the network takes "
+                f"{self.n_inputs} values per sample (one sample per row)"
+            )
         values = []
         for layer in self.layers:
             a = z @ layer.weights + layer.bias
