@@ -445,14 +445,14 @@ def _digits_batch_sheet(book, network, images, labels, flavor: Flavor) -> None:
             number_format=INTEGER,
             output=True,
         )
-        sheet.put_formula(
-            correct.cell(i),
-            f"IF({prediction.address(i)}={label.address(i)},1,0)",
-            expected=float(predicted[i] == labels[i]),
-            number_format=INTEGER,
-        )
     sheet.anchor("prediction", prediction)
-    sheet.anchor("correct", correct)
+    sheet.put_formula(
+        correct,
+        f"IF({prediction.ref}={label.ref},1,0)",
+        expected=(predicted == labels).astype(np.float64)[:, np.newaxis],
+        number_format=INTEGER,
+        name="correct",
+    )
     # A whole result row turns red where the prediction is wrong.
     sheet.highlights.append(
         Highlight(
