@@ -8,6 +8,7 @@ from Scratch", section 3.4.3.
 
 from __future__ import annotations
 
+import io
 import re
 import subprocess
 import sys
@@ -43,7 +44,10 @@ def built(tmp_path_factory) -> Path:
 
 
 def formulas_in(path: Path):
-    workbook = openpyxl.load_workbook(path)
+    yield from formulas_in_workbook(openpyxl.load_workbook(path))
+
+
+def formulas_in_workbook(workbook):
     for sheet in workbook.worksheets:
         for row in sheet.iter_rows():
             for cell in row:
@@ -100,9 +104,9 @@ def test_the_same_layout_gives_the_same_bytes(monkeypatch):
     monkeypatch.setattr(time, "time", lambda: real_time() + 86400 * 400)
     second = xlsx_writer.to_bytes(samples.three_layer_network(PLAIN))
     assert first == second
-    assert b"2024-01-01T00:00:00Z" in zipfile.ZipFile(
-        __import__("io").BytesIO(second)
-    ).read("docProps/core.xml")
+    assert b"2024-01-01T00:00:00Z" in zipfile.ZipFile(io.BytesIO(second)).read(
+        "docProps/core.xml"
+    )
 
 
 def test_plain_flavor_uses_only_builtin_functions(built):
@@ -265,3 +269,22 @@ def test_addin_formulas_name_registered_excel_functions():
     for activation in catalog.TABLE:
         name = function_names(ADDIN.activation(activation.name, "A1:B2"))
         assert name == {activation.excel_name}
+
+
+@pytest.mark.parametrize("flavor", [PLAIN, ADDIN], ids=["plain", "addin"])
+def test_plain_sigmoid_formulas_carry_a_note_on_overflow(flavor):
+    workbook = openpyxl.load_workbook(
+        io.BytesIO(xlsx_writer.to_bytes(samples.three_layer_network(flavor)))
+    )
+    sigmoid_cells, noted = 0, 0
+    for sheet, cell, formula, _ in formulas_in_workbook(workbook):
+        is_sigmoid = "EXP(-ABS(" in formula or "SIGMOID(" in formula
+        if is_sigmoid:
+            sigmoid_cells += 1
+            comment = workbook[sheet][cell].comment
+            if comment is not None:
+                noted += 1
+                assert "1/(1+EXP(-x))" in comment.text
+                assert "never overflows" in comment.text
+    assert sigmoid_cells >= 2
+    assert noted == (sigmoid_cells if flavor is PLAIN else 0)

@@ -38,6 +38,10 @@ class Flavor:
             return f"{activation.excel_name}({ref})"
         return activation.plain(ref)
 
+    def formula_note(self, name: str) -> str:
+        """What a reader of this flavor's formula for ``name`` should be told."""
+        return "" if self.add_in else catalog.get(name).plain_note
+
     def rows_in_one_formula(self, name: str) -> bool:
         """Whether one formula can apply ``name`` to several sample rows at once.
 

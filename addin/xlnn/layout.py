@@ -146,13 +146,15 @@ class Formula:
     """One formula computing all of ``block``; ``body`` has no leading ``=``.
 
     ``output`` marks a result a reader looks for (the network's outputs, an
-    accuracy) rather than an intermediate step.
+    accuracy) rather than an intermediate step. ``note`` explains the formula
+    to a reader who clicks on it (a cell note).
     """
 
     block: Block
     body: str
     number_format: str
     output: bool = False
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -271,11 +273,12 @@ class SheetLayout:
         number_format: str = NUMBER,
         output: bool = False,
         name: str = "",
+        note: str = "",
     ) -> Block:
         """One formula over exactly ``block``, and the values it must give.
 
         ``name`` labels the check and makes the block findable with
-        :meth:`BookLayout.find`.
+        :meth:`BookLayout.find`; ``note`` becomes the formula's cell note.
         """
         expected = np.asarray(expected, dtype=object)
         if expected.size != block.rows * block.cols:
@@ -283,7 +286,7 @@ class SheetLayout:
                 f"{expected.size} expected values do not fit {block.coordinates}"
             )
         expected = expected.reshape(block.shape)
-        self.formulas.append(Formula(block, body, number_format, output))
+        self.formulas.append(Formula(block, body, number_format, output, note))
         self.book.checks.append(Check(block, expected, name))
         if name:
             self.anchor(name, block)

@@ -125,6 +125,7 @@ def write_activation(
             expected=part_expected,
             number_format=number_format,
             output=output,
+            note=flavor.formula_note(activation),
         )
     if name:
         sheet.anchor(name, target)

@@ -84,6 +84,7 @@ def activation_curves(flavor: Flavor) -> BookLayout:
                 flavor.activation(activation.name, x.ref),
                 expected=activation.function(x_values),
                 name=activation.name,
+                note=flavor.formula_note(activation.name),
             )
         )
     sheet.width(2, 2 + len(curves), 11)

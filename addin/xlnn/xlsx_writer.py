@@ -24,6 +24,7 @@ from openpyxl.chart import BarChart, Reference, ScatterChart
 from openpyxl.chart import Series as ChartSeries
 from openpyxl.chart.data_source import StrRef
 from openpyxl.chart.series import SeriesLabel
+from openpyxl.comments import Comment
 from openpyxl.formatting.rule import CellIsRule, ColorScaleRule, FormulaRule
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.workbook.defined_name import DefinedName
@@ -114,6 +115,10 @@ def _write_sheet(worksheet, sheet: SheetLayout) -> None:
                         value = ArrayFormula(block.coordinates, text)
                 style = styles.get(kind, formula.number_format)
                 _put(worksheet, block.row + i, block.col + j, value, style)
+        if formula.note:
+            note = Comment(formula.note, "xlnn")
+            note.width, note.height = 300, 110
+            worksheet.cell(block.row, block.col).comment = note
     for chart in sheet.charts:
         worksheet.add_chart(_chart(worksheet, chart), chart.anchor.address())
     for heat_map in sheet.heat_maps:
