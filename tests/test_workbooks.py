@@ -19,7 +19,9 @@ import openpyxl
 import pytest
 from openpyxl.worksheet.formula import ArrayFormula
 
-from xlnn import activations, build, recalc, samples, udfs, verify
+from xlnn import activations, build, samples, udfs, verify
+from xlnn.engines.formulas_engine import Formulas
+from xlnn.engines.libreoffice import LibreOffice
 
 REPO = Path(__file__).resolve().parents[1]
 COMMITTED = REPO / "workbooks"
@@ -125,10 +127,8 @@ def test_weights_are_named_ranges(built):
 def test_three_layer_network_matches_the_book_in_libreoffice(soffice, tmp_path):
     book = samples.three_layer_network("plain")
     path = tmp_path / "three_layer_network_plain.xlsx"
-    build.save_atomically(book, path)
-    values = recalc.read_values(
-        recalc.recalculate_with_libreoffice(path, tmp_path / "out")
-    )
+    book.workbook.save(path)
+    values = LibreOffice().recalculate([path])[path]
     y = check_named(book, "network", "y").block
     got = [values["network"][y.address(0, j)] for j in range(2)]
     np.testing.assert_allclose(got, BOOK_Y, rtol=1e-12, atol=0)
@@ -137,8 +137,8 @@ def test_three_layer_network_matches_the_book_in_libreoffice(soffice, tmp_path):
 def test_three_layer_network_matches_the_book_in_formulas(tmp_path):
     book = samples.three_layer_network("addin")
     path = tmp_path / "three_layer_network_addin.xlsx"
-    build.save_atomically(book, path)
-    values = recalc.evaluate_with_formulas(path, udfs.by_excel_name())
+    book.workbook.save(path)
+    values = Formulas(udfs.by_excel_name()).recalculate([path])[path]
     y = check_named(book, "network", "y").block
     got = [values["network"][y.address(0, j)] for j in range(2)]
     np.testing.assert_allclose(got, BOOK_Y, rtol=1e-12, atol=0)
@@ -150,7 +150,7 @@ def test_plain_flavor_recalculated_by_libreoffice_equals_numpy(
 ):
     book = samples.SAMPLES[sample]("plain")
     path = tmp_path / f"{sample}_plain.xlsx"
-    build.save_atomically(book, path)
+    book.workbook.save(path)
     outcome = verify.verify_with_libreoffice(path, book.checks)
     assert outcome.ok, outcome.summary()
     assert outcome.cells == sum(c.expected.size for c in book.checks)
@@ -160,7 +160,7 @@ def test_plain_flavor_recalculated_by_libreoffice_equals_numpy(
 def test_addin_flavor_evaluated_by_formulas_equals_numpy(tmp_path, sample):
     book = samples.SAMPLES[sample]("addin")
     path = tmp_path / f"{sample}_addin.xlsx"
-    build.save_atomically(book, path)
+    book.workbook.save(path)
     outcome = verify.verify_with_formulas(path, book.checks)
     assert outcome.ok, outcome.summary()
 
@@ -173,7 +173,7 @@ def test_a_wrong_cell_fails_verification(tmp_path):
     assert first_weight.value == 0.1  # W1[0][0] in the book
     first_weight.value = 0.7
     path = tmp_path / "edited.xlsx"
-    build.save_atomically(book, path)
+    book.workbook.save(path)
     outcome = verify.verify_with_formulas(path, book.checks)
     assert not outcome.ok and outcome.mismatches
 
@@ -191,9 +191,8 @@ def digits_accuracy_from_numpy() -> float:
 
 
 def test_digits_accuracy_cell_equals_numpy_in_libreoffice(soffice, built, tmp_path):
-    values = recalc.read_values(
-        recalc.recalculate_with_libreoffice(built / "digits_plain.xlsx", tmp_path)
-    )
+    path = built / "digits_plain.xlsx"
+    values = LibreOffice().recalculate([path])[path]
     numpy_accuracy = digits_accuracy_from_numpy()
     assert values["batch"]["D6"] == pytest.approx(numpy_accuracy, rel=1e-12)
     assert numpy_accuracy > 0.9  # a real classifier, not chance (0.1)
@@ -214,7 +213,7 @@ def test_build_refuses_to_overwrite_without_force(tmp_path):
     target = tmp_path / "activations_plain.xlsx"
     target.write_bytes(b"my own edits")
     second = subprocess.run(command, capture_output=True, text=True, check=False)
-    assert second.returncode == 1
+    assert second.returncode == 2
     assert "--force" in second.stderr
     assert target.read_bytes() == b"my own edits"
     forced = subprocess.run(
@@ -222,22 +221,6 @@ def test_build_refuses_to_overwrite_without_force(tmp_path):
     )
     assert forced.returncode == 0, forced.stderr
     assert zipfile.is_zipfile(target)
-
-
-def test_interrupted_save_leaves_no_half_written_file(tmp_path, monkeypatch):
-    target = tmp_path / "activations_plain.xlsx"
-    target.write_bytes(b"the previous workbook")
-    book = samples.activation_curves("plain")
-
-    def interrupted(path):
-        Path(path).write_bytes(b"PK half a zip")
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(book.workbook, "save", interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        build.save_atomically(book, target)
-    assert target.read_bytes() == b"the previous workbook"
-    assert list(tmp_path.iterdir()) == [target]
 
 
 def test_addin_formulas_name_registered_excel_functions():
