@@ -281,6 +281,10 @@ def verify_all(
     this thread. On any exception (Ctrl-C) every engine is stopped, and the
     background threads are waited for, so their temporary files are removed.
     """
+    for engine, _ in groups:
+        # Load every engine (formulas imports its function modules) before any
+        # runs, so that a Ctrl-C while LibreOffice runs never lands in an import.
+        engine.missing()
     background = [group for group in groups if not group[0].in_process]
     foreground = [group for group in groups if group[0].in_process]
     results = {}

@@ -15,7 +15,6 @@ import xlnn
 
 #: Exit codes of ``xlnn build``.
 EXIT_OK, EXIT_FAILED, EXIT_NOT_WRITTEN = 0, 1, 2
-EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143
 
 DESCRIPTION = """\
 Neural-network building blocks for Excel: activation functions for xlwings,
@@ -235,33 +234,78 @@ def run_build(args) -> int:
     return code
 
 
-class Terminated(Exception):
-    """SIGTERM arrived: unwind like Ctrl-C, so that cleanups run."""
+class Interrupted(BaseException):
+    """Ctrl-C or SIGTERM arrived: unwind so that every cleanup runs.
+
+    Not a ``KeyboardInterrupt``: libraries catch that one in places (a bare
+    ``except`` around an import), and one that passes through C code such as
+    an extension module's import can make Python end itself with SIGINT
+    after a clean exit. A ``BaseException``, so ``except Exception`` (which
+    ``formulas`` uses per cell) lets it through.
+    """
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
 
 
-def _raise_terminated(signum, frame):
-    raise Terminated
+def _stopped_by(what: str, signum: int) -> int:
+    name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+    print(
+        f"\n{what}: stopped by {name}; nothing half-written was left", file=sys.stderr
+    )
+    return 128 + signum
 
 
 def interruptible(run, what: str) -> int:
-    """Run ``run()``; on Ctrl-C or SIGTERM, one line and the usual exit code.
+    """Run ``run()``; on Ctrl-C or SIGTERM, one line and exit code 130 or 143.
 
-    SIGTERM becomes an exception while ``run`` runs, so ``finally`` blocks
-    (stopping LibreOffice, removing temporary files) run as for Ctrl-C.
+    While ``run`` runs, both signals raise :class:`Interrupted`, so that
+    ``finally`` blocks (stopping LibreOffice, removing temporary files) run.
+    One raised where Python cannot pass it on (a finalizer run by the garbage
+    collector) is raised again a moment later; should a library swallow it,
+    the signal still decides the exit code.
     """
-    main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _raise_terminated) if main_thread else None
-    try:
+    if threading.current_thread() is not threading.main_thread():
         return run()
-    except KeyboardInterrupt:
-        print(f"\n{what}: interrupted; nothing half-written was left", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except Terminated:
-        print(f"{what}: terminated; nothing half-written was left", file=sys.stderr)
-        return EXIT_TERMINATED
+    received = []
+    active = threading.Event()  # set while the handlers are ours
+
+    def handler(signum, frame):
+        received.append(signum)
+        raise Interrupted(signum)
+
+    def raise_again(signum):
+        # to the main thread, so that a sleep or wait there is cut short
+        if active.is_set() and hasattr(signal, "pthread_kill"):
+            signal.pthread_kill(threading.main_thread().ident, signum)
+        elif active.is_set():
+            signal.raise_signal(signum)
+
+    def unraisable(info, earlier=sys.unraisablehook):
+        if not isinstance(info.exc_value, Interrupted):
+            earlier(info)
+            return
+        again = threading.Timer(0.05, raise_again, [info.exc_value.signum])
+        again.daemon = True
+        again.start()
+
+    previous = {
+        signum: signal.signal(signum, handler)
+        for signum in (signal.SIGINT, signal.SIGTERM)
+    }
+    previous_hook, sys.unraisablehook = sys.unraisablehook, unraisable
+    active.set()
+    try:
+        code = run()
+    except Interrupted as interruption:
+        received.append(interruption.signum)
     finally:
-        if main_thread:
-            signal.signal(signal.SIGTERM, previous)
+        active.clear()
+        sys.unraisablehook = previous_hook
+        for signum, earlier in previous.items():
+            signal.signal(signum, earlier)
+    return _stopped_by(what, received[0]) if received else code
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from xlnn.engines import Engine, EngineError, Progress
 
 if TYPE_CHECKING:
@@ -97,7 +99,12 @@ def compare(
 def _cells(check: Check):
     for i in range(check.block.rows):
         for j in range(check.block.cols):
-            yield (i, j), check.expected[i, j]
+            expected = check.expected[i, j]
+            # plain Python values, so that messages read 0.5, not np.float64(0.5)
+            yield (
+                (i, j),
+                expected.item() if isinstance(expected, np.generic) else expected,
+            )
 
 
 def _difference(expected, got, tolerance, result: Verification) -> str | None:

@@ -82,7 +82,12 @@ class Formulas:
     def missing(self) -> str | None:
         """Why ``formulas`` cannot run here, with how to install it; else ``None``."""
         try:
-            import formulas  # noqa: F401
+            import formulas
+
+            # Its function modules load lazily, on the first evaluation; load
+            # them now, before any engine runs, so that a Ctrl-C never lands
+            # in an import (where a library's bare except could swallow it).
+            formulas.get_functions()
         except ImportError as error:
             return f"the formulas package cannot be imported ({error}): {INSTALL_HINT}"
         return None

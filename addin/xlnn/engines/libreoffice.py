@@ -194,6 +194,21 @@ def _checked_sources(paths: Sequence) -> list[Path]:
     return sources
 
 
+def _scratch_environment(folder: Path) -> dict[str, str]:
+    """This process's environment with its temporary folder inside ``folder``.
+
+    LibreOffice keeps temporary files of its own (``lu*.tmp``) there; a killed
+    ``soffice.bin`` cannot remove them, but they go with the scratch folder.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    return {
+        **os.environ,
+        "TMPDIR": str(folder),
+        "TMP": str(folder),
+        "TEMP": str(folder),
+    }
+
+
 def _raise_for_missing(paths: Sequence, outcome: str, done: dict) -> None:
     """Raise an :class:`EngineError` if any of ``paths`` is not in ``done``."""
     missing = [Path(path).name for path in paths if path not in done]
@@ -397,7 +412,7 @@ class LibreOffice:
         names = ", ".join(source.name for source in sources)
         progress(f"{self.name}: recalculating {names}")
         started = time.monotonic()
-        result = self._run(command)
+        result = self._run(command, _scratch_environment(scratch / "tmp"))
         seconds = time.monotonic() - started
         progress(f"{self.name}: {len(sources)} file(s) in {seconds:.1f} s")
         outcome = (
@@ -410,7 +425,7 @@ class LibreOffice:
         }
         return {path: out for path, out in outputs.items() if out.is_file()}, outcome
 
-    def _run(self, command: list[str]) -> subprocess.CompletedProcess:
+    def _run(self, command: list[str], env: dict) -> subprocess.CompletedProcess:
         """Run ``command`` in its own process group, ended as a whole on failure."""
         with self._lock:
             if self._stopped:
@@ -420,6 +435,7 @@ class LibreOffice:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 stdin=subprocess.DEVNULL,
+                env=env,
                 text=True,
                 start_new_session=True,
             )
