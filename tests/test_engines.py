@@ -335,7 +335,8 @@ def test_libreoffice_results_before_a_failure_are_kept(tmp_path):
     # converts only the first file it is given, as a crash halfway would
     program = fake_soffice(
         tmp_path,
-        'while [ "$1" != "--outdir" ]; do shift; done; mkdir -p "$2"; cp "$3" "$2/"; exit 1',
+        'while [ "$1" != "--outdir" ]; do shift; done; '
+        'mkdir -p "$2"; cp "$3" "$2/"; exit 1',
     )
     first = scaled_workbook(tmp_path / "first.xlsx", 1.0)
     second = scaled_workbook(tmp_path / "second.xlsx", 2.0)
