@@ -1,10 +1,13 @@
 """Render every sheet of xlsx workbooks to PNG images, for the documentation.
 
-LibreOffice recalculates each workbook (a fresh profile that always
-recalculates, see :mod:`xlnn.recalc`) and prints it to PDF; ``pdftoppm``
-turns each PDF page into ``<workbook>-<page>.png``. Pages follow each
-sheet's print setup (fit to one page wide is the workbook's job), or, with
-``--one-page-per-sheet``, each sheet becomes a single page however large.
+One LibreOffice run recalculates every workbook (a fresh profile that always
+recalculates, see :mod:`xlnn.engines.libreoffice`) and prints each to PDF;
+``pdftoppm`` turns each PDF page into ``<workbook>-<page>.png``. Pages follow
+each sheet's print setup (fit to one page wide is the workbook's job), or,
+with ``--one-page-per-sheet``, each sheet becomes a single page however large.
+
+The output folder must be given: the committed pictures in ``docs/images``
+are replaced only on purpose.
 
 Example::
 
@@ -21,9 +24,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from xlnn.recalc import DEFAULT_TIMEOUT, RecalcError, convert_with_libreoffice
+from xlnn.engines import EngineError
+from xlnn.engines.libreoffice import DEFAULT_TIMEOUT, LibreOffice
 
-DEFAULT_OUTPUT = Path(__file__).resolve().parent.parent / "docs" / "images"
 DEFAULT_RESOLUTION = 80
 WORKBOOK_SUFFIXES = (".xlsx", ".xlsm")
 PDF = "pdf:calc_pdf_Export"
@@ -84,20 +87,36 @@ def pdf_to_png(pdf: Path, output: Path, stem: str, resolution: int) -> list[Path
     return page_images(output, stem)
 
 
-def render_workbook(
-    workbook: Path,
+def render_workbooks(
+    workbooks: list[Path],
     output: Path,
+    *,
     resolution: int = DEFAULT_RESOLUTION,
     one_page_per_sheet: bool = False,
     timeout: float = DEFAULT_TIMEOUT,
-) -> list[Path]:
-    """Render one workbook's sheets to PNG images in ``output``; return them."""
+) -> dict[Path, list[Path] | str]:
+    """Render workbooks' sheets to PNG images in ``output``, with one LibreOffice run.
+
+    Returns each workbook's images, or the reason it could not be rendered.
+    """
     target = ONE_PAGE_PER_SHEET_PDF if one_page_per_sheet else PDF
     output.mkdir(parents=True, exist_ok=True)
+    outcome: dict[Path, list[Path] | str] = {}
     with tempfile.TemporaryDirectory(prefix="xlnn-render-") as scratch:
-        pdf = convert_with_libreoffice(workbook, scratch, target, timeout)
-        remove_old_pages(output, workbook.stem)
-        return pdf_to_png(pdf, output, workbook.stem, resolution)
+        try:
+            pdfs = LibreOffice(timeout=timeout).convert(
+                workbooks, scratch, target=target
+            )
+        except EngineError as error:
+            pdfs = error.done
+            outcome = {workbook: str(error) for workbook in workbooks}
+        for workbook, pdf in pdfs.items():
+            remove_old_pages(output, workbook.stem)
+            try:
+                outcome[workbook] = pdf_to_png(pdf, output, workbook.stem, resolution)
+            except RenderError as error:
+                outcome[workbook] = str(error)
+    return outcome
 
 
 def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
@@ -113,8 +132,8 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
         "-o",
         "--output",
         type=Path,
-        default=DEFAULT_OUTPUT,
-        help="folder for the images (default: docs/images)",
+        required=True,
+        help="folder for the images, e.g. docs/images (required)",
     )
     parser.add_argument(
         "-r",
@@ -132,7 +151,7 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
         "--timeout",
         type=float,
         default=DEFAULT_TIMEOUT,
-        help="seconds to wait for LibreOffice per workbook "
+        help="seconds LibreOffice may take for all workbooks together "
         f"(default: {DEFAULT_TIMEOUT:g})",
     )
     return parser.parse_args(argv)
@@ -149,21 +168,20 @@ def main(argv: list[str] | None = None) -> int:
     if not workbooks:
         print("error: no xlsx workbooks found", file=sys.stderr)
         return 2
+    outcome = render_workbooks(
+        workbooks,
+        arguments.output,
+        resolution=arguments.resolution,
+        one_page_per_sheet=arguments.one_page_per_sheet,
+        timeout=arguments.timeout,
+    )
     failed = 0
-    for workbook in workbooks:
-        try:
-            images = render_workbook(
-                workbook,
-                arguments.output,
-                arguments.resolution,
-                arguments.one_page_per_sheet,
-                arguments.timeout,
-            )
-        except (RecalcError, RenderError) as error:
-            print(f"error: {workbook}: {error}", file=sys.stderr)
+    for workbook, result in outcome.items():
+        if isinstance(result, str):
+            print(f"error: {workbook}: {result}", file=sys.stderr)
             failed += 1
             continue
-        for image in images:
+        for image in result:
             print(image)
     return 1 if failed else 0
 

@@ -15,11 +15,9 @@ os.environ.setdefault("XLWINGS_ON_SERVER", "true")
 os.environ.setdefault("XLWINGS_LICENSE_KEY", "noncommercial")
 # --- end of the xlwings block ---
 
-import os
-
 import pytest
 
-from xlnn.recalc import find_soffice
+from xlnn.engines.libreoffice import find_soffice
 
 
 @pytest.fixture(scope="session")
@@ -36,3 +34,10 @@ def soffice() -> str:
             pytest.fail(f"{message}, and CI=true requires it")
         pytest.skip(message)
     return path
+
+
+def pytest_collection_modifyitems(items):
+    """Every test that needs LibreOffice is an ``engine`` test, marked or not."""
+    for item in items:
+        if "soffice" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.engine)

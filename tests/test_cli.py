@@ -1,22 +1,41 @@
-"""The ``xlnn`` command, run as a real subprocess like a user runs it."""
+"""The ``xlnn`` command, run as a real subprocess like a user runs it.
+
+Failures are provoked for real where this machine allows it: a file in the
+way, a tmpfs that is full or read-only (in a private mount namespace), a
+LibreOffice stand-in that hangs, a real LibreOffice stopped by a signal.
+"""
 
 from __future__ import annotations
 
 import inspect
 import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
+import textwrap
+import time
+import zipfile
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
 
 import xlnn
 from xlnn import udfs
+from xlnn.engines.libreoffice import SCRATCH_PREFIX
+
+REPO = Path(__file__).resolve().parents[1]
+NAMES = sorted(
+    f"{sample}_{flavor}.xlsx"
+    for sample in ("activations", "three_layer_network", "digits")
+    for flavor in ("plain", "addin")
+)
 
 
 def _command() -> list[str]:
-    """The console script pip installed next to this Python, else ``-m xlnn.cli``."""
+    """The console script pip installed next to this Python, else ``-m xlnn``."""
     scripts = Path(sys.executable).parent
     for name in ("xlnn", "xlnn.exe"):
         if (scripts / name).is_file():
@@ -24,38 +43,90 @@ def _command() -> list[str]:
     found = shutil.which("xlnn")
     if found:
         return [found]
-    return [sys.executable, "-m", "xlnn.cli"]
+    return [sys.executable, "-m", "xlnn"]
 
 
-def run(*args: str, command: list[str] | None = None) -> subprocess.CompletedProcess:
-    # A user's shell: no xlwings server settings from the test process.
+def user_environment(**changes: str) -> dict[str, str]:
+    """A user's shell: no xlwings server settings from the test process."""
     env = {
         k: v
         for k, v in os.environ.items()
         if k not in ("XLWINGS_ON_SERVER", "XLWINGS_LICENSE_KEY")
     }
+    env.update(changes)
+    return env
+
+
+def run(
+    *args: str, command: list[str] | None = None, env: dict | None = None
+) -> subprocess.CompletedProcess:
     return subprocess.run(
         [*(command or _command()), *args],
         capture_output=True,
         text=True,
-        env=env,
-        timeout=120,
+        env=env or user_environment(),
+        timeout=300,
         check=False,
     )
 
 
 COMMANDS = [
     pytest.param(None, id="console-script"),
-    pytest.param([sys.executable, "-m", "xlnn.cli"], id="python-m"),
+    pytest.param([sys.executable, "-m", "xlnn"], id="python-m-xlnn"),
+    pytest.param([sys.executable, "-m", "xlnn.cli"], id="python-m-xlnn.cli"),
 ]
 
 
+def one_line_error(done: subprocess.CompletedProcess) -> str:
+    """The error line of a failed build: the last line of stderr, no traceback."""
+    assert "Traceback" not in done.stderr, done.stderr
+    return done.stderr.strip().splitlines()[-1]
+
+
+# --- the face -----------------------------------------------------------------
+
+
 @pytest.mark.parametrize("command", COMMANDS)
-def test_version(command):
+def test_version_names_xlnn_and_the_libraries_it_builds_on(command):
     done = run("--version", command=command)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == xlnn.__version__
-    assert xlnn.__version__ not in ("", "0.0.0+unknown")
+    pyproject = (REPO / "pyproject.toml").read_text()
+    project_version = re.search(r'^version = "([^"]+)"', pyproject, re.M)[1]
+    assert done.stdout.splitlines() == [
+        f"xlnn {project_version}",
+        f"numpy {version('numpy')}",
+        f"xlwings {version('xlwings')}",
+        f"openpyxl {version('openpyxl')}",
+    ]
+    assert xlnn.__version__ == project_version
+
+
+@pytest.mark.parametrize("subcommand", [[], ["functions"], ["build"]])
+def test_every_help_has_a_description_and_examples(subcommand):
+    done = run(*subcommand, "--help")
+    assert done.returncode == 0, done.stderr
+    usage, description = done.stdout.split("\n\n")[:2]
+    assert usage.startswith("usage: xlnn")
+    assert len(description.split()) >= 10  # a description, not a one-word title
+    examples = done.stdout.split("examples:\n")[1].splitlines()
+    assert examples and all(line.startswith("  ") for line in examples if line)
+    assert any(line.split()[0] in ("xlnn", "python") for line in examples if line)
+
+
+def test_build_help_names_the_exit_codes_and_options():
+    done = run("build", "--help")
+    for text in ("--strict", "--timeout SECONDS", "--force", "--no-verify"):
+        assert text in done.stdout
+    codes = re.findall(r"^  (\d+) ", done.stdout.split("exit codes:")[1], re.M)
+    assert codes == ["0", "1", "2", "130"]
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "soon", "inf"])
+def test_a_bad_timeout_is_refused(value, tmp_path):
+    done = run("build", "--out", str(tmp_path), "--timeout", value)
+    assert done.returncode == 2
+    assert "not a positive number of seconds" in done.stderr
+    assert list(tmp_path.iterdir()) == []
 
 
 def _signature(function) -> str:
@@ -105,3 +176,261 @@ def test_unknown_command_fails():
     done = run("no-such-command")
     assert done.returncode != 0
     assert "invalid choice" in done.stderr
+
+
+# --- build: nothing lost, every failure one clear line --------------------------
+
+
+def test_out_that_is_a_file_exits_2_with_one_line(tmp_path):
+    out = tmp_path / "notes.txt"
+    out.write_text("keep me")
+    done = run("build", "--out", str(out))
+    assert done.returncode == 2
+    assert one_line_error(done) == f"xlnn build: {out}: is a file, not a folder"
+    assert out.read_text() == "keep me"
+
+
+def test_out_under_a_file_exits_2_with_one_line(tmp_path):
+    blocker = tmp_path / "notes.txt"
+    blocker.write_text("keep me")
+    done = run("build", "--out", str(blocker / "sub"))
+    assert done.returncode == 2
+    assert one_line_error(done) == (
+        f"xlnn build: {blocker / 'sub'}: {blocker} is a file, not a folder"
+    )
+
+
+def test_a_target_name_that_is_a_folder_exits_2(tmp_path):
+    (tmp_path / "digits_addin.xlsx").mkdir()
+    done = run("build", "--out", str(tmp_path), "--force")
+    assert done.returncode == 2
+    assert one_line_error(done) == (
+        f"xlnn build: {tmp_path / 'digits_addin.xlsx'}: is a folder, not a "
+        "workbook; move it away"
+    )
+
+
+def test_existing_workbooks_exit_2_and_stay_as_they_were(tmp_path):
+    mine = tmp_path / "activations_plain.xlsx"
+    mine.write_bytes(b"my own edits")
+    done = run("build", "--out", str(tmp_path), "--no-verify")
+    assert done.returncode == 2
+    assert "pass --force to overwrite them" in one_line_error(done)
+    assert [p.name for p in tmp_path.iterdir()] == [mine.name]
+    assert mine.read_bytes() == b"my own edits"
+
+
+def namespaces_work() -> bool:
+    """Whether this user may make a private mount namespace with a tmpfs."""
+    if shutil.which("unshare") is None or sys.platform != "linux":
+        return False
+    probe = subprocess.run(
+        ["unshare", "-rm", "sh", "-c", "mount -t tmpfs -o size=16k tmpfs /mnt"],
+        capture_output=True,
+        check=False,
+    )
+    return probe.returncode == 0
+
+
+needs_namespaces = pytest.mark.skipif(
+    not namespaces_work(), reason="needs unshare -rm (user and mount namespaces)"
+)
+
+
+def build_on_tmpfs(disk: Path, options: str, out: Path) -> subprocess.CompletedProcess:
+    """``xlnn build --out out --no-verify`` with a tmpfs mounted at ``disk``.
+
+    The mount exists only in a private namespace and ends with the build.
+    """
+    disk.mkdir()
+    script = f'mount -t tmpfs -o {options} tmpfs "$1" && shift && exec "$@"'
+    return subprocess.run(
+        ["unshare", "-rm", "sh", "-c", script, "sh", str(disk), *_command()]
+        + ["build", "--out", str(out), "--no-verify"],
+        capture_output=True,
+        text=True,
+        env=user_environment(),
+        timeout=120,
+        check=False,
+    )
+
+
+@needs_namespaces
+def test_a_full_disk_exits_2_naming_the_file_and_keeps_what_was_written(tmp_path):
+    disk = tmp_path / "disk"
+    # 64 KiB: the two small samples fit, the digits workbooks (~170 KB) do not.
+    done = build_on_tmpfs(disk, "size=64k", disk / "out")
+    assert done.returncode == 2
+    assert re.fullmatch(
+        rf"xlnn build: {re.escape(str(disk))}/out/digits_\w+\.xlsx: No space left "
+        r"on device \(4 of 6 workbooks were written before this\)",
+        one_line_error(done),
+    ), done.stderr
+    # (the mount is gone; what it held is unreachable, so check the report)
+    assert done.stderr.count("wrote ") == 4
+
+
+@needs_namespaces
+@pytest.mark.parametrize("sub", ["", "new"])
+def test_a_read_only_disk_exits_2_with_one_line(tmp_path, sub):
+    disk = tmp_path / "disk"
+    out = disk / sub if sub else disk
+    done = build_on_tmpfs(disk, "ro,size=64k", out)
+    assert done.returncode == 2
+    line = one_line_error(done)
+    assert line.startswith(f"xlnn build: {out}") and "Read-only file system" in line
+
+
+#: Runs the real command with the samples replaced by tiny stand-ins, for the
+#: tests of engines that fail: they need files, not real workbooks.
+STAND_INS = textwrap.dedent(
+    """
+    import sys
+    from xlnn import build, cli
+
+    build._render = lambda sample, flavor: build.Rendered(b"PK", [], ["s"])
+    sys.exit(cli.main(sys.argv[1:]))
+    """
+)
+
+
+def fake_soffice(folder: Path, script: str) -> str:
+    program = folder / "soffice"
+    program.write_text(f"#!/bin/sh\n{script}\n")
+    program.chmod(0o755)
+    return str(program)
+
+
+def without_formulas(*args: str, env: dict) -> subprocess.CompletedProcess:
+    """The command, in a Python where ``import formulas`` fails."""
+    blocked = "import sys; sys.modules['formulas'] = None; "
+    return run(
+        *args,
+        command=[sys.executable, "-c", blocked + STAND_INS],
+        env=env,
+    )
+
+
+@pytest.mark.skipif(os.name == "nt", reason="POSIX shell stand-in")
+@pytest.mark.parametrize(
+    ("script", "reason"),
+    [
+        ("sleep 60", "LibreOffice did not finish within 0.5 s and was stopped"),
+        ("kill -SEGV $$", "killed by SIGSEGV"),
+    ],
+    ids=["hangs", "crashes"],
+)
+def test_an_engine_that_hangs_or_crashes_costs_no_workbook(tmp_path, script, reason):
+    soffice = fake_soffice(tmp_path, f"PATH=/bin:/usr/bin; {script}")
+    env = user_environment(SOFFICE=soffice)
+    out = tmp_path / "out"
+    done = without_formulas("build", "--out", str(out), "--timeout", "0.5", env=env)
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in out.iterdir()) == NAMES
+    assert f"{out}: 0 verified, 6 not verified" in done.stdout
+    assert reason in done.stdout
+    strict = without_formulas(
+        "build", "--out", str(tmp_path / "strict"), "--timeout", "0.5", "--strict",
+        env=env,
+    )  # fmt: skip
+    assert strict.returncode == 1
+    assert "--strict counts files not verified as a failure" in strict.stdout
+
+
+def test_missing_engines_still_write_every_real_workbook(tmp_path):
+    """No LibreOffice on the PATH, no formulas: all six written, hints given."""
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    env = user_environment(PATH=str(empty))
+    env.pop("SOFFICE", None)
+    out = tmp_path / "out"
+    blocked = "import sys; sys.modules['formulas'] = None; "
+    done = run(
+        "build",
+        "--out",
+        str(out),
+        command=[sys.executable, "-c", blocked + "from xlnn.cli import main; "
+                 "sys.exit(main(sys.argv[1:]))"],
+        env=env,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in out.iterdir()) == NAMES
+    assert all(zipfile.is_zipfile(out / name) for name in NAMES)
+    lines = done.stdout.splitlines()
+    assert f"6 workbooks written to {out}: 0 verified, 6 not verified" in lines
+    plain = next(line for line in lines if line.startswith("not verified by Libre"))
+    addin = next(line for line in lines if line.startswith("not verified by form"))
+    assert "apt-get install libreoffice-calc-nogui" in plain
+    assert 'pip install "xlnn[verify]"' in addin
+    for name in NAMES:
+        assert name in (plain if "plain" in name else addin)
+    # progress on stderr names each file with the time it took
+    for name in NAMES:
+        assert re.search(rf"^\[ *[\d.]+ s\] wrote {name} in [\d.]+ s$",
+                         done.stderr, re.M)  # fmt: skip
+
+
+# --- build with the real engines ----------------------------------------------
+
+
+@pytest.mark.engine
+def test_build_writes_and_verifies_every_workbook(soffice, tmp_path):
+    """The README's main command."""
+    out = tmp_path / "my-workbooks"
+    done = run("build", "--out", str(out), command=[sys.executable, "-m", "xlnn"])
+    assert done.returncode == 0, done.stderr
+    assert f"6 workbooks written to {out}: 6 verified" in done.stdout.splitlines()
+    assert sorted(p.name for p in out.iterdir()) == NAMES
+    # progress names each engine and what it works on, with elapsed times
+    assert re.search(r"LibreOffice: recalculating .*digits_plain\.xlsx", done.stderr)
+    assert re.search(r"formulas: digits_addin\.xlsx in [\d.]+ s", done.stderr)
+
+
+def soffice_processes(marker: str) -> list[int]:
+    """Pids of live processes whose command line contains ``marker``."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            text = cmdline.read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if marker in text and "soffice" in text:
+            found.append(int(cmdline.parent.name))
+    return found
+
+
+@pytest.mark.engine
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="finds processes in /proc")
+@pytest.mark.parametrize(
+    ("sent", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["INT", "TERM"]
+)
+def test_a_signal_stops_libreoffice_and_removes_its_profile(
+    soffice, tmp_path, sent, code
+):
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    out = tmp_path / "out"
+    build = subprocess.Popen(
+        [sys.executable, "-m", "xlnn", "build", "--out", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=user_environment(TMPDIR=str(scratch)),
+    )
+    deadline = time.monotonic() + 120
+    while not soffice_processes(str(scratch)):
+        assert build.poll() is None, build.communicate()
+        assert time.monotonic() < deadline, "LibreOffice never started"
+        time.sleep(0.05)
+    assert list(scratch.glob(f"{SCRATCH_PREFIX}*"))
+    build.send_signal(sent)
+    _, stderr = build.communicate(timeout=60)
+    assert build.returncode == code, stderr
+    assert stderr.strip().splitlines()[-1] == (
+        f"xlnn build: stopped by {'Ctrl-C' if sent == signal.SIGINT else 'SIGTERM'}; "
+        "nothing half-written was left"
+    )
+    assert "Traceback" not in stderr
+    assert soffice_processes(str(scratch)) == []
+    assert list(scratch.iterdir()) == []
+    assert sorted(p.name for p in out.iterdir()) == NAMES  # written before

@@ -4,10 +4,64 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import signal
 import sys
+import threading
+import time
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import xlnn
+
+#: Exit codes of ``xlnn build``.
+EXIT_OK, EXIT_FAILED, EXIT_NOT_WRITTEN = 0, 1, 2
+
+DESCRIPTION = """\
+Neural-network building blocks for Excel: activation functions for xlwings,
+and sample workbooks of a small network's forward pass."""
+
+EXAMPLES = """\
+examples:
+  xlnn functions                  list the Excel functions
+  xlnn build --out my-workbooks   write and verify the sample workbooks
+  xlnn build --help               what build does, its options and exit codes
+  python -m xlnn --version        xlnn's version and those of numpy, xlwings
+                                  and openpyxl"""
+
+FUNCTIONS_DESCRIPTION = """\
+List every Excel function xlnn registers through xlwings: its signature
+(optional arguments in brackets) and one line of help."""
+
+FUNCTIONS_EXAMPLES = """\
+examples:
+  xlnn functions
+  xlnn functions | grep SOFTMAX"""
+
+BUILD_DESCRIPTION = """\
+Write the three sample workbooks, each in two flavors (plain built-in formulas,
+and the add-in's functions), into a folder; then verify every one:
+LibreOffice recalculates the plain flavor, the formulas package the add-in
+flavor, and every computed cell must equal NumPy's forward pass.
+
+No file is overwritten without --force, not even one that appears while the
+build runs. All six files are written before verification starts, so a
+missing or failing engine never costs a workbook: its files are reported as
+not verified, with the reason and how to install the engine.
+Progress (each file, each engine, elapsed time) goes to stderr.
+
+exit codes:
+  0    all written; each verified, or not verified (engine missing or failed)
+  1    a cell differs from NumPy; with --strict, also a file not verified
+  2    not everything was written: the folder or a file is in the way, or a
+       disk problem (the message names the path); or a bad option
+  130  interrupted by Ctrl-C, 143 by SIGTERM (LibreOffice is stopped)"""
+
+BUILD_EXAMPLES = """\
+examples:
+  xlnn build --out my-workbooks                  write and verify
+  xlnn build --out workbooks --force             rebuild the committed copies
+  xlnn build --out my-workbooks --no-verify      only write
+  xlnn build --out ci-out --strict --timeout 600 unverified files fail (CI)"""
 
 
 def _signature(adapter) -> str:
@@ -34,21 +88,56 @@ def list_functions(out=sys.stdout) -> None:
     )
 
 
+def version_text() -> str:
+    """``xlnn 0.1.0``, then the version of each library xlnn builds on."""
+    lines = [f"xlnn {xlnn.__version__}"]
+    for package in ("numpy", "xlwings", "openpyxl"):
+        try:
+            lines.append(f"{package} {version(package)}")
+        except PackageNotFoundError:
+            lines.append(f"{package} (not installed)")
+    return "\n".join(lines)
+
+
+def _seconds(text: str) -> float:
+    """A positive number of seconds, for ``--timeout``."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = float("nan")
+    if not seconds > 0 or seconds == float("inf"):
+        raise argparse.ArgumentTypeError(f"not a positive number of seconds: {text!r}")
+    return seconds
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from xlnn.engines.libreoffice import DEFAULT_TIMEOUT
+
+    raw = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(
-        prog="xlnn", description="Neural-network building blocks for Excel."
+        prog="xlnn", description=DESCRIPTION, epilog=EXAMPLES, formatter_class=raw
     )
-    parser.add_argument("--version", action="version", version=xlnn.__version__)
+    parser.add_argument("--version", action="version", version=version_text())
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    commands.add_parser("functions", help="list the Excel functions")
+    commands.add_parser(
+        "functions",
+        help="list the Excel functions",
+        description=FUNCTIONS_DESCRIPTION,
+        epilog=FUNCTIONS_EXAMPLES,
+        formatter_class=raw,
+    )
     build = commands.add_parser(
-        "build", help="write the sample workbooks (both flavors) and verify them"
+        "build",
+        help="write the sample workbooks (both flavors) and verify them",
+        description=BUILD_DESCRIPTION,
+        epilog=BUILD_EXAMPLES,
+        formatter_class=raw,
     )
     build.add_argument(
         "--out",
         type=Path,
         default=Path("workbooks"),
-        help="folder to write into (default: ./workbooks)",
+        help="folder to write into, created if missing (default: ./workbooks)",
     )
     build.add_argument(
         "--force", action="store_true", help="overwrite workbooks that exist"
@@ -58,23 +147,165 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="skip recalculating the workbooks with LibreOffice and formulas",
     )
+    build.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit 1 when a file could not be verified (engine missing, crashed "
+        "or timed out), not only when a cell differs",
+    )
+    build.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help="how long LibreOffice may take for all plain files together "
+        f"(default: {DEFAULT_TIMEOUT:g})",
+    )
     return parser
+
+
+def _progress_to_stderr():
+    """Print progress lines to stderr with the seconds since the start."""
+    started = time.monotonic()
+    lock = threading.Lock()
+
+    def show(line: str) -> None:
+        with lock:
+            elapsed = time.monotonic() - started
+            print(f"[{elapsed:5.1f} s] {line}", file=sys.stderr, flush=True)
+
+    return show
+
+
+def _not_verified_lines(unverified) -> list[str]:
+    """One line per engine and reason, naming the files it left unverified."""
+    by_reason: dict[tuple[str, str], list[str]] = {}
+    for entry in unverified:
+        key = (entry.verification.engine, entry.verification.problem)
+        by_reason.setdefault(key, []).append(entry.path.name)
+    return [
+        f"not verified by {engine} ({', '.join(names)}): {problem}"
+        for (engine, problem), names in by_reason.items()
+    ]
+
+
+def summarize(built, out: Path, *, checked: bool, strict: bool) -> tuple[str, int]:
+    """The closing lines of a build, and its exit code."""
+    head = f"{len(built)} workbooks written to {out}"
+    if not checked:
+        return f"{head} (not verified: --no-verify)", EXIT_OK
+    failed = [entry for entry in built if entry.failed]
+    unverified = [entry for entry in built if entry.unverified]
+    verified = len(built) - len(failed) - len(unverified)
+    counts = [f"{verified} verified"]
+    if failed:
+        counts.append(f"{len(failed)} FAILED verification")
+    if unverified:
+        counts.append(f"{len(unverified)} not verified")
+    lines = [f"{head}: {', '.join(counts)}", *_not_verified_lines(unverified)]
+    if unverified:
+        lines.append(
+            "--strict counts files not verified as a failure"
+            if strict
+            else "(not a failure; pass --strict to make it one)"
+        )
+    code = EXIT_FAILED if failed or (strict and unverified) else EXIT_OK
+    return "\n".join(lines), code
 
 
 def run_build(args) -> int:
     from xlnn.build import BuildError, build
 
     try:
-        built = build(args.out, force=args.force, check=not args.no_verify)
+        built = build(
+            args.out,
+            force=args.force,
+            check=not args.no_verify,
+            timeout=args.timeout,
+            progress=_progress_to_stderr(),
+        )
     except BuildError as error:
         print(f"xlnn build: {error}", file=sys.stderr)
-        return 1
-    failed = [entry for entry in built if not entry.ok]
-    print(
-        f"{len(built)} workbooks written to {args.out}"
-        + (f", {len(failed)} FAILED verification" if failed else "")
+        return EXIT_NOT_WRITTEN
+    summary, code = summarize(
+        built, args.out, checked=not args.no_verify, strict=args.strict
     )
-    return 1 if failed else 0
+    print(summary)
+    return code
+
+
+class Interrupted(BaseException):
+    """Ctrl-C or SIGTERM arrived: unwind so that every cleanup runs.
+
+    Not a ``KeyboardInterrupt``: libraries catch that one in places (a bare
+    ``except`` around an import), and one that passes through C code such as
+    an extension module's import can make Python end itself with SIGINT
+    after a clean exit. A ``BaseException``, so ``except Exception`` (which
+    ``formulas`` uses per cell) lets it through.
+    """
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _stopped_by(what: str, signum: int) -> int:
+    name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+    print(
+        f"\n{what}: stopped by {name}; nothing half-written was left", file=sys.stderr
+    )
+    return 128 + signum
+
+
+def interruptible(run, what: str) -> int:
+    """Run ``run()``; on Ctrl-C or SIGTERM, one line and exit code 130 or 143.
+
+    While ``run`` runs, both signals raise :class:`Interrupted`, so that
+    ``finally`` blocks (stopping LibreOffice, removing temporary files) run.
+    One raised where Python cannot pass it on (a finalizer run by the garbage
+    collector) is raised again a moment later; should a library swallow it,
+    the signal still decides the exit code.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return run()
+    received = []
+    active = threading.Event()  # set while the handlers are ours
+
+    def handler(signum, frame):
+        received.append(signum)
+        raise Interrupted(signum)
+
+    def raise_again(signum):
+        # to the main thread, so that a sleep or wait there is cut short
+        if active.is_set() and hasattr(signal, "pthread_kill"):
+            signal.pthread_kill(threading.main_thread().ident, signum)
+        elif active.is_set():
+            signal.raise_signal(signum)
+
+    def unraisable(info, earlier=sys.unraisablehook):
+        if not isinstance(info.exc_value, Interrupted):
+            earlier(info)
+            return
+        again = threading.Timer(0.05, raise_again, [info.exc_value.signum])
+        again.daemon = True
+        again.start()
+
+    previous = {
+        signum: signal.signal(signum, handler)
+        for signum in (signal.SIGINT, signal.SIGTERM)
+    }
+    previous_hook, sys.unraisablehook = sys.unraisablehook, unraisable
+    active.set()
+    try:
+        code = run()
+    except Interrupted as interruption:
+        received.append(interruption.signum)
+    finally:
+        active.clear()
+        sys.unraisablehook = previous_hook
+        for signum, earlier in previous.items():
+            signal.signal(signum, earlier)
+    return _stopped_by(what, received[0]) if received else code
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -82,11 +313,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "functions":
         list_functions()
-        return 0
+        return EXIT_OK
     if args.command == "build":
-        return run_build(args)
+        return interruptible(lambda: run_build(args), "xlnn build")
     parser.print_help()
-    return 0
+    return EXIT_OK
 
 
 if __name__ == "__main__":

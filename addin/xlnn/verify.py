@@ -1,18 +1,22 @@
-"""Check a recalculated workbook against the values NumPy expects, cell by cell.
+"""Check recalculated workbooks against the values NumPy expects, cell by cell.
 
-The plain flavor is recalculated by LibreOffice, the add-in flavor by the
-``formulas`` package with xlnn's own Excel functions registered; both are
-compared with the :class:`xlnn.layout.Check` records the generator wrote.
+An engine (:mod:`xlnn.engines`) recalculates the files; each file's checks
+(records with ``block``, ``expected`` and ``name``, written by the generator)
+are compared with the engine's values. A file has one of three outcomes:
+verified, failed (a cell differs: a real problem) or not verified (the engine
+is missing, crashed or hung: nothing is known about the cells).
 """
 
 from __future__ import annotations
 
 import math
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
+from xlnn.engines import Engine, EngineError, Progress
 from xlnn.layout import Check
 
 #: Relative tolerance of every comparison; LibreOffice keeps 15 significant digits.
@@ -21,23 +25,42 @@ RELATIVE_TOLERANCE = 1e-9
 
 @dataclass
 class Verification:
-    """The outcome of comparing one workbook with its checks."""
+    """The outcome of comparing one workbook with its checks.
+
+    ``problem`` is set when the engine could not check the file at all; the
+    file is then neither verified nor failed.
+    """
 
     engine: str
     cells: int = 0
     worst_relative_error: float = 0.0
     mismatches: list[str] = field(default_factory=list)
+    problem: str = ""
+
+    @property
+    def verified(self) -> bool:
+        """Whether the engine computed the file (so the comparison means something)."""
+        return not self.problem
 
     @property
     def ok(self) -> bool:
-        return self.cells > 0 and not self.mismatches
+        return self.verified and self.cells > 0 and not self.mismatches
+
+    @property
+    def failed(self) -> bool:
+        """A cell differs, or there was nothing to compare: a real failure."""
+        return self.verified and not self.ok
 
     def summary(self) -> str:
+        if not self.verified:
+            return f"not verified: {self.problem}"
         if self.ok:
             return (
                 f"verified by {self.engine}: {self.cells} cells, worst relative "
                 f"error {self.worst_relative_error:.1e}"
             )
+        if not self.cells:
+            return f"FAILED under {self.engine}: no cells to compare"
         return (
             f"FAILED under {self.engine}: {len(self.mismatches)} of {self.cells} "
             f"cells differ, e.g. {'; '.join(self.mismatches[:3])}"
@@ -73,7 +96,12 @@ def compare(
 def _cells(check: Check):
     for i in range(check.block.rows):
         for j in range(check.block.cols):
-            yield (i, j), check.expected[i, j]
+            expected = check.expected[i, j]
+            # plain Python values, so that messages read 0.5, not np.float64(0.5)
+            yield (
+                (i, j),
+                expected.item() if isinstance(expected, np.generic) else expected,
+            )
 
 
 def _difference(expected, got, tolerance, result: Verification) -> str | None:
@@ -88,19 +116,46 @@ def _difference(expected, got, tolerance, result: Verification) -> str | None:
     return None
 
 
-def verify_with_libreoffice(path: Path, checks: list[Check]) -> Verification:
-    """Recalculate ``path`` with LibreOffice headless and compare."""
-    from xlnn import recalc
+def verify_files(
+    engine: Engine,
+    checks: Mapping[Path, list[Check]],
+    *,
+    progress: Progress | None = None,
+) -> dict[Path, Verification]:
+    """Recalculate every file of ``checks`` with ``engine`` and compare each.
 
-    with tempfile.TemporaryDirectory(prefix="xlnn-verify-") as out_dir:
-        recalculated = recalc.recalculate_with_libreoffice(Path(path), Path(out_dir))
-        values = recalc.read_values(recalculated)
-    return compare(checks, values, "LibreOffice")
+    An engine that is missing or fails leaves the files it did not compute
+    "not verified", with its reason; it never raises for that.
+    """
+    reason = engine.missing()
+    if reason:
+        return {path: Verification(engine.name, problem=reason) for path in checks}
+    try:
+        values = engine.recalculate(list(checks), progress=progress)
+    except EngineError as error:
+        values, reason = error.done, str(error)
+    return {
+        path: compare(expected, values[path], engine.name)
+        if path in values
+        else Verification(engine.name, problem=reason or "no result")
+        for path, expected in checks.items()
+    }
+
+
+def verify_with_libreoffice(path: Path, checks: list[Check], **options) -> Verification:
+    """Recalculate one file with LibreOffice headless and compare.
+
+    ``options`` go to :class:`xlnn.engines.libreoffice.LibreOffice` (``timeout``).
+    """
+    from xlnn.engines.libreoffice import LibreOffice
+
+    return verify_files(LibreOffice(**options), {Path(path): checks})[Path(path)]
 
 
 def verify_with_formulas(path: Path, checks: list[Check]) -> Verification:
-    """Evaluate ``path`` with the ``formulas`` package and xlnn's functions."""
-    from xlnn import recalc, udfs
+    """Evaluate one file with the ``formulas`` package and xlnn's functions."""
+    from xlnn import udfs
+    from xlnn.engines.formulas_engine import Formulas
 
-    values = recalc.evaluate_with_formulas(Path(path), udfs.by_excel_name())
-    return compare(checks, values, "formulas")
+    engine = Formulas(udfs.by_excel_name())
+    return verify_files(engine, {Path(path): checks})[Path(path)]
