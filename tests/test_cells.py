@@ -666,9 +666,6 @@ def _groups(shape, axis):
 
 @given(grids(), st.sampled_from([None, "", "rows", "columns", "all", "Rows"]))
 @settings(max_examples=300, deadline=None)
-# A group spanning more than float64's range warns (a known activations bug,
-# xfailed in test_activations.py); the results are still right.
-@pytest.mark.filterwarnings("ignore:overflow encountered in subtract:RuntimeWarning")
 def test_softmax_on_random_grids(grid, direction):
     result = softmax(grid, direction)
     _check_shape_and_cells(grid, result)

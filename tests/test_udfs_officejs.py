@@ -294,7 +294,6 @@ GROUPED_GRIDS = [
 )
 # [1e308, -1e308] hits a known activations overflow warning (see
 # test_activations.py); the results are still right.
-@pytest.mark.filterwarnings("ignore:overflow encountered in subtract:RuntimeWarning")
 def test_grouped_functions(function, grid, direction, axis_2d):
     activation = GROUPED[function.excel_name]
     args = [grid] if direction is None else [grid, direction]

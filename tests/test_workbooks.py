@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import io
 import re
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
@@ -153,6 +151,7 @@ def test_three_layer_network_matches_the_book_in_libreoffice(soffice, tmp_path):
     np.testing.assert_allclose(got, BOOK_Y, rtol=1e-12, atol=0)
 
 
+@pytest.mark.engine
 def test_three_layer_network_matches_the_book_in_formulas(tmp_path):
     book = samples.three_layer_network(ADDIN)
     path = tmp_path / "three_layer_network_addin.xlsx"
@@ -175,6 +174,7 @@ def test_plain_flavor_recalculated_by_libreoffice_equals_numpy(
     assert outcome.cells == sum(c.expected.size for c in book.checks)
 
 
+@pytest.mark.engine
 @pytest.mark.parametrize("sample", sorted(samples.SAMPLES))
 def test_addin_flavor_evaluated_by_formulas_equals_numpy(tmp_path, sample):
     book = samples.SAMPLES[sample](ADDIN)
@@ -184,6 +184,7 @@ def test_addin_flavor_evaluated_by_formulas_equals_numpy(tmp_path, sample):
     assert outcome.ok, outcome.summary()
 
 
+@pytest.mark.engine
 def test_a_wrong_cell_fails_verification(tmp_path):
     """The comparison can fail: change one weight and the check must notice."""
     book = samples.three_layer_network(ADDIN)
@@ -220,31 +221,6 @@ def test_digits_accuracy_cell_equals_numpy_in_libreoffice(soffice, built, tmp_pa
         numpy_accuracy, rel=1e-12
     )
     assert numpy_accuracy > 0.9  # a real classifier, not chance (0.1)
-
-
-def test_build_refuses_to_overwrite_without_force(tmp_path):
-    command = [
-        sys.executable,
-        "-m",
-        "xlnn.cli",
-        "build",
-        "--out",
-        str(tmp_path),
-        "--no-verify",
-    ]
-    first = subprocess.run(command, capture_output=True, text=True, check=False)
-    assert first.returncode == 0, first.stderr
-    target = tmp_path / "activations_plain.xlsx"
-    target.write_bytes(b"my own edits")
-    second = subprocess.run(command, capture_output=True, text=True, check=False)
-    assert second.returncode == 2
-    assert "--force" in second.stderr
-    assert target.read_bytes() == b"my own edits"
-    forced = subprocess.run(
-        [*command, "--force"], capture_output=True, text=True, check=False
-    )
-    assert forced.returncode == 0, forced.stderr
-    assert zipfile.is_zipfile(target)
 
 
 def test_addin_formulas_name_registered_excel_functions():
