@@ -187,6 +187,63 @@ def single_sample_height(network: Network, *, weights_here: bool = True) -> int:
     return rows
 
 
+@dataclass(frozen=True)
+class Symbols:
+    """The book's names in one layer: its inputs, sums and outputs (x, a1, z1)."""
+
+    inputs: str
+    a: str
+    z: str
+
+
+def _place_network(
+    sheet: SheetLayout,
+    *,
+    network: Network,
+    flavor: Flavor,
+    x: Block,
+    x_values,
+    blocks,
+    capitals: bool,
+    number_format: str = NUMBER,
+) -> PlacedNetwork:
+    """Run the forward pass once, then place each layer where ``blocks`` says.
+
+    ``blocks(k, layer, symbols)`` returns the (a, z) blocks of layer ``k``
+    (having written whatever goes around them). Symbols are the book's: x,
+    a1, z1, ..., y for one sample, and in capitals for a batch.
+    """
+    placed, source = [], x
+    last = len(network.layers)
+    case = str.upper if capitals else str.lower
+    for k, (layer, values) in enumerate(
+        zip(network.layers, network.forward(x_values), strict=True), start=1
+    ):
+        symbols = Symbols(
+            inputs=case("x" if k == 1 else f"z{k - 1}"),
+            a=case(f"a{k}"),
+            z=case("y" if k == last else f"z{k}"),
+        )
+        a, z = blocks(k, layer, symbols)
+        placed.append(
+            place_layer(
+                sheet,
+                flavor=flavor,
+                layer=layer,
+                k=k,
+                source=source,
+                a=a,
+                z=z,
+                values=values,
+                output=k == last,
+                z_symbol=symbols.z,
+                number_format=number_format,
+            )
+        )
+        source = z
+    return PlacedNetwork(tuple(placed))
+
+
 def single_sample(
     cursor: Cursor,
     *,
@@ -202,41 +259,34 @@ def single_sample(
     before the layer that uses them, as in the book; otherwise the names
     must exist elsewhere in the workbook. The cursor ends below the output.
     """
-    sheet, placed, source = cursor.sheet, [], x
-    last = len(network.layers)
-    for k, (layer, values) in enumerate(
-        zip(network.layers, network.forward(x_values), strict=True), start=1
-    ):
+
+    def blocks(k: int, layer: Dense, symbols: Symbols) -> tuple[Block, Block]:
         if weights_here:
             place_weights(cursor, layer=layer, k=k)
-        inputs = "x" if k == 1 else f"z{k - 1}"
-        z_symbol = "y" if k == last else f"z{k}"
         cursor.text(
-            f"a{k} = {inputs} . W{k} + b{k}: each neuron's weighted sum of its inputs",
+            f"{symbols.a} = {symbols.inputs} . W{k} + b{k}: each neuron's weighted "
+            "sum of its inputs",
             "caption",
         )
         a = cursor.at(1, layer.n_outputs)
         cursor.skip(2)  # a, then a blank row
-        cursor.text(f"{z_symbol} = {layer.activation}(a{k}): {_caption(layer)}",
-                    "caption")  # fmt: skip
+        cursor.text(
+            f"{symbols.z} = {layer.activation}({symbols.a}): {_caption(layer)}",
+            "caption",
+        )
         z = cursor.at(1, layer.n_outputs)
         cursor.skip(2)
-        placed.append(
-            place_layer(
-                sheet,
-                flavor=flavor,
-                layer=layer,
-                k=k,
-                source=source,
-                a=a,
-                z=z,
-                values=values,
-                output=k == last,
-                z_symbol=z_symbol,
-            )
-        )
-        source = z
-    return PlacedNetwork(tuple(placed))
+        return a, z
+
+    return _place_network(
+        cursor.sheet,
+        network=network,
+        flavor=flavor,
+        x=x,
+        x_values=x_values,
+        blocks=blocks,
+        capitals=False,
+    )
 
 
 def batch(
@@ -260,50 +310,37 @@ def batch(
     decimals in columns ``column_width`` wide, and the blocks are one narrow
     column apart, so that a row of blocks stays readable when printed.
     """
-    placed, source, col = [], x, first_col
+    next_col = first_col
     last = len(network.layers)
-    for k, (layer, values) in enumerate(
-        zip(network.layers, network.forward(x_values), strict=True), start=1
-    ):
-        inputs = "X" if k == 1 else f"Z{k - 1}"
-        z_symbol = "Y" if k == last else f"Z{k}"
-        a = _batch_block(
-            sheet, x, col, layer.n_outputs, caption_row,
-            f"A{k} = {inputs} . W{k} + b{k}", f"a{k}",
-        )  # fmt: skip
-        col = a.last_col + 2
-        z_col = output_col if k == last and output_col else col
-        z = _batch_block(
-            sheet, x, z_col, layer.n_outputs, caption_row,
-            f"{z_symbol} = {layer.activation}(A{k})", z_symbol.lower(),
-        )  # fmt: skip
-        if z_col == col:
-            col = z.last_col + 2
-        for block in (a, z):
-            sheet.width(block.col, block.last_col, column_width)
-            sheet.width(block.last_col + 1, block.last_col + 1, GAP_WIDTH)
-        placed.append(
-            place_layer(
-                sheet,
-                flavor=flavor,
-                layer=layer,
-                k=k,
-                source=source,
-                a=a,
-                z=z,
-                values=values,
-                output=k == last,
-                z_symbol=z_symbol,
-                number_format=COMPACT,
-            )
-        )
-        source = z
-    return PlacedNetwork(tuple(placed))
 
+    def block(col: int, width: int, caption: str, symbol: str) -> Block:
+        sheet.text(sheet.block(caption_row, col), caption, "caption")
+        headers = [f"{symbol.lower()}[{j}]" for j in range(width)]
+        sheet.headers(sheet.block(x.row - 1, col, 1, width), headers)
+        sheet.width(col, col + width - 1, column_width)
+        sheet.width(col + width, col + width, GAP_WIDTH)
+        return sheet.block(x.row, col, x.rows, width)
 
-def _batch_block(sheet, x: Block, col, width, caption_row, caption, symbol) -> Block:
-    sheet.text(sheet.block(caption_row, col), caption, "caption")
-    sheet.headers(
-        sheet.block(x.row - 1, col, 1, width), [f"{symbol}[{j}]" for j in range(width)]
+    def blocks(k: int, layer: Dense, symbols: Symbols) -> tuple[Block, Block]:
+        nonlocal next_col
+        width = layer.n_outputs
+        caption = f"{symbols.a} = {symbols.inputs} . W{k} + b{k}"
+        a = block(next_col, width, caption, symbols.a)
+        next_col = a.last_col + 2
+        caption = f"{symbols.z} = {layer.activation}({symbols.a})"
+        if k == last and output_col:
+            return a, block(output_col, width, caption, symbols.z)
+        z = block(next_col, width, caption, symbols.z)
+        next_col = z.last_col + 2
+        return a, z
+
+    return _place_network(
+        sheet,
+        network=network,
+        flavor=flavor,
+        x=x,
+        x_values=x_values,
+        blocks=blocks,
+        capitals=True,
+        number_format=COMPACT,
     )
-    return sheet.block(x.row, col, x.rows, width)
