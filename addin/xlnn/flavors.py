@@ -12,6 +12,7 @@ several samples can still be one formula (the add-in's SOFTMAX groups by rows).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from xlnn import catalog
@@ -23,20 +24,28 @@ class Flavor:
 
     ``verified_by`` names the engine that recalculates this flavor's files
     (``"libreoffice"`` or ``"formulas"``); ``note`` is the line every sheet
-    shows about it.
+    shows about it. ``namespace`` is the prefix the runtime puts before the
+    add-in's function names (``XLWINGS`` in ``=XLWINGS.SIGMOID(...)``), or
+    empty for none.
     """
 
     name: str
     note: str
     verified_by: str
     add_in: bool
+    namespace: str = ""
 
     def activation(self, name: str, ref: str) -> str:
         """Formula body (no ``=``) applying activation ``name`` to range ``ref``."""
         activation = catalog.get(name)
         if self.add_in:
-            return f"{activation.excel_name}({ref})"
+            prefix = f"{self.namespace}." if self.namespace else ""
+            return f"{prefix}{activation.excel_name}({ref})"
         return activation.plain(ref)
+
+    def in_namespace(self, namespace: str) -> Flavor:
+        """This flavor, with the add-in's functions called as ``NAMESPACE.NAME``."""
+        return dataclasses.replace(self, namespace=namespace.upper())
 
     def formula_note(self, name: str) -> str:
         """What a reader of this flavor's formula for ``name`` should be told."""

@@ -31,28 +31,13 @@ from openpyxl.workbook.defined_name import DefinedName
 from openpyxl.worksheet.formula import ArrayFormula
 from openpyxl.writer.excel import ExcelWriter
 
+from xlnn import styles
 from xlnn.layout import BookLayout, Chart, SheetLayout, column_letter
 
-INK = "1F2937"
-MUTED = "6B7280"
-ACCENT = "1F4E79"
-_EDGE = Side(style="thin", color="C8CDD4")
+_EDGE = Side(style="thin", color=styles.EDGE)
 _BOX = Border(left=_EDGE, right=_EDGE, top=_EDGE, bottom=_EDGE)
-
-#: Fill of each kind of cell: yellow inputs, blue-grey steps, green results.
-FILLS = {
-    "input": "FFF4D6",
-    "computed": "EEF2F7",
-    "output": "DCEFE0",
-    "header": "E5E7EB",
-    "wrong": "F8D7DA",
-}
-FONTS = {
-    "title": Font(size=15, bold=True, color=ACCENT),
-    "caption": Font(size=11, bold=True, color=INK),
-    "note": Font(size=10, italic=True, color=MUTED),
-    "header": Font(size=10, bold=True, color=INK),
-}
+FILLS = styles.FILLS
+FONTS = {kind: Font(**font) for kind, font in styles.FONTS.items()}
 
 #: The time stamped into every file, so that rebuilding changes no byte.
 FIXED_TIME = dt.datetime(2024, 1, 1)
@@ -163,7 +148,7 @@ def _heat_map(worksheet, heat_map) -> None:
             start_color="FFFFFF",
             end_type="num",
             end_value=heat_map.high,
-            end_color=INK,
+            end_color=styles.INK,
         ),
     )
     # Light digits on dark cells, so every value stays readable.

@@ -1,0 +1,134 @@
+"""Write a :class:`xlnn.layout.BookLayout` into a live workbook, through xlwings.
+
+The same calls work on every xlwings Book: classic Excel through COM, and the
+Office.js add-ins (xlwings Lite, xlwings Server), where each call becomes an
+action the add-in applies to the open workbook. Formulas entered this way are
+parsed by Excel while xlnn's functions are registered, so they bind.
+
+With ``spill`` (every Office.js runtime has dynamic arrays) each block's
+formula goes into its top-left cell only, and Excel spills the result over
+the block; without it, each block is one legacy array formula over its exact
+range, which every Excel computes. Charts and conditional formats are left to
+the xlsx files: this writer puts in values, formulas, names, number formats,
+fills, fonts, notes, column widths, row heights and frozen panes.
+
+Nothing in the workbook is replaced: a sheet or name the layout would create
+that already exists stops the writer before it writes anything.
+"""
+
+from __future__ import annotations
+
+from itertools import groupby
+
+from xlnn import styles
+from xlnn.layout import Block, BookLayout, SheetLayout, column_letter
+
+
+class BookConflict(ValueError):
+    """The workbook already has a sheet or a name the sample would create."""
+
+
+def _existing(book) -> tuple[set[str], set[str]]:
+    sheets = {sheet.name.lower() for sheet in book.sheets}
+    names = {name.name.lower() for name in book.names}
+    return sheets, names
+
+
+def refuse_conflicts(layout: BookLayout, book) -> None:
+    """Raise :class:`BookConflict` naming every sheet and name already taken."""
+    sheets, names = _existing(book)
+    taken = [f"sheet {t!r}" for t in layout.sheet_titles if t.lower() in sheets]
+    taken += [f"name {n!r}" for n in layout.names if n.lower() in names]
+    if taken:
+        raise BookConflict(
+            f"this workbook already has {', '.join(taken)}: insert the sample "
+            "into a new workbook, or delete or rename those first"
+        )
+
+
+def write(layout: BookLayout, book, *, spill: bool) -> None:
+    """Add every sheet and name of ``layout`` to the xlwings ``book``."""
+    refuse_conflicts(layout, book)
+    for sheet in layout.sheets:
+        worksheet = book.sheets.add(name=sheet.title, after=book.sheets[-1])
+        _write_sheet(worksheet, sheet, spill=spill)
+    for name, block in layout.names.items():
+        book.names.add(name, f"={block.qualified_ref}")
+
+
+def _write_sheet(worksheet, sheet: SheetLayout, *, spill: bool) -> None:
+    worksheet.show_gridlines = False
+    for text in sheet.texts:
+        cell = worksheet.range(text.block.address())
+        cell.value = text.text
+        _font(cell, text.style)
+        if text.style == "header":
+            cell.color = f"#{styles.FILLS['header']}"
+    for inputs in sheet.inputs:
+        block = worksheet.range(inputs.block.coordinates)
+        block.value = inputs.values.tolist()
+        _format(block, "input", inputs.number_format)
+    for formula in sheet.formulas:
+        _formula(worksheet, formula.block, f"={formula.body}", spill=spill)
+        block = worksheet.range(formula.block.coordinates)
+        _format(block, "output" if formula.output else "computed",
+                formula.number_format)  # fmt: skip
+        if formula.note:
+            worksheet.range(formula.block.address()).add_note(formula.note)
+    for width, cols in _runs(sheet.widths):
+        first, last = column_letter(cols[0]), column_letter(cols[-1])
+        worksheet.range(f"{first}:{last}").column_width = width
+    for height, rows in _runs(sheet.heights):
+        worksheet.range(f"{rows[0]}:{rows[-1]}").row_height = height
+    if sheet.freeze is not None:
+        frozen = _frozen_range(sheet.freeze)
+        if frozen:
+            worksheet.freeze_panes.freeze_at(frozen)
+
+
+def _formula(worksheet, block: Block, text: str, *, spill: bool) -> None:
+    if block.shape == (1, 1):
+        worksheet.range(block.address()).formula = text
+    elif spill:
+        worksheet.range(block.address()).formula2 = text
+    else:
+        worksheet.range(block.coordinates).formula_array = text
+
+
+def _format(block, kind: str, number_format: str) -> None:
+    block.number_format = number_format
+    block.color = f"#{styles.FILLS[kind]}"
+
+
+def _font(cell, style: str) -> None:
+    font = styles.FONTS[style]
+    cell.font.size = font["size"]
+    cell.font.bold = font["bold"]
+    cell.font.italic = font["italic"]
+    cell.font.color = f"#{font['color']}"
+
+
+def _runs(sizes: dict[int, float]):
+    """Consecutive columns (or rows) of the same size: (size, [indexes])."""
+    ordered = sorted(sizes.items())
+    for _, run in groupby(
+        enumerate(ordered), key=lambda item: (item[1][0] - item[0], item[1][1])
+    ):
+        run = [index for _, (index, _) in run]
+        yield sizes[run[0]], run
+
+
+def _frozen_range(top_left_unfrozen: Block) -> str:
+    """Excel's frozen range for panes split above and left of a cell.
+
+    Office.js and COM freeze the rows and columns of the range given: the
+    cell ``B5`` (rows 1-4 and column A frozen) is the range ``A1:A4``.
+    """
+    rows, cols = top_left_unfrozen.row - 1, top_left_unfrozen.col - 1
+    if rows and cols:
+        return f"A1:{column_letter(cols)}{rows}"
+    if rows:
+        return f"1:{rows}"
+    if cols:
+        return f"A:{column_letter(cols)}"
+    return ""
