@@ -115,7 +115,8 @@ class Replay:
         elif kind == "setFormulaArray":
             sheet, row, col = self._origin(action)
             rows, cols = action["row_count"], action["column_count"]
-            formula = Written(sheet, row, col, action["args"], True, rows, cols)
+            (text,) = action["args"]  # xlwings sends a one-item list
+            formula = Written(sheet, row, col, text, True, rows, cols)
             self._put_array(formula)
         elif kind == "namesAdd":
             name, refers_to = action["args"]

@@ -1,0 +1,399 @@
+"""xlnn.scripts through xlwings' real script path, replayed as Excel 365 would apply it.
+
+Each insert script runs through ``xlwings.server.custom_scripts_call`` with a
+JSON book, the way xlwings Lite and xlwings Server run it; the actions it
+returns are what the Office.js add-in applies to the open workbook. The replay
+(tests/officejs_replay.py) applies them, spills every one-cell formula, and
+evaluates each formula with the ``formulas`` package and xlnn's functions
+registered as the runtime registers them. Every check of the sample's layout
+must then hold: the same numbers as the openpyxl files.
+
+No Excel runs here: what Excel itself does with the actions (spilling, binding
+the names of the functions) is modelled by the replay, not observed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import re
+
+import numpy as np
+import pytest
+import xlwings as xw
+import xlwings.server
+from officejs_replay import Replay, ReplayError
+
+from xlnn import samples, scripts, udfs, verify
+from xlnn.book_writer import BookConflict
+from xlnn.flavors import ADDIN
+
+# Book section 3.4.3, y for x = [1.0, 0.5] in float64 (the book prints
+# [0.31682708 0.69627909]).
+BOOK_Y = [0.31682707641102981, 0.69627908986196685]
+
+SLOW = {"digits"}  # a 360-image batch: several seconds through the replay
+ALL_SAMPLES = [
+    pytest.param(name, marks=pytest.mark.engine) if name in SLOW else name
+    for name in samples.SAMPLES
+]
+
+
+def json_book(sheets=("Sheet1",), names=()) -> xw.Book:
+    """A JSON book as the Office.js add-in sends it: its sheets and defined names."""
+    payload = {
+        "client": "Office.js",
+        "version": xlwings.__version__,
+        "book": {"name": "Book1.xlsx", "active_sheet_index": 0, "selection": "A1"},
+        "names": [
+            {
+                "name": name,
+                "sheet_index": 0,
+                "address": "A1",
+                "book_scope": True,
+                "scope_sheet_name": None,
+                "scope_sheet_index": None,
+            }
+            for name in names
+        ],
+        "sheets": [
+            {"name": sheet, "values": [[""]], "pictures": [], "tables": []}
+            for sheet in sheets
+        ],
+    }
+    return xw.Book(json=copy.deepcopy(payload))  # xlwings appends to its payload
+
+
+def run_script(sample: str, book: xw.Book | None = None) -> list[dict]:
+    """Run ``insert_<sample>`` as xlwings Lite and Server do; return its actions."""
+    book = book or json_book()
+    asyncio.run(
+        xlwings.server.custom_scripts_call(
+            scripts, f"insert_{sample}", typehint_to_value={xw.Book: book}
+        )
+    )
+    return book.json()["actions"]
+
+
+def replayed(actions, **options) -> dict:
+    return Replay.of(actions).evaluate(**options)
+
+
+def checked(sample: str, values, namespace: str = "") -> verify.Verification:
+    layout = samples.SAMPLES[sample](ADDIN.in_namespace(namespace))
+    return verify.compare(layout.checks, values, "replay")
+
+
+def block_values(values, block) -> np.ndarray:
+    sheet = values[block.sheet]
+    return np.array(
+        [
+            [sheet.get(block.address(i, j)) for j in range(block.cols)]
+            for i in range(block.rows)
+        ],
+        dtype=object,
+    )
+
+
+def expected_cells(sample: str) -> int:
+    layout = samples.SAMPLES[sample](ADDIN)
+    return sum(check.expected.size for check in layout.checks)
+
+
+@pytest.fixture(autouse=True)
+def no_namespace(monkeypatch):
+    """xlwings Lite's default: no namespace, unless a test sets one."""
+    monkeypatch.delenv(scripts.SERVER_NAMESPACE_VARIABLE, raising=False)
+    monkeypatch.delattr(udfs, scripts.MODULE_NAMESPACE_ATTRIBUTE, raising=False)
+
+
+# --- every sample, replayed -------------------------------------------------
+
+
+def test_every_sample_has_an_insert_script():
+    listed = {
+        meta["function_name"] for meta in xlwings.server.custom_scripts_meta(scripts)
+    }
+    assert listed == {f"insert_{name}" for name in samples.SAMPLES}
+
+
+@pytest.mark.parametrize("sample", ALL_SAMPLES)
+def test_replayed_script_gives_every_expected_value(sample):
+    result = checked(sample, replayed(run_script(sample)))
+    assert result.ok, result.summary()
+    assert result.cells == expected_cells(sample)
+
+
+def test_replay_reproduces_the_books_y():
+    values = replayed(run_script("three_layer_network"))
+    layout = samples.three_layer_network(ADDIN)
+    y = block_values(values, layout.find("network", "y"))
+    np.testing.assert_allclose(y[0].astype(float), BOOK_Y, rtol=1e-12, atol=0)
+
+
+@pytest.mark.engine
+def test_replay_reproduces_numpys_digits_accuracy():
+    network, images, labels = samples.load_digits_network()
+    accuracy = np.mean(np.argmax(network.predict(images), axis=1) == labels)
+    values = replayed(run_script("digits"))
+    cell = samples.digits(ADDIN).find("batch", "accuracy")
+    assert values["batch"][cell.address()] == pytest.approx(accuracy, rel=1e-12)
+
+
+def test_one_cell_per_block_spills():
+    """Office.js spills: each block's formula is in its top-left cell only."""
+    actions = run_script("three_layer_network")
+    layout = samples.three_layer_network(ADDIN)
+    written = {
+        (action["sheet_position"], action["start_row"], action["start_column"])
+        for action in actions
+        if action["func"] == "setFormula"
+    }
+    assert not [a for a in actions if a["func"] == "setFormulaArray"]
+    assert all(
+        a["row_count"] == a["column_count"] == 1
+        for a in actions
+        if a["func"] == "setFormula"
+    )
+    position = {sheet.title: k + 1 for k, sheet in enumerate(layout.sheets)}
+    for sheet in layout.sheets:
+        for formula in sheet.formulas:
+            block = formula.block
+            assert (position[block.sheet], block.row - 1, block.col - 1) in written
+
+
+# --- namespaces -------------------------------------------------------------
+
+FUNCTION_CALL = re.compile(r"([A-Z_][A-Z0-9_.]*)\(")
+
+
+def xlnn_calls(actions) -> list[str]:
+    """Every call of an xlnn function in the written formulas, as spelled."""
+    ours = set(udfs.by_excel_name())
+    calls = []
+    for action in actions:
+        if action["func"] == "setFormula":
+            for name in FUNCTION_CALL.findall(action["values"][0][0]):
+                if name.rpartition(".")[2] in ours:
+                    calls.append(name)
+    return calls
+
+
+def test_with_a_namespace_formulas_call_namespace_dot_name(monkeypatch):
+    monkeypatch.setenv(scripts.SERVER_NAMESPACE_VARIABLE, "XLWINGS")
+    actions = run_script("activations")
+    calls = xlnn_calls(actions)
+    assert "XLWINGS.TANH" in calls  # also Excel's own TANH: the prefix decides
+    assert all(call.startswith("XLWINGS.") for call in calls)
+    result = checked("activations", replayed(actions, namespace="XLWINGS"), "XLWINGS")
+    assert result.ok, result.summary()
+
+
+def test_without_a_namespace_formulas_call_plain_names():
+    actions = run_script("activations")
+    calls = xlnn_calls(actions)
+    assert "SIGMOID" in calls
+    assert not [call for call in calls if "." in call]
+    result = checked("activations", replayed(actions, namespace=""))
+    assert result.ok, result.summary()
+
+
+def test_a_namespace_the_runtime_lacks_shows_name_errors(monkeypatch):
+    """The replay binds names as the runtime does: a wrong prefix never binds."""
+    z1 = samples.three_layer_network(ADDIN).find("network", "z1")
+    monkeypatch.setenv(scripts.SERVER_NAMESPACE_VARIABLE, "XLWINGS")
+    spelled = replayed(run_script("three_layer_network"), namespace="")
+    assert spelled["network"][z1.address()] == "#NAME?"
+    monkeypatch.delenv(scripts.SERVER_NAMESPACE_VARIABLE)
+    plain = replayed(run_script("three_layer_network"), namespace="XLWINGS")
+    assert plain["network"][z1.address()] == "#NAME?"
+
+
+def test_module_namespace_follows_the_servers(monkeypatch):
+    """xlwings joins the add-in's namespace and the module's with a dot."""
+    monkeypatch.setenv(scripts.SERVER_NAMESPACE_VARIABLE, "xlwings")
+    monkeypatch.setattr(udfs, scripts.MODULE_NAMESPACE_ATTRIBUTE, "nn", raising=False)
+    calls = xlnn_calls(run_script("activations"))
+    assert calls and all(call.startswith("XLWINGS.NN.") for call in calls)
+
+
+# --- refusing to overwrite --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("sheets", "names", "taken"),
+    [
+        (("Sheet1", "network"), (), "sheet 'network'"),
+        (("Sheet1", "BATCH"), (), "sheet 'batch'"),
+        (("Sheet1",), ("w_1",), "name 'W_1'"),
+    ],
+)
+def test_a_taken_sheet_or_name_fails_before_any_action(sheets, names, taken):
+    book = json_book(sheets, names)
+    with pytest.raises(BookConflict, match=re.escape(taken)):
+        run_script("three_layer_network", book)
+    assert book.json()["actions"] == []
+
+
+# --- legacy array formulas --------------------------------------------------
+
+
+def test_without_spill_each_block_is_one_array_formula():
+    book = json_book()
+    scripts.insert(book, "three_layer_network", spill=False)
+    actions = book.json()["actions"]
+    layout = samples.three_layer_network(ADDIN)
+    position = {sheet.title: k + 1 for k, sheet in enumerate(layout.sheets)}
+    arrays = {
+        (a["sheet_position"], a["start_row"], a["start_column"]): a
+        for a in actions
+        if a["func"] == "setFormulaArray"
+    }
+    blocks = [f for sheet in layout.sheets for f in sheet.formulas]
+    assert len(arrays) == sum(f.block.shape != (1, 1) for f in blocks) > 0
+    for formula in blocks:
+        block = formula.block
+        key = (position[block.sheet], block.row - 1, block.col - 1)
+        if block.shape == (1, 1):
+            assert key not in arrays
+            continue
+        action = arrays[key]
+        assert (action["row_count"], action["column_count"]) == block.shape
+        assert action["args"] == [f"={formula.body}"]
+    one_cell = [a for a in actions if a["func"] == "setFormula"]
+    assert all(a["row_count"] == a["column_count"] == 1 for a in one_cell)
+
+
+def test_legacy_arrays_compute_in_an_excel_without_dynamic_arrays():
+    book = json_book()
+    scripts.insert(book, "three_layer_network", spill=False)
+    values = replayed(book.json()["actions"], dynamic_arrays=False)
+    result = checked("three_layer_network", values)
+    assert result.ok, result.summary()
+
+
+def test_spilled_formulas_need_dynamic_arrays():
+    """Without dynamic arrays a one-cell formula shows one value: the checks see it."""
+    values = replayed(run_script("three_layer_network"), dynamic_arrays=False)
+    assert not checked("three_layer_network", values).ok
+
+
+# --- the proof can fail -----------------------------------------------------
+
+
+def weight_action(actions, layout):
+    """The setValues action that writes W_1 on the network sheet."""
+    w = layout.names["W_1"]
+    for action in actions:
+        if (
+            action["func"] == "setValues"
+            and (action["start_row"], action["start_column"]) == (w.row - 1, w.col - 1)
+            and (action["row_count"], action["column_count"]) == w.shape
+        ):
+            return action
+    raise AssertionError("no action writes W_1")
+
+
+def test_a_changed_weight_is_noticed():
+    actions = copy.deepcopy(run_script("three_layer_network"))
+    layout = samples.three_layer_network(ADDIN)
+    weight_action(actions, layout)["values"][0][0] += 1e-6
+    result = checked("three_layer_network", replayed(actions))
+    assert result.failed
+    assert any(m.startswith("network!B45") for m in result.mismatches)  # y
+
+
+def test_a_blocked_spill_is_noticed():
+    """A value in a spill range gives #SPILL!, as in Excel 365."""
+    actions = run_script("three_layer_network")
+    layout = samples.three_layer_network(ADDIN)
+    y = layout.find("network", "y")
+    blocker = {
+        "func": "setValues",
+        "args": [None],
+        "values": [["in the way"]],
+        "sheet_position": 1,
+        "start_row": y.row - 1,
+        "start_column": y.col,  # the second cell of y
+        "row_count": 1,
+        "column_count": 1,
+    }
+    values = replayed([*actions, blocker])
+    assert values["network"][y.address()] == "#SPILL!"
+    assert not checked("three_layer_network", values).ok
+
+
+# --- the replay's own rules, on small hand-made actions --------------------
+
+
+def cells(func, row, col, values, *, sheet=0, args=None):
+    """One action over the block of ``values`` at 0-based (row, col)."""
+    values = values if func != "setFormulaArray" else None
+    rows, cols = (len(values), len(values[0])) if values else (1, 1)
+    return {
+        "func": func,
+        "args": args,
+        "values": values,
+        "sheet_position": sheet,
+        "start_row": row,
+        "start_column": col,
+        "row_count": rows,
+        "column_count": cols,
+    }
+
+
+def array_formula(row, col, rows, cols, text):
+    action = cells("setFormulaArray", row, col, None, args=[text])
+    action.update(row_count=rows, column_count=cols)
+    return action
+
+
+def test_replay_spills_right_and_down_and_reads_the_spilled_cells():
+    actions = [
+        cells("setValues", 0, 0, [[1.0, 2.0], [3.0, 4.0]]),
+        cells("setFormula", 0, 3, [["=A1:B2*10"]]),
+        cells("setFormula", 3, 0, [["=SUM(D1:E2)"]]),
+    ]
+    values = Replay.of(actions).evaluate()["Sheet1"]
+    assert [values[a] for a in ("D1", "E1", "D2", "E2", "A4")] == [10, 20, 30, 40, 100]
+
+
+def test_replay_fills_legacy_arrays_as_excel_does():
+    actions = [
+        cells("setValues", 0, 0, [[1.0, 2.0]]),
+        array_formula(2, 0, 3, 3, "=A1:B1"),  # a row repeats down, #N/A to the right
+        array_formula(6, 0, 1, 2, "=7"),  # a single value fills the range
+    ]
+    values = Replay.of(actions).evaluate()["Sheet1"]
+    assert [values[f"{c}{r}"] for r in (3, 5) for c in "ABC"] == [1, 2, "#N/A"] * 2
+    assert (values["A7"], values["B7"]) == (7, 7)
+
+
+def test_replay_computes_a_formula_written_after_its_reader():
+    actions = [
+        cells("setFormula", 0, 0, [["=B1*2"]]),
+        cells("setFormula", 0, 1, [["=3"]]),
+    ]
+    assert Replay.of(actions).evaluate()["Sheet1"]["A1"] == 6
+
+
+def test_replay_refuses_to_read_a_blank_that_a_later_spill_fills():
+    actions = [
+        cells("setValues", 0, 0, [[1.0, 2.0]]),
+        cells("setFormula", 2, 0, [["=SUM(B2)"]]),  # B2 is blank when read...
+        cells("setFormula", 1, 0, [["=A1:B1"]]),  # ...and this fills it
+    ]
+    with pytest.raises(ReplayError, match="read Sheet1!B2 while it was blank"):
+        Replay.of(actions).evaluate()
+
+
+def test_replay_resolves_names_and_sheets():
+    actions = [
+        {"func": "addSheet", "args": [1, "my data"]},
+        cells("setValues", 0, 0, [[2.0, 3.0]], sheet=1),
+        {"func": "namesAdd", "args": ["pair", "='my data'!$A$1:$B$1"]},
+        cells("setFormula", 0, 0, [["=SUM(pair)+'my data'!A1+nowhere"]]),
+        cells("setFormula", 1, 0, [["=SUM(pair)"]]),
+    ]
+    values = Replay.of(actions).evaluate()["Sheet1"]
+    assert (values["A1"], values["A2"]) == ("#NAME?", 5)
