@@ -10,7 +10,8 @@ formula goes into its top-left cell only, and Excel spills the result over
 the block; without it, each block is one legacy array formula over its exact
 range, which every Excel computes. Charts and conditional formats are left to
 the xlsx files: this writer puts in values, formulas, names, number formats,
-fills, fonts, notes, column widths, row heights and frozen panes.
+fills, fonts, notes, column widths, row heights and frozen panes (those
+only in the Office.js runtimes: classic xlwings has no frozen panes).
 
 Nothing in the workbook is replaced: a sheet or name the layout would create
 that already exists stops the writer before it writes anything.
@@ -77,13 +78,13 @@ def _write_sheet(worksheet, sheet: SheetLayout, *, spill: bool) -> None:
             worksheet.range(formula.block.address()).add_note(formula.note)
     for width, cols in _runs(sheet.widths):
         first, last = column_letter(cols[0]), column_letter(cols[-1])
-        worksheet.range(f"{first}:{last}").column_width = width
+        worksheet.range(f"{first}:{last}").column_width = _column_width(
+            worksheet, width
+        )
     for height, rows in _runs(sheet.heights):
         worksheet.range(f"{rows[0]}:{rows[-1]}").row_height = height
     if sheet.freeze is not None:
-        frozen = _frozen_range(sheet.freeze)
-        if frozen:
-            worksheet.freeze_panes.freeze_at(frozen)
+        _freeze(worksheet, sheet.freeze)
 
 
 def _formula(worksheet, block: Block, text: str, *, spill: bool) -> None:
@@ -116,6 +117,32 @@ def _runs(sizes: dict[int, float]):
     ):
         run = [index for _, (index, _) in run]
         yield sizes[run[0]], run
+
+
+def _column_width(worksheet, characters: float) -> float:
+    """A column width in characters, in the unit the engine takes.
+
+    xlwings takes characters in classic Excel and points in the Office.js
+    runtimes (its documentation of ``Range.column_width``).
+    """
+    if worksheet.book.app.engine.type != "remote":
+        return characters
+    # ECMA-376 Part 1, 18.3.1.13: a character is the widest digit, 7 pixels in
+    # Excel's default 11-point font, plus 5 pixels of padding; 96 px is 72 pt.
+    return (characters * 7 + 5) * 0.75
+
+
+def _freeze(worksheet, top_left_unfrozen: Block) -> None:
+    try:
+        panes = worksheet.freeze_panes
+    except NotImplementedError:
+        # xlwings (0.37) implements frozen panes only for Office.js; classic
+        # Excel raises here. The panes are a convenience, not worth stopping a
+        # half-written sheet for.
+        return
+    frozen = _frozen_range(top_left_unfrozen)
+    if frozen:
+        panes.freeze_at(frozen)
 
 
 def _frozen_range(top_left_unfrozen: Block) -> str:
