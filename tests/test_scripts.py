@@ -16,7 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import os
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -24,7 +27,7 @@ import xlwings as xw
 import xlwings.server
 from officejs_replay import Replay, ReplayError
 
-from xlnn import samples, scripts, udfs, verify
+from xlnn import cli, samples, scripts, udfs, verify
 from xlnn.book_writer import BookConflict
 from xlnn.flavors import ADDIN
 
@@ -73,6 +76,10 @@ def run_script(sample: str, book: xw.Book | None = None) -> list[dict]:
         )
     )
     return book.json()["actions"]
+
+
+def of_kind(actions, func) -> list[dict]:
+    return [action for action in actions if action["func"] == func]
 
 
 def replayed(actions, **options) -> dict:
@@ -167,16 +174,26 @@ def test_one_cell_per_block_spills():
 FUNCTION_CALL = re.compile(r"([A-Z_][A-Z0-9_.]*)\(")
 
 
+def formula_texts(actions) -> list[str]:
+    """Every formula written, one-cell (spilling) or legacy array."""
+    texts = []
+    for action in actions:
+        if action["func"] == "setFormula":
+            texts += [cell for row in action["values"] for cell in row]
+        elif action["func"] == "setFormulaArray":
+            texts += action["args"]
+    return texts
+
+
 def xlnn_calls(actions) -> list[str]:
     """Every call of an xlnn function in the written formulas, as spelled."""
     ours = set(udfs.by_excel_name())
-    calls = []
-    for action in actions:
-        if action["func"] == "setFormula":
-            for name in FUNCTION_CALL.findall(action["values"][0][0]):
-                if name.rpartition(".")[2] in ours:
-                    calls.append(name)
-    return calls
+    return [
+        name
+        for text in formula_texts(actions)
+        for name in FUNCTION_CALL.findall(text)
+        if name.rpartition(".")[2] in ours
+    ]
 
 
 def test_with_a_namespace_formulas_call_namespace_dot_name(monkeypatch):
@@ -397,3 +414,99 @@ def test_replay_resolves_names_and_sheets():
     ]
     values = Replay.of(actions).evaluate()["Sheet1"]
     assert (values["A1"], values["A2"]) == ("#NAME?", 5)
+
+
+# --- xlnn insert: classic Excel ---------------------------------------------
+# The COM path itself (xw.books.active in a running Excel) cannot run here:
+# these tests run the command's error path for real, and the function it calls
+# with a JSON book standing in for Excel's active workbook.
+
+
+def user_environment() -> dict[str, str]:
+    """A user's shell: no xlwings server settings from the test process."""
+    hidden = ("XLWINGS_ON_SERVER", "XLWINGS_LICENSE_KEY", "XLWINGS_FUNCTIONS_NAMESPACE")
+    return {k: v for k, v in os.environ.items() if k not in hidden}
+
+
+@pytest.mark.skipif(
+    sys.platform in ("win32", "darwin"), reason="would write into a running Excel"
+)
+def test_insert_without_excel_exits_2_with_one_line():
+    done = subprocess.run(
+        [sys.executable, "-m", "xlnn", "insert", "three_layer_network"],
+        capture_output=True,
+        text=True,
+        env=user_environment(),
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert "Traceback" not in done.stderr
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("xlnn insert: needs Excel on Windows or macOS with xlwings")
+    assert "xlwings Lite or xlwings Server" in line
+    assert "insert_three_layer_network" in line  # the script to run instead
+
+
+def test_insert_refuses_an_unknown_sample():
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["insert", "four_layer_network"])
+    assert exit_.value.code == 2
+
+
+@pytest.mark.skipif(sys.platform in ("win32", "darwin"), reason="Excel may run")
+def test_no_active_book_without_excel():
+    with pytest.raises(scripts.NoExcel, match="insert_digits instead"):
+        scripts.insert_into_active_book("digits")
+
+
+@pytest.mark.skipif(sys.platform in ("win32", "darwin"), reason="Excel may run")
+def test_an_excel_xlwings_cannot_reach_is_no_excel(monkeypatch):
+    # As on Windows with no Excel running: xlwings raises where it finds none
+    # (here, on Linux, it raises because the platform has no interactive mode).
+    monkeypatch.setattr(scripts.sys, "platform", "win32")
+    with pytest.raises(scripts.NoExcel, match=r"needs Excel .*\(.+\); in xlwings"):
+        scripts.active_book("digits")
+
+
+@pytest.mark.parametrize("spill", [False, True])
+def test_insert_into_active_book_writes_the_sample(monkeypatch, spill):
+    # Classic xlwings functions have no namespace, whatever the environment says.
+    monkeypatch.setenv(scripts.SERVER_NAMESPACE_VARIABLE, "XLWINGS")
+    book = json_book()
+    name = scripts.insert_into_active_book(
+        "three_layer_network", spill=spill, book=book
+    )
+    assert name == "Book1.xlsx"
+    actions = book.json()["actions"]
+    assert bool(of_kind(actions, "setFormulaArray")) is not spill
+    assert xlnn_calls(actions) and not [c for c in xlnn_calls(actions) if "." in c]
+    values = replayed(actions, dynamic_arrays=spill)
+    result = checked("three_layer_network", values)
+    assert result.ok, result.summary()
+
+
+def test_insert_command_writes_into_the_active_book(monkeypatch, capsys):
+    book = json_book()
+    monkeypatch.setattr(scripts, "active_book", lambda sample: book)
+    assert cli.main(["insert", "three_layer_network"]) == 0
+    assert capsys.readouterr().out == "three_layer_network written into Book1.xlsx\n"
+    assert of_kind(book.json()["actions"], "setFormulaArray")  # legacy by default
+
+
+def test_insert_command_spills_with_spill(monkeypatch):
+    book = json_book()
+    monkeypatch.setattr(scripts, "active_book", lambda sample: book)
+    assert cli.main(["insert", "three_layer_network", "--spill"]) == 0
+    assert not of_kind(book.json()["actions"], "setFormulaArray")
+
+
+def test_insert_command_reports_a_conflict_in_one_line(monkeypatch, capsys):
+    book = json_book(sheets=("Sheet1", "network"))
+    monkeypatch.setattr(scripts, "active_book", lambda sample: book)
+    assert cli.main(["insert", "three_layer_network"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("xlnn insert: this workbook already has sheet 'network'")
+    assert len(err.strip().splitlines()) == 1
+    assert book.json()["actions"] == []

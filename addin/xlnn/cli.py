@@ -64,6 +64,24 @@ examples:
   xlnn build --out ci-out --strict --timeout 600 unverified files fail (CI)"""
 
 
+INSERT_DESCRIPTION = """\
+Write a sample (its sheets, formulas, names and formats) into the active
+workbook of classic Excel, through xlwings' COM Book, with xlnn's functions
+registered there (xlwings' "Import Functions"), so that its formulas bind.
+Needs Excel on Windows or macOS; in xlwings Lite and xlwings Server, run the
+scripts insert_activations, insert_three_layer_network and insert_digits.
+
+exit codes:
+  0    written
+  2    no Excel here, or the workbook already has one of the sample's sheets
+       or names (nothing was written); or a bad option"""
+
+INSERT_EXAMPLES = """\
+examples:
+  xlnn insert three_layer_network          legacy array formulas, any Excel
+  xlnn insert digits --spill               one spilling formula per block (365)"""
+
+
 def _signature(adapter) -> str:
     """Excel-style signature: optional arguments in brackets."""
     parts = []
@@ -112,6 +130,7 @@ def _seconds(text: str) -> float:
 
 def build_parser() -> argparse.ArgumentParser:
     from xlnn.engines.libreoffice import DEFAULT_TIMEOUT
+    from xlnn.samples import SAMPLES
 
     raw = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(
@@ -161,7 +180,35 @@ def build_parser() -> argparse.ArgumentParser:
         help="how long LibreOffice may take for all plain files together "
         f"(default: {DEFAULT_TIMEOUT:g})",
     )
+    insert = commands.add_parser(
+        "insert",
+        help="write a sample into the active workbook of classic Excel",
+        description=INSERT_DESCRIPTION,
+        epilog=INSERT_EXAMPLES,
+        formatter_class=raw,
+    )
+    insert.add_argument(
+        "sample", metavar="SAMPLE", choices=list(SAMPLES), help=", ".join(SAMPLES)
+    )
+    insert.add_argument(
+        "--spill",
+        action="store_true",
+        help="one formula per block that spills (Excel 365), not array formulas",
+    )
     return parser
+
+
+def run_insert(args) -> int:
+    from xlnn.book_writer import BookConflict
+    from xlnn.scripts import NoExcel, insert_into_active_book
+
+    try:
+        name = insert_into_active_book(args.sample, spill=args.spill)
+    except (NoExcel, BookConflict) as error:
+        print(f"xlnn insert: {error}", file=sys.stderr)
+        return EXIT_NOT_WRITTEN
+    print(f"{args.sample} written into {name}")
+    return EXIT_OK
 
 
 def _progress_to_stderr():
@@ -316,6 +363,8 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_OK
     if args.command == "build":
         return interruptible(lambda: run_build(args), "xlnn build")
+    if args.command == "insert":
+        return run_insert(args)
     parser.print_help()
     return EXIT_OK
 

@@ -12,6 +12,7 @@ functions (see :func:`function_namespace`).
 """
 
 import os
+import sys
 
 import xlwings as xw
 from xlwings import script
@@ -47,14 +48,18 @@ def insert(book, sample: str, *, spill: bool, namespace: str | None = None) -> N
     :class:`xlnn.book_writer.BookConflict`, before writing anything, if the
     book already has one of the sample's sheets or names.
     """
-    if sample not in samples.SAMPLES:
-        raise ValueError(
-            f"unknown sample {sample!r}; choose one of {', '.join(samples.SAMPLES)}"
-        )
+    _check_sample(sample)
     if namespace is None:
         namespace = function_namespace()
     layout = samples.SAMPLES[sample](ADDIN.in_namespace(namespace))
     book_writer.write(layout, book, spill=spill)
+
+
+def _check_sample(sample: str) -> None:
+    if sample not in samples.SAMPLES:
+        raise ValueError(
+            f"unknown sample {sample!r}; choose one of {', '.join(samples.SAMPLES)}"
+        )
 
 
 @script
@@ -73,3 +78,48 @@ def insert_three_layer_network(book: xw.Book):
 def insert_digits(book: xw.Book):
     """Add the digits classifier: one editable image, and 360 test images."""
     insert(book, "digits", spill=True)
+
+
+# --- classic Excel: xlnn insert ------------------------------------------------
+
+
+class NoExcel(RuntimeError):
+    """No classic Excel here to write into, through xlwings."""
+
+
+def active_book(sample: str):
+    """Classic Excel's active workbook, through xlwings (COM on Windows).
+
+    Raises :class:`NoExcel`, naming the script to run instead, when there is
+    no Excel, no xlwings engine or no open workbook.
+    """
+    reason = ""
+    if sys.platform not in ("win32", "darwin"):
+        reason = f"this is {sys.platform}"
+    else:
+        try:
+            book = xw.books.active
+            book.name  # noqa: B018 -- fails when Excel has no workbook open
+            return book
+        except Exception as error:  # no Excel, no pywin32 or appscript, no book
+            reason = str(error).strip().splitlines()[0] if str(error) else repr(error)
+    raise NoExcel(
+        f"needs Excel on Windows or macOS with xlwings installed ({reason}); "
+        f"in xlwings Lite or xlwings Server, run the script insert_{sample} instead"
+    )
+
+
+def insert_into_active_book(sample: str, *, spill: bool = False, book=None) -> str:
+    """Write ``sample`` into classic Excel's active workbook; return the book's name.
+
+    Classic xlwings functions have no namespace. Without ``spill`` each block
+    is a legacy array formula, which every Excel computes; with it, one
+    formula per block spills (Excel 365). ``book`` stands in for the active
+    workbook (tests). Raises :class:`NoExcel`,
+    :class:`xlnn.book_writer.BookConflict` (before writing anything) or
+    ``ValueError`` for an unknown sample.
+    """
+    _check_sample(sample)
+    book = active_book(sample) if book is None else book
+    insert(book, sample, spill=spill, namespace="")
+    return book.name
