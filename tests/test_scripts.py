@@ -510,3 +510,17 @@ def test_insert_command_reports_a_conflict_in_one_line(monkeypatch, capsys):
     assert err.startswith("xlnn insert: this workbook already has sheet 'network'")
     assert len(err.strip().splitlines()) == 1
     assert book.json()["actions"] == []
+
+
+def test_classic_insert_calls_step_by_its_vba_wrapper_name():
+    # "Import Functions" names the step function's wrapper STEP_FUNCTION, since
+    # Step is a VBA keyword: a formula calling STEP would stay #NAME? there.
+    book = json_book()
+    scripts.insert_into_active_book("activations", book=book)
+    names = {
+        name
+        for text in formula_texts(book.json()["actions"])
+        for name in FUNCTION_CALL.findall(text)
+    }
+    assert "STEP_FUNCTION" in names and "SIGMOID" in names
+    assert "STEP" not in names

@@ -26,7 +26,9 @@ class Flavor:
     (``"libreoffice"`` or ``"formulas"``); ``note`` is the line every sheet
     shows about it. ``namespace`` is the prefix the runtime puts before the
     add-in's function names (``XLWINGS`` in ``=XLWINGS.SIGMOID(...)``), or
-    empty for none.
+    empty for none. ``vba_names`` calls the functions by the names of classic
+    xlwings' VBA wrappers, which are the Python names (``STEP_FUNCTION``:
+    ``Step`` is a VBA keyword).
     """
 
     name: str
@@ -34,18 +36,28 @@ class Flavor:
     verified_by: str
     add_in: bool
     namespace: str = ""
+    vba_names: bool = False
 
     def activation(self, name: str, ref: str) -> str:
         """Formula body (no ``=``) applying activation ``name`` to range ``ref``."""
         activation = catalog.get(name)
         if self.add_in:
             prefix = f"{self.namespace}." if self.namespace else ""
-            return f"{prefix}{activation.excel_name}({ref})"
+            function = (
+                activation.python_name.upper()
+                if self.vba_names
+                else activation.excel_name
+            )
+            return f"{prefix}{function}({ref})"
         return activation.plain(ref)
 
     def in_namespace(self, namespace: str) -> Flavor:
         """This flavor, with the add-in's functions called as ``NAMESPACE.NAME``."""
         return dataclasses.replace(self, namespace=namespace.upper())
+
+    def for_classic(self) -> Flavor:
+        """This flavor for classic xlwings: VBA wrapper names, no namespace."""
+        return dataclasses.replace(self, namespace="", vba_names=True)
 
     def formula_note(self, name: str) -> str:
         """What a reader of this flavor's formula for ``name`` should be told."""

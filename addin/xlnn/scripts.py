@@ -112,7 +112,8 @@ def active_book(sample: str):
 def insert_into_active_book(sample: str, *, spill: bool = False, book=None) -> str:
     """Write ``sample`` into classic Excel's active workbook; return the book's name.
 
-    Classic xlwings functions have no namespace. Without ``spill`` each block
+    Classic xlwings functions have no namespace and carry the VBA wrappers' names
+    (STEP_FUNCTION). Without ``spill`` each block
     is a legacy array formula, which every Excel computes; with it, one
     formula per block spills (Excel 365). ``book`` stands in for the active
     workbook (tests). Raises :class:`NoExcel`,
@@ -121,5 +122,6 @@ def insert_into_active_book(sample: str, *, spill: bool = False, book=None) -> s
     """
     _check_sample(sample)
     book = active_book(sample) if book is None else book
-    insert(book, sample, spill=spill, namespace="")
+    layout = samples.SAMPLES[sample](ADDIN.for_classic())
+    book_writer.write(layout, book, spill=spill)
     return book.name
