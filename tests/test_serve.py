@@ -400,6 +400,14 @@ def test_a_taken_port_exits_2_naming_it(monkeypatch, capsys):
     assert f"cannot listen on 127.0.0.1 port {port}" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("port", ["0", "65536", "http"])
+def test_a_bad_port_is_a_usage_error(port, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["serve", "--port", port])
+    assert exit_.value.code == 2
+    assert "not a port number" in capsys.readouterr().err
+
+
 def test_a_certificate_without_its_key_exits_2(capsys):
     assert main(["serve", "--ssl-certfile", "cert.pem"]) == 2
     assert "--ssl-keyfile" in capsys.readouterr().err

@@ -103,6 +103,13 @@ class NotStarted(Exception):
     """The server cannot start; the message says why and what to do."""
 
 
+def _port(text: str) -> int:
+    """A TCP port number, for ``--port``."""
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"not a port number (1-65535): {text!r}")
+    return int(text)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """``xlnn serve``'s options."""
     parser.add_argument(
@@ -111,7 +118,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="address to listen on (default: 127.0.0.1, this machine only)",
     )
     parser.add_argument(
-        "--port", type=int, default=8000, help="port to listen on (default: 8000)"
+        "--port", type=_port, default=8000, help="port to listen on (default: 8000)"
     )
     parser.add_argument(
         "--ssl-certfile", type=Path, metavar="FILE", help="TLS certificate (PEM)"
