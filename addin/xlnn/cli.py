@@ -25,6 +25,7 @@ examples:
   xlnn functions                  list the Excel functions
   xlnn build --out my-workbooks   write and verify the sample workbooks
   xlnn build --help               what build does, its options and exit codes
+  xlnn serve                      xlwings Server for a team (xlnn[server])
   python -m xlnn --version        xlnn's version and those of numpy, xlwings
                                   and openpyxl"""
 
@@ -194,6 +195,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--spill",
         action="store_true",
         help="one formula per block that spills (Excel 365), not array formulas",
+    )
+    from xlnn import serve
+
+    serve.add_arguments(
+        commands.add_parser(
+            "serve",
+            help="run xlwings Server with xlnn's functions and scripts",
+            description=serve.DESCRIPTION,
+            epilog=serve.EXAMPLES,
+            formatter_class=raw,
+        )
     )
     return parser
 
@@ -365,6 +377,10 @@ def main(argv: list[str] | None = None) -> int:
         return interruptible(lambda: run_build(args), "xlnn build")
     if args.command == "insert":
         return run_insert(args)
+    if args.command == "serve":
+        from xlnn import serve
+
+        return serve.run(args)
     parser.print_help()
     return EXIT_OK
 

@@ -22,20 +22,40 @@ from xlnn.flavors import ADDIN
 
 #: Where xlwings Server's setting for its functions' namespace is read from.
 SERVER_NAMESPACE_VARIABLE = "XLWINGS_FUNCTIONS_NAMESPACE"
+#: xlwings Server's environment: dev, qa, uat, staging or prod (its default).
+SERVER_ENVIRONMENT_VARIABLE = "XLWINGS_ENVIRONMENT"
 #: xlwings' module attribute for a namespace of the module's own functions.
 MODULE_NAMESPACE_ATTRIBUTE = "__xlwings_func_namespace__"
+
+
+def server_namespace() -> str:
+    """The namespace xlwings Server's manifest gives its add-in: ``XLWINGS``.
+
+    As xlwings Server 1.20's ``templates/manifest.xml`` builds it: the
+    ``XLWINGS_FUNCTIONS_NAMESPACE`` setting in capitals, and outside the
+    ``prod`` environment the environment's name after an underscore
+    (``XLWINGS_DEV``; only ``DEV`` when the setting is empty). Empty where the
+    setting is not in the environment (xlwings Lite, classic xlwings):
+    ``xlnn serve`` always puts it there.
+    """
+    if SERVER_NAMESPACE_VARIABLE not in os.environ:
+        return ""
+    namespace = os.environ[SERVER_NAMESPACE_VARIABLE].upper()
+    environment = os.environ.get(SERVER_ENVIRONMENT_VARIABLE, "prod")
+    if environment == "prod":
+        return namespace
+    return "_".join(part for part in (namespace, environment.upper()) if part)
 
 
 def function_namespace() -> str:
     """The prefix Excel shows before xlnn's functions: ``XLWINGS`` in XLWINGS.SIGMOID.
 
-    As xlwings builds it: the add-in's own namespace (xlwings Server's
-    ``XLWINGS_FUNCTIONS_NAMESPACE`` setting, which ``xlnn serve`` sets; none in
-    xlwings Lite), then the module's ``__xlwings_func_namespace__``, joined
-    by a dot. Empty when neither is set.
+    As xlwings builds it: the add-in's own namespace (xlwings Server's, see
+    :func:`server_namespace`; none in xlwings Lite), then the module's
+    ``__xlwings_func_namespace__``, joined by a dot. Empty when neither is set.
     """
     parts = [
-        os.environ.get(SERVER_NAMESPACE_VARIABLE, ""),
+        server_namespace(),
         getattr(udfs, MODULE_NAMESPACE_ATTRIBUTE, "") or "",
     ]
     return ".".join(part.upper() for part in parts if part)

@@ -1,0 +1,532 @@
+"""``xlnn serve``: the real xlwings Server, started as a user starts it, over HTTP.
+
+The ``engine`` tests run ``xlnn serve`` as a subprocess on a free loopback
+port and talk to it as Excel's add-in does: the function metadata, function
+calls, the manifest and a script, through xlwings Server's own routes. They
+need the ``server`` extra (in the ``test`` extra): without it they are
+skipped, except under ``CI=true``, where they fail.
+"""
+
+from __future__ import annotations
+
+import datetime
+import importlib.util
+import ipaddress
+import json
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xlwings
+
+from xlnn import activations, scripts, serve, udfs
+from xlnn.cli import main
+
+START_TIMEOUT = 60  # seconds for the server to answer; generous for slow CI
+STOP_TIMEOUT = 30
+SIGTERM_EXIT = 128 + signal.SIGTERM
+
+# What the README documents: XLWINGS.SIGMOID(...), xlwings Server's default
+# namespace (XLWINGS_FUNCTIONS_NAMESPACE="XLWINGS" in its config.py and .env).
+DOCUMENTED_NAMESPACE = "XLWINGS"
+
+# The book's payload as the Office.js add-in sends it to a script.
+EMPTY_BOOK = {
+    "client": "Office.js",
+    "version": xlwings.__version__,
+    "book": {"name": "Book1.xlsx", "active_sheet_index": 0, "selection": "A1"},
+    "names": [],
+    "sheets": [{"name": "Sheet1", "values": [[""]], "pictures": [], "tables": []}],
+}
+# An Office.js error cell as Excel sends it (see tests/test_udfs_officejs.py).
+NA_IN = {"type": "Error", "basicValue": "#N/A", "errorType": "NotAvailable"}
+
+
+def _command() -> list[str]:
+    """The ``xlnn`` console script next to this Python, else ``-m xlnn``."""
+    script = Path(sys.executable).parent / "xlnn"
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "xlnn"]
+
+
+def _user_environment(**changes: str) -> dict[str, str]:
+    """A user's shell: no xlwings settings from the test process but the key."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("XLWINGS_")}
+    # xlwings' offline key for noncommercial use; set for the child only.
+    env["XLWINGS_LICENSE_KEY"] = "noncommercial"
+    env.update(changes)
+    return env
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _require_server_package() -> None:
+    if sys.version_info < (3, 11):
+        pytest.skip("xlwings Server needs Python 3.11+")
+    if importlib.util.find_spec("xlwings_server") is None:
+        message = 'xlwings Server is not installed (pip install "xlnn[server]")'
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{message}, and CI=true requires it")
+        pytest.skip(message)
+
+
+class Server:
+    """A running ``xlnn serve`` and how to talk to it."""
+
+    def __init__(self, tmp: Path, *args: str, scheme="http", context=None, **env):
+        self.port = _free_port()
+        self.base = f"{scheme}://127.0.0.1:{self.port}"
+        self.context = context
+        self.log = tmp / f"serve-{self.port}.log"
+        with self.log.open("w") as log:
+            self.process = subprocess.Popen(
+                [*_command(), "serve", "--port", str(self.port), *args],
+                env=_user_environment(**env),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        self._wait_until_answering()
+
+    def output(self) -> str:
+        return self.log.read_text()
+
+    def _wait_until_answering(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                pytest.fail(f"xlnn serve ended early:\n{self.output()}")
+            try:
+                self.get("/xlwings/custom-functions-meta")
+                return
+            except (urllib.error.URLError, ConnectionError):
+                time.sleep(0.2)
+        self.stop()
+        pytest.fail(f"xlnn serve did not answer in {START_TIMEOUT} s:\n{self.output()}")
+
+    def _open(self, request):
+        with urllib.request.urlopen(request, timeout=30, context=self.context) as r:
+            return r.read().decode()
+
+    def get(self, path: str) -> str:
+        return self._open(self.base + path)
+
+    def post(self, path: str, body: dict):
+        request = urllib.request.Request(
+            self.base + path,
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        return json.loads(self._open(request))
+
+    def call(self, function_name: str, *args):
+        """Call a function as the add-in does (runtime 1.4: typed error cells)."""
+        body = {
+            "client": "Office.js",
+            "func_name": function_name,
+            "args": list(args),
+            "caller_address": "[Book1.xlsx]Sheet1!A1",
+            "version": xlwings.__version__,
+            "runtime": "1.4",
+        }
+        return self.post("/xlwings/custom-functions-call", body)["result"]
+
+    def manifest_namespace(self) -> str:
+        """The custom functions' namespace the add-in manifest gives Excel."""
+        root = ET.fromstring(self.get("/manifest"))
+        strings = root.iter(
+            "{http://schemas.microsoft.com/office/officeappbasictypes/1.0}String"
+        )
+        by_id = {s.get("id"): s.get("DefaultValue") for s in strings}
+        return by_id["Functions.Namespace"]
+
+    def project_folder(self) -> Path:
+        for line in self.output().splitlines():
+            if "project folder:" in line:
+                return Path(line.split("project folder:", 1)[1].strip())
+        raise AssertionError(f"no project folder in:\n{self.output()}")
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            raise
+
+
+def assert_stopped_cleanly(server: Server) -> None:
+    project = server.project_folder()
+    assert server.stop() == SIGTERM_EXIT, server.output()
+    assert "stopped by SIGTERM" in server.output()
+    assert "Application shutdown complete" in server.output()
+    assert not project.exists()
+
+
+def _formulas(actions) -> list[str]:
+    return [
+        cell
+        for action in actions
+        if action["func"].startswith("setFormula")
+        for row in action["values"]
+        for cell in row
+    ]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """``xlnn serve`` with every setting at its default."""
+    _require_server_package()
+    running = Server(tmp_path_factory.mktemp("serve"))
+    yield running
+    assert_stopped_cleanly(running)
+
+
+# --- the running server ------------------------------------------------------
+
+
+@pytest.mark.engine
+def test_meta_lists_every_xlnn_function(server):
+    meta = json.loads(server.get("/xlwings/custom-functions-meta"))
+    names = sorted(function["name"] for function in meta["functions"])
+    assert names == sorted(f.excel_name for f in udfs.FUNCTIONS)
+    assert "SIGMOID" in names and "SOFTMAX" in names
+
+
+@pytest.mark.engine
+def test_sigmoid_over_http(server):
+    grid = [[-750.0, -2.0, 0.0], [0.5, 3.25, 40.0]]
+    result = server.call("sigmoid", grid)
+    np.testing.assert_allclose(result, activations.sigmoid(np.array(grid)), rtol=1e-15)
+
+
+@pytest.mark.engine
+def test_softmax_over_http_groups_a_range_by_rows(server):
+    grid = [[1.0, 2.0, 3.0], [1000.0, 1000.0, -1000.0]]
+    result = server.call("softmax", grid)
+    expected = activations.softmax(np.array(grid), axis=1)
+    np.testing.assert_allclose(result, expected, rtol=1e-15)
+    np.testing.assert_allclose(np.sum(result, axis=1), [1.0, 1.0])
+
+
+@pytest.mark.engine
+def test_text_and_error_cells_come_back_as_excel_errors(server):
+    result = server.call("sigmoid", [[1.0, "text", NA_IN, ""]])
+    assert result == [
+        [
+            pytest.approx(float(activations.sigmoid(1.0)), rel=1e-15),
+            {"type": "Error", "errorType": "Value"},  # text gives #VALUE!
+            {"type": "Error", "errorType": "NotAvailable"},  # #N/A passes through
+            "",  # a blank stays blank
+        ]
+    ]
+    # In a SOFTMAX group, one error cell makes the whole group that error.
+    assert server.call("softmax", [[1.0, NA_IN, 2.0]]) == [
+        [{"type": "Error", "errorType": "NotAvailable"}] * 3
+    ]
+
+
+@pytest.mark.engine
+def test_manifest_names_the_documented_namespace(server):
+    assert server.manifest_namespace() == DOCUMENTED_NAMESPACE
+    root = ET.fromstring(server.get("/manifest"))
+    office = "{http://schemas.microsoft.com/office/appforoffice/1.1}"
+    assert root.find(f"{office}Id").text == serve.MANIFEST_IDS["prod"]
+    assert root.find(f"{office}DisplayName").get("DefaultValue") == "xlnn"
+
+
+@pytest.mark.engine
+def test_scripts_are_served(server):
+    meta = json.loads(server.get("/xlwings/custom-scripts-meta"))
+    names = {entry["function_name"] for entry in meta}
+    expected = {"insert_activations", "insert_three_layer_network", "insert_digits"}
+    assert expected <= names
+
+
+@pytest.mark.engine
+def test_script_over_http_writes_formulas_in_the_manifest_namespace(server):
+    reply = server.post(
+        "/xlwings/custom-scripts-call/insert_three_layer_network", EMPTY_BOOK
+    )
+    actions = reply["actions"]
+    assert any(action["func"] == "addSheet" for action in actions)
+    formulas = _formulas(actions)
+    calls = [f for f in formulas if "SIGMOID(" in f]
+    assert calls, formulas
+    namespace = server.manifest_namespace()
+    assert all(f"={namespace}.SIGMOID(" in f for f in calls), calls
+
+
+# --- other settings, each its own server ----------------------------------------
+
+
+@pytest.mark.engine
+def test_dev_environment_appends_its_name_to_the_namespace(tmp_path):
+    _require_server_package()
+    dev = Server(tmp_path, XLWINGS_FUNCTIONS_NAMESPACE="nn", XLWINGS_ENVIRONMENT="dev")
+    try:
+        # xlwings Server's rule: NAMESPACE_ENV outside prod (templates/manifest.xml)
+        assert dev.manifest_namespace() == "NN_DEV"
+        reply = dev.post("/xlwings/custom-scripts-call/insert_activations", EMPTY_BOOK)
+        calls = [f for f in _formulas(reply["actions"]) if "SIGMOID(" in f]
+        assert calls and all("=NN_DEV.SIGMOID(" in f for f in calls), calls
+    finally:
+        assert_stopped_cleanly(dev)
+
+
+def _self_signed_certificate(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 (cryptography comes with xlwings Server)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    certfile, keyfile = folder / "cert.pem", folder / "key.pem"
+    certfile.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    keyfile.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return certfile, keyfile
+
+
+@pytest.mark.engine
+def test_https_with_a_certificate(tmp_path):
+    _require_server_package()
+    certfile, keyfile = _self_signed_certificate(tmp_path)
+    trusting = ssl.create_default_context(cafile=str(certfile))
+    secure = Server(
+        tmp_path,
+        *("--ssl-certfile", str(certfile), "--ssl-keyfile", str(keyfile)),
+        scheme="https",
+        context=trusting,
+    )
+    try:
+        assert secure.call("sigmoid", [[0.0]]) == [[0.5]]
+        # The manifest points Excel at https addresses.
+        assert f"https://127.0.0.1:{secure.port}/taskpane.html" in secure.get(
+            "/manifest"
+        )
+        with pytest.raises(
+            (urllib.error.URLError, ConnectionError)
+        ):  # plain HTTP is not served
+            urllib.request.urlopen(
+                f"http://127.0.0.1:{secure.port}/manifest", timeout=5
+            )
+    finally:
+        assert_stopped_cleanly(secure)
+
+
+# --- refusing to start -------------------------------------------------------------
+
+
+def test_without_the_extra_exits_2_with_the_pip_command():
+    # sys.modules[name] = None is how the import system spells "not installed".
+    code = (
+        "import sys; sys.modules['xlwings_server'] = None; "
+        "from xlnn.cli import main; sys.exit(main(['serve']))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env=_user_environment(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    expected = (
+        'pip install "xlnn[server]"'
+        if sys.version_info >= (3, 11)
+        else "needs Python 3.11"
+    )
+    assert expected in done.stderr
+
+
+def test_without_a_license_key_exits_2_saying_how_to_get_one(monkeypatch, capsys):
+    monkeypatch.delenv("XLWINGS_LICENSE_KEY", raising=False)
+    monkeypatch.setattr(serve, "check_installed", lambda: None)
+    assert main(["serve", "--port", str(_free_port())]) == 2
+    message = capsys.readouterr().err
+    assert "XLWINGS_LICENSE_KEY" in message
+    assert "XLWINGS_LICENSE_KEY=noncommercial" in message  # noncommercial use
+    assert "https://www.xlwings.org/pricing" in message  # PRO, for commercial use
+
+
+def test_a_taken_port_exits_2_naming_it(monkeypatch, capsys):
+    monkeypatch.setattr(serve, "check_installed", lambda: None)
+    monkeypatch.setattr(serve, "configure", lambda: None)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["serve", "--port", str(port)]) == 2
+    assert f"cannot listen on 127.0.0.1 port {port}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("port", ["0", "65536", "http"])
+def test_a_bad_port_is_a_usage_error(port, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["serve", "--port", port])
+    assert exit_.value.code == 2
+    assert "not a port number" in capsys.readouterr().err
+
+
+def test_a_certificate_without_its_key_exits_2(capsys):
+    assert main(["serve", "--ssl-certfile", "cert.pem"]) == 2
+    assert "--ssl-keyfile" in capsys.readouterr().err
+
+
+# --- settings -----------------------------------------------------------------------
+
+
+def test_configure_sets_the_namespace_and_environment_explicitly():
+    environ: dict[str, str] = {}
+    serve.configure(environ)
+    assert environ["XLWINGS_FUNCTIONS_NAMESPACE"] == "XLWINGS"  # xlwings Server's
+    assert environ["XLWINGS_ENVIRONMENT"] == "prod"  # xlwings Server's default
+    assert environ["XLWINGS_ON_SERVER"] == "true"
+    assert environ["XLWINGS_MANIFEST_ID_DEV"] == serve.MANIFEST_IDS["dev"]
+    assert "XLWINGS_LICENSE_KEY" not in environ  # never set by xlnn
+
+
+def test_configure_keeps_the_users_settings():
+    environ = {
+        "XLWINGS_FUNCTIONS_NAMESPACE": "",
+        "XLWINGS_ENVIRONMENT": "qa",
+        "XLWINGS_PROJECT_NAME": "Team NN",
+    }
+    serve.configure(environ)
+    assert environ["XLWINGS_FUNCTIONS_NAMESPACE"] == ""
+    assert environ["XLWINGS_ENVIRONMENT"] == "qa"
+    assert environ["XLWINGS_PROJECT_NAME"] == "Team NN"
+
+
+def test_configure_rejects_an_unknown_environment():
+    with pytest.raises(serve.NotStarted, match="one of dev, qa, uat, staging, prod"):
+        serve.configure({"XLWINGS_ENVIRONMENT": "production"})
+
+
+# (namespace setting, environment) -> the manifest's namespace; xlwings Server
+# 1.20, templates/manifest.xml: NAMESPACE, then _ENV outside prod.
+NAMESPACE_RULE = {
+    ("XLWINGS", "prod"): "XLWINGS",
+    ("xlwings", "dev"): "XLWINGS_DEV",
+    ("NN", "staging"): "NN_STAGING",
+    ("", "prod"): "",
+    ("", "qa"): "QA",
+}
+
+
+@pytest.mark.parametrize(("setting", "environment"), NAMESPACE_RULE)
+def test_function_namespace_follows_xlwings_servers_rule(
+    monkeypatch, setting, environment
+):
+    monkeypatch.setenv("XLWINGS_FUNCTIONS_NAMESPACE", setting)
+    monkeypatch.setenv("XLWINGS_ENVIRONMENT", environment)
+    assert scripts.function_namespace() == NAMESPACE_RULE[setting, environment]
+
+
+@pytest.mark.parametrize(("setting", "environment"), NAMESPACE_RULE)
+def test_namespace_rule_matches_xlwings_servers_manifest_template(setting, environment):
+    """Render xlwings Server's own manifest template: the same namespace."""
+    _require_server_package()
+    import jinja2
+
+    spec = importlib.util.find_spec("xlwings_server")
+    template_file = Path(spec.origin).parent / "templates" / "manifest.xml"
+    settings = {
+        "functions_namespace": setting,
+        "environment": environment,
+        "project_name": "xlnn",
+        "static_url_path": "/static",
+    }
+    manifest = jinja2.Template(template_file.read_text()).render(
+        settings=settings, base_url="https://x", base_url_with_app_path="https://x"
+    )
+    root = ET.fromstring(manifest)
+    strings = root.iter(
+        "{http://schemas.microsoft.com/office/officeappbasictypes/1.0}String"
+    )
+    rendered = {s.get("id"): s.get("DefaultValue") for s in strings}
+    expected = NAMESPACE_RULE[setting, environment]
+    assert rendered.get("Functions.Namespace", "") == expected
+
+
+def test_no_namespace_outside_xlwings_server(monkeypatch):
+    monkeypatch.delenv("XLWINGS_FUNCTIONS_NAMESPACE", raising=False)
+    monkeypatch.setenv("XLWINGS_ENVIRONMENT", "dev")  # xlwings Lite ignores it
+    assert scripts.function_namespace() == ""
+
+
+# --- the project folder ---------------------------------------------------------------
+
+
+def test_project_folder_imports_xlnn(tmp_path):
+    serve.write_project(tmp_path)
+    functions = (tmp_path / "custom_functions" / "__init__.py").read_text()
+    assert "from xlnn.udfs import *" in functions
+    assert (
+        "from xlnn.scripts import *"
+        in (tmp_path / "custom_scripts" / "__init__.py").read_text()
+    )
+
+
+def test_project_folder_fails_loudly_when_xlnn_cannot_be_imported(tmp_path):
+    """Never a ModuleNotFoundError, on which xlwings Server serves its examples."""
+    serve.write_project(tmp_path)
+    code = (
+        "import sys; sys.modules['xlnn.udfs'] = None\n"
+        "try:\n"
+        "    import custom_functions\n"
+        "except ModuleNotFoundError:\n"
+        "    sys.exit('ModuleNotFoundError')\n"
+        "except RuntimeError as error:\n"
+        "    print(error)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env=_user_environment(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "xlnn.udfs could not be imported" in done.stdout
