@@ -148,13 +148,26 @@ def embeddable_source(name: str, source: str) -> str:
 
 
 def string_literal(text: str) -> str:
-    """A Python literal that reads back as exactly ``text``, readable if it can be."""
+    """A Python literal that reads back as exactly ``text``, readable if it can be.
+
+    A raw triple-quoted string shows the source as it is; it cannot hold
+    ``'''``, end in a backslash or a quote, or keep a carriage return or a
+    NUL as written, so such text gets ``repr``.
+    """
     raw = f"r'''{text}'''"
-    if "'''" in text or text.endswith("\\") or text.endswith("'"):
-        raw = repr(text)
-    if ast.literal_eval(raw) != text:  # never expected; guards the file's truth
+    unsafe = "'''" in text or "\r" in text or "\0" in text
+    if not unsafe and not text.endswith(("\\", "'")) and _reads_back(raw, text):
+        return raw
+    if not _reads_back(repr(text), text):  # never expected; guards the file
         raise LiteError("an embedded source does not read back as itself")
-    return raw
+    return repr(text)
+
+
+def _reads_back(literal: str, text: str) -> bool:
+    try:
+        return ast.literal_eval(literal) == text
+    except (SyntaxError, ValueError):
+        return False
 
 
 def _signature(function) -> str:
@@ -259,23 +272,33 @@ def paste_file() -> str:
 # --- writing it -------------------------------------------------------------------
 
 
+def _file_in_the_way(path: Path) -> Path | None:
+    """The nearest existing parent of ``path`` if it is not a folder."""
+    for parent in path.parents:
+        if parent.exists():
+            return None if parent.is_dir() else parent
+    return None
+
+
 def write(path: Path, text: str, *, force: bool = False) -> None:
     """Write ``text`` as ``path``, whole or not at all, as ``xlnn build`` does.
 
-    The folder is created if missing. Without ``force`` an existing file is
-    never replaced. Raises :class:`LiteError` naming the path and the problem.
+    Missing folders are created. Without ``force`` an existing file is never
+    replaced, not even one that appears meanwhile. Raises :class:`LiteError`
+    naming the path and the problem.
     """
-    from xlnn.build import BuildError, prepare_folder, write_new
+    from xlnn.build import write_new
 
+    blocker = _file_in_the_way(path)
+    if blocker is not None:
+        raise LiteError(f"{path}: {blocker} is a file, not a folder")
     if path.is_dir():
         raise LiteError(f"{path}: is a folder, not a file")
     if path.exists() and not force:
         raise LiteError(f"{path}: already exists; pass --force to overwrite it")
     try:
-        prepare_folder(path.parent)
+        path.parent.mkdir(parents=True, exist_ok=True)
         write_new(path, text.encode("utf-8"), force=force)
-    except BuildError as error:
-        raise LiteError(str(error)) from None
     except FileExistsError:
         raise LiteError(
             f"{path}: already exists (it appeared meanwhile); it was not replaced"
