@@ -1,4 +1,4 @@
-"""The ``xlnn`` command: ``--version``, ``functions``, ``build``, ``lite``."""
+"""The ``xlnn`` command: ``xlnn --version``, ``xlnn functions``, ``xlnn build``."""
 
 from __future__ import annotations
 

@@ -106,14 +106,17 @@ def _check_import(node: ast.AST, name: str) -> None:
             if top == "xlnn" or not _allowed(top):
                 raise LiteError(f"{name}.py: 'import {alias.name}' cannot be embedded")
     elif isinstance(node, ast.ImportFrom):
-        target = _xlnn_target(node)
         if node.level:
             raise LiteError(f"{name}.py: relative imports cannot be embedded")
-        if target is None and not _allowed(node.module.partition(".")[0]):
-            raise LiteError(f"{name}.py: 'from {node.module}' is not NumPy or xlwings")
-        embedded = [target] if target else [alias.name for alias in node.names]
-        missing = [module for module in embedded if module not in MODULES]
-        if target is not None and missing:
+        target = _xlnn_target(node)
+        if target is None:
+            if not _allowed(node.module.partition(".")[0]):
+                message = f"'from {node.module}' is not NumPy or xlwings"
+                raise LiteError(f"{name}.py: {message}")
+            return
+        wanted = [target] if target else [alias.name for alias in node.names]
+        missing = [module for module in wanted if module not in MODULES]
+        if missing:
             raise LiteError(f"{name}.py: imports xlnn.{missing[0]}, not embedded")
 
 
