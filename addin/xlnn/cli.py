@@ -82,6 +82,39 @@ examples:
   xlnn insert three_layer_network          legacy array formulas, any Excel
   xlnn insert digits --spill               one spilling formula per block (365)"""
 
+LITE_DESCRIPTION = """\
+Write xlnn's Excel functions as one Python file for xlwings Lite: paste it
+into Lite's main.py and every function works with the same names, help and
+results, with NumPy and xlwings only (the file does not import xlnn).
+Without --out the file goes to stdout. No file is overwritten without --force.
+
+exit codes:
+  0    written
+  2    not written: the file is in the way or a disk problem (the message
+       names the path); or a bad option"""
+
+LITE_EXAMPLES = """\
+examples:
+  xlnn lite --out main.py          write the file to paste into main.py
+  xlnn lite --out main.py --force  replace an older one
+  xlnn lite | less                 read it first"""
+
+
+def run_lite(args) -> int:
+    from xlnn import lite
+
+    text = lite.paste_file()
+    if args.out is None:
+        sys.stdout.write(text)
+        return EXIT_OK
+    try:
+        lite.write(args.out, text, force=args.force)
+    except lite.LiteError as error:
+        print(f"xlnn lite: {error}", file=sys.stderr)
+        return EXIT_NOT_WRITTEN
+    print(f"wrote {args.out}: paste it into xlwings Lite's main.py")
+    return EXIT_OK
+
 
 def _signature(adapter) -> str:
     """Excel-style signature: optional arguments in brackets."""
@@ -207,6 +240,17 @@ def build_parser() -> argparse.ArgumentParser:
             formatter_class=raw,
         )
     )
+    lite = commands.add_parser(
+        "lite",
+        help="write the functions as one file to paste into xlwings Lite",
+        description=LITE_DESCRIPTION,
+        epilog=LITE_EXAMPLES,
+        formatter_class=raw,
+    )
+    lite.add_argument(
+        "--out", type=Path, metavar="FILE", help="file to write (default: stdout)"
+    )
+    lite.add_argument("--force", action="store_true", help="overwrite --out")
     return parser
 
 
@@ -381,6 +425,8 @@ def main(argv: list[str] | None = None) -> int:
         from xlnn import serve
 
         return serve.run(args)
+    if args.command == "lite":
+        return run_lite(args)
     parser.print_help()
     return EXIT_OK
 

@@ -1,0 +1,311 @@
+"""xlwings Lite: xlnn as a plugin, or as one file pasted into ``main.py``.
+
+xlwings Lite runs Python in Excel through Pyodide (Windows, Mac and the web).
+xlnn reaches it in two ways.
+
+The plugin way. The xlnn wheel is pure Python (``py3-none-any``) and needs only
+numpy, openpyxl and xlwings (see :data:`PYODIDE_SOURCES`). Lite's documentation
+(lite.xlwings.org/plugins) says a plugin is a regular package that registers
+its functions and scripts when it is listed in the workbook's
+``requirements.txt``. xlnn declares the modules Lite should load as entry
+points in ``pyproject.toml``: :mod:`xlnn.udfs` (the functions) and
+:mod:`xlnn.scripts` (the scripts that insert the samples), under the group
+:data:`PLUGIN_GROUP`. The part of Lite that reads them is closed source, and
+the group's name could not be confirmed from any published source; if Lite
+uses another, that one line of ``pyproject.toml`` changes. Either module also
+works from ``main.py`` as ``from xlnn.udfs import *``.
+
+The paste way. :func:`paste_file` (``xlnn lite [--out FILE]``) writes one
+self-contained Python file that needs only NumPy and xlwings; pasted into
+Lite's ``main.py`` it gives every function of :mod:`xlnn.udfs` with the same
+Excel names, help and results. It cannot drift from the package, because it
+is the package's own modules:
+
+- The sources of :data:`MODULES` (activations, cells, catalog, udfs) are
+  embedded verbatim, each as one string literal, checked to read back as
+  exactly that source.
+- The only change is to the import statements that name ``xlnn`` (found with
+  :mod:`ast`, so comments and docstrings are untouched): they name the private
+  package :data:`PACKAGE` instead, so the file never imports xlnn and never
+  clashes with an installed xlnn (the plugin next to the pasted file).
+- A short loader at the top of the file runs each source in a module of
+  that private package, registered in ``sys.modules`` first (dataclasses
+  look their module up there) and in ``linecache`` (so tracebacks show the
+  lines). Then every function of :mod:`xlnn.udfs` is bound by its Python
+  name at the top of ``main.py``, where Lite looks for functions.
+- Generating fails with :class:`LiteError` if an embedded module imports
+  anything but the standard library, NumPy, xlwings and the other embedded
+  modules, so a change in the package cannot quietly break the file.
+
+Scripts are not in the pasted file: they need the samples, the layouts and
+the digits model's weights. The plugin way brings them.
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+from importlib import resources
+from pathlib import Path
+
+import xlnn
+
+#: Entry-point group under which ``pyproject.toml`` names the plugin's modules.
+#: Not confirmed: xlwings Lite's plugin loader is not public (see above).
+PLUGIN_GROUP = "xlwings.plugins"
+#: The plugin's modules: the Excel functions and the sample scripts.
+PLUGIN_MODULES = ("xlnn.udfs", "xlnn.scripts")
+
+#: Where each runtime dependency comes from under Pyodide. numpy: Pyodide's
+#: own build (pyodide/pyodide-recipes, packages/numpy/meta.yaml). openpyxl
+#: and its one dependency et-xmlfile: pure-Python ``py3-none-any`` wheels on
+#: PyPI, which micropip installs. xlwings: its pure-Python "any" wheel, which
+#: xlwings builds for wasm (xlwings/xlwings .github/workflows/main.yml, "any
+#: wheel (for now used for wasm but without the Reader)"); Lite brings it.
+PYODIDE_SOURCES = {
+    "numpy": "Pyodide build",
+    "openpyxl": "pure-Python wheel from PyPI",
+    "et-xmlfile": "pure-Python wheel from PyPI",
+    "xlwings": "pure-Python wheel from PyPI",
+}
+
+#: Oldest xlwings whose ``@func(name=...)`` names a function in Excel
+#: (xlwings changelog, v0.36.12): older ones would register STEP_FUNCTION.
+MIN_XLWINGS = (0, 36, 12)
+
+#: The modules the pasted file embeds, each after the ones it imports.
+MODULES = ("activations", "cells", "catalog", "udfs")
+#: The private package the pasted file loads them into.
+PACKAGE = "_xlnn_lite"
+#: Top-level modules the pasted file may import besides the standard library.
+ALLOWED_IMPORTS = frozenset({"numpy", "xlwings"})
+
+
+class LiteError(Exception):
+    """The paste file cannot be made or written; the message says why."""
+
+
+# --- the paste file -------------------------------------------------------------
+
+
+def _xlnn_target(node: ast.AST) -> str | None:
+    """The embedded module an import of ``xlnn`` names ('' for the package)."""
+    if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+        if node.module == "xlnn":
+            return ""
+        if node.module.startswith("xlnn."):
+            return node.module.removeprefix("xlnn.")
+    return None
+
+
+def _check_import(node: ast.AST, name: str) -> None:
+    """Refuse an import the pasted file could not satisfy with NumPy and xlwings."""
+    if isinstance(node, ast.Import):
+        for alias in node.names:
+            top = alias.name.partition(".")[0]
+            if top == "xlnn" or not _allowed(top):
+                raise LiteError(f"{name}.py: 'import {alias.name}' cannot be embedded")
+    elif isinstance(node, ast.ImportFrom):
+        if node.level:
+            raise LiteError(f"{name}.py: relative imports cannot be embedded")
+        target = _xlnn_target(node)
+        if target is None:
+            if not _allowed(node.module.partition(".")[0]):
+                message = f"'from {node.module}' is not NumPy or xlwings"
+                raise LiteError(f"{name}.py: {message}")
+            return
+        wanted = [target] if target else [alias.name for alias in node.names]
+        missing = [module for module in wanted if module not in MODULES]
+        if missing:
+            raise LiteError(f"{name}.py: imports xlnn.{missing[0]}, not embedded")
+
+
+def _allowed(top: str) -> bool:
+    return top in sys.stdlib_module_names or top in ALLOWED_IMPORTS
+
+
+def embeddable_source(name: str, source: str) -> str:
+    """``source`` of module ``name`` with its xlnn imports naming :data:`PACKAGE`.
+
+    Only ``from xlnn import m`` and ``from xlnn.m import x`` exist in the
+    embedded modules, and only those are rewritten. Raises :class:`LiteError`
+    for any import that NumPy, xlwings and the embedded modules cannot satisfy.
+    """
+    tree = ast.parse(source)
+    lines = source.splitlines(keepends=True)
+    edits = []
+    for node in ast.walk(tree):
+        _check_import(node, name)
+        target = _xlnn_target(node)
+        if target is not None:
+            module = f"{PACKAGE}.{target}" if target else PACKAGE
+            statement = ast.unparse(ast.ImportFrom(module, node.names, 0))
+            edits.append((node, statement))
+    # From the last statement up, so that earlier positions stay valid.
+    for node, statement in sorted(edits, key=lambda e: e[0].lineno, reverse=True):
+        first, last = node.lineno - 1, node.end_lineno - 1
+        head = lines[first][: node.col_offset]
+        tail = lines[last][node.end_col_offset :]
+        lines[first : last + 1] = [head + statement + tail]
+    return "".join(lines)
+
+
+def string_literal(text: str) -> str:
+    """A Python literal that reads back as exactly ``text``, readable if it can be.
+
+    A raw triple-quoted string shows the source as it is; it cannot hold
+    ``'''``, end in a backslash or a quote, or keep a carriage return or a
+    NUL as written, so such text gets ``repr``.
+    """
+    raw = f"r'''{text}'''"
+    unsafe = "'''" in text or "\r" in text or "\0" in text
+    if not unsafe and not text.endswith(("\\", "'")) and _reads_back(raw, text):
+        return raw
+    if not _reads_back(repr(text), text):  # never expected; guards the file
+        raise LiteError("an embedded source does not read back as itself")
+    return repr(text)
+
+
+def _reads_back(literal: str, text: str) -> bool:
+    try:
+        return ast.literal_eval(literal) == text
+    except (SyntaxError, ValueError):
+        return False
+
+
+def _signature(function) -> str:
+    """``LEAKY_RELU(x, [alpha])``: the Excel name, optional arguments bracketed."""
+    import inspect
+
+    parts = [
+        f"[{p.name}]" if p.default is not inspect.Parameter.empty else p.name
+        for p in inspect.signature(function).parameters.values()
+    ]
+    return f"{function.excel_name}({', '.join(parts)})"
+
+
+# Imports at the top of main.py: numpy among them, so that Pyodide, should it
+# look for imports in main.py alone, loads NumPy.
+_IMPORTS = """import linecache
+import sys
+import types
+
+import numpy  # noqa: F401  (used by the embedded modules)
+import xlwings
+"""
+
+_LOADER = '''
+def _xlwings_version():
+    parts = []
+    for part in xlwings.__version__.split(".")[:3]:
+        digits = "".join(c for c in part if c.isdigit())
+        parts.append(int(digits or 0))
+    return tuple(parts)
+
+
+if _xlwings_version() < _MIN_XLWINGS:
+    raise ImportError(
+        f"xlnn's functions need xlwings >= {'.'.join(map(str, _MIN_XLWINGS))} "
+        f"(this is {xlwings.__version__}): set it in requirements.txt, then restart"
+    )
+
+
+def _load(package_name, sources):
+    """Run each source in a module of a private package; return the package."""
+    package = types.ModuleType(package_name, "xlnn's modules, from main.py")
+    package.__path__ = []
+    sys.modules[package_name] = package
+    for name, source in sources.items():
+        module = types.ModuleType(f"{package_name}.{name}")
+        sys.modules[module.__name__] = module  # dataclasses look it up here
+        filename = f"<xlnn/{name}.py>"
+        lines = source.splitlines(True)
+        linecache.cache[filename] = (len(source), None, lines, filename)
+        exec(compile(source, filename, "exec"), module.__dict__)
+        setattr(package, name, module)
+    return package
+'''
+
+
+def _module_source(name: str) -> str:
+    return resources.files(xlnn).joinpath(f"{name}.py").read_text(encoding="utf-8")
+
+
+_HEADER = """\
+\"\"\"xlnn's Excel functions for xlwings Lite: paste this file into main.py.
+
+Generated by `xlnn lite` (xlnn {version}) from xlnn's own modules:
+{modules}.
+It needs NumPy and xlwings only. Do not edit it: generate it again for a new
+version of xlnn.
+
+requirements.txt must list numpy and xlwings >= {min_xlwings}; restart xlwings
+Lite after changing it. Type a function into a cell, for example =SIGMOID(A1:C3):
+
+{listing}
+\"\"\"
+"""
+
+
+def _embedded(name: str, source: str) -> str:
+    return f"\n# --- xlnn/{name}.py ---\n_SOURCES[{name!r}] = {string_literal(source)}"
+
+
+def paste_file() -> str:
+    """The self-contained ``main.py`` for xlwings Lite (see the module docstring)."""
+    from xlnn import udfs
+
+    functions = [getattr(udfs, name) for name in udfs.__all__]
+    header = _HEADER.format(
+        version=xlnn.__version__,
+        modules=", ".join(f"{name}.py" for name in MODULES),
+        min_xlwings=".".join(map(str, MIN_XLWINGS)),
+        listing="\n".join(f"    ={_signature(f)}" for f in functions),
+    )
+    parts = [header, _IMPORTS, f"_MIN_XLWINGS = {MIN_XLWINGS!r}\n", _LOADER]
+    parts.append("\n_SOURCES = {}")
+    for name in MODULES:
+        parts.append(_embedded(name, embeddable_source(name, _module_source(name))))
+    parts.append(f"\n_xlnn = _load({PACKAGE!r}, _SOURCES)\n")
+    parts.append("# xlwings Lite finds functions in main.py by their Python names.")
+    for f in functions:
+        parts.append(f"{f.__name__} = _xlnn.udfs.{f.__name__}  # ={_signature(f)}")
+    return "\n".join(parts) + "\n"
+
+
+# --- writing it -------------------------------------------------------------------
+
+
+def _file_in_the_way(path: Path) -> Path | None:
+    """The nearest existing parent of ``path`` if it is not a folder."""
+    for parent in path.parents:
+        if parent.exists():
+            return None if parent.is_dir() else parent
+    return None
+
+
+def write(path: Path, text: str, *, force: bool = False) -> None:
+    """Write ``text`` as ``path``, whole or not at all, as ``xlnn build`` does.
+
+    Missing folders are created. Without ``force`` an existing file is never
+    replaced, not even one that appears meanwhile. Raises :class:`LiteError`
+    naming the path and the problem.
+    """
+    from xlnn.build import write_new
+
+    blocker = _file_in_the_way(path)
+    if blocker is not None:
+        raise LiteError(f"{path}: {blocker} is a file, not a folder")
+    if path.is_dir():
+        raise LiteError(f"{path}: is a folder, not a file")
+    if path.exists() and not force:
+        raise LiteError(f"{path}: already exists; pass --force to overwrite it")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_new(path, text.encode("utf-8"), force=force)
+    except FileExistsError:
+        raise LiteError(
+            f"{path}: already exists (it appeared meanwhile); it was not replaced"
+        ) from None
+    except OSError as error:
+        raise LiteError(f"{path}: {error.strerror or error}") from None
