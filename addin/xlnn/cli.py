@@ -110,6 +110,20 @@ def _seconds(text: str) -> float:
     return seconds
 
 
+BIND_DESCRIPTION = """\
+Enter again every formula of the active Excel workbook that calls an xlnn
+function, so that cells showing #NAME? (the file was opened before the
+functions were loaded) bind to them. Classic xlwings on Windows: import the
+functions first (xlwings tab, UDF Modules xlnn.udfs, Import Functions). STEP
+is written STEP_FUNCTION, as classic xlwings names it; other formulas are
+left alone. In xlwings Lite and xlwings Server, run the script bind_formulas."""
+
+BIND_EXAMPLES = """\
+examples:
+  xlnn bind           legacy array formulas stay legacy arrays
+  xlnn bind --spill   Excel 365: each array becomes one spilling formula"""
+
+
 def build_parser() -> argparse.ArgumentParser:
     from xlnn.engines.libreoffice import DEFAULT_TIMEOUT
 
@@ -161,7 +175,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="how long LibreOffice may take for all plain files together "
         f"(default: {DEFAULT_TIMEOUT:g})",
     )
+    bind = commands.add_parser(
+        "bind",
+        help="enter the active workbook's xlnn formulas again (classic Excel)",
+        description=BIND_DESCRIPTION,
+        epilog=BIND_EXAMPLES,
+        formatter_class=raw,
+    )
+    bind.add_argument("--spill", action="store_true", help="Excel 365: spill arrays")
     return parser
+
+
+def run_bind(args) -> int:
+    from xlnn import binding
+
+    try:
+        print(binding.bind_active(spill=args.spill))
+    except RuntimeError as error:
+        print(f"xlnn bind: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
 
 
 def _progress_to_stderr():
@@ -316,6 +349,8 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_OK
     if args.command == "build":
         return interruptible(lambda: run_build(args), "xlnn build")
+    if args.command == "bind":
+        return run_bind(args)
     parser.print_help()
     return EXIT_OK
 

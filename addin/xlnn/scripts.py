@@ -73,3 +73,12 @@ def insert_three_layer_network(book: xw.Book):
 def insert_digits(book: xw.Book):
     """Add the digits classifier: one editable image, and 360 test images."""
     insert(book, "digits", spill=True)
+
+
+@script
+async def bind_formulas(book: xw.Book):
+    """Enter again every formula that calls an xlnn function, so #NAME? cells bind."""
+    from xlnn import binding
+
+    entries = await binding.bind(book, namespace=function_namespace())
+    print(binding.summary(entries))
