@@ -396,8 +396,8 @@ def bind_classic(book, *, spill: bool = False) -> list[Entry]:
     arrays go back as legacy arrays, which every Excel computes; ``spill``
     (Excel 365) enters each as one spilling formula instead.
 
-    From VBA, with the xlwings add-in: ``RunPython "import xlwings as xw,
-    xlnn.binding; xlnn.binding.bind_classic(xw.Book.caller())"``.
+    From VBA, with the xlwings add-in: ``RunPython "import xlnn.binding as b;
+    b.bind_active()"``, or ``xlnn bind`` in a terminal.
     """
     entries, prop = read_com(book, classic_names)
     write(book, entries, spill=spill, cell_property=prop)
@@ -415,10 +415,12 @@ def bind_active(*, spill: bool = False) -> str:
     try:
         book = xw.books.active
     except Exception as error:  # xlwings' errors differ by platform and version
+        reason = str(error).strip().splitlines()[0] if str(error) else repr(error)
         raise RuntimeError(
-            f"no workbook open in Excel could be reached ({error}). Open the "
-            "workbook in Excel on Windows, import xlnn's functions (xlwings tab, "
-            "UDF Modules xlnn.udfs, Import Functions), then run xlnn bind again."
+            f"no workbook open in Excel could be reached ({reason}); open it in "
+            "Excel on Windows with xlnn's functions imported (xlwings tab, UDF "
+            "Modules xlnn.udfs, Import Functions) and run this again. In xlwings "
+            "Lite or xlwings Server, run the script bind_formulas instead."
         ) from error
     if book is None:
         raise RuntimeError("Excel has no workbook open: open one, then run again.")

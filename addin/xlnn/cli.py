@@ -116,7 +116,11 @@ function, so that cells showing #NAME? (the file was opened before the
 functions were loaded) bind to them. Classic xlwings on Windows: import the
 functions first (xlwings tab, UDF Modules xlnn.udfs, Import Functions). STEP
 is written STEP_FUNCTION, as classic xlwings names it; other formulas are
-left alone. In xlwings Lite and xlwings Server, run the script bind_formulas."""
+left alone. In xlwings Lite and xlwings Server, run the script bind_formulas.
+
+exit codes:
+  0    done (it says how many formulas it entered again)
+  2    no Excel or no open workbook here (nothing was written)"""
 
 BIND_EXAMPLES = """\
 examples:
@@ -193,7 +197,7 @@ def run_bind(args) -> int:
         print(binding.bind_active(spill=args.spill))
     except RuntimeError as error:
         print(f"xlnn bind: {error}", file=sys.stderr)
-        return EXIT_FAILED
+        return EXIT_NOT_WRITTEN
     return EXIT_OK
 
 
