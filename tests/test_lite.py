@@ -420,7 +420,8 @@ def assert_registers_everything(functions_meta: dict, scripts_meta: list) -> Non
     names = sorted(function["name"] for function in functions_meta["functions"])
     assert names == sorted(activation.excel_name for activation in catalog.TABLE)
     scripts = sorted(script["function_name"] for script in scripts_meta)
-    assert scripts == sorted(f"insert_{sample}" for sample in samples.SAMPLES)
+    expected = [f"insert_{sample}" for sample in samples.SAMPLES]
+    assert scripts == sorted([*expected, "bind_formulas"])
 
 
 def test_the_plugin_entry_points_name_the_functions_and_the_scripts():

@@ -29,7 +29,11 @@ from officejs_replay import Replay, ReplayError
 
 from xlnn import cli, samples, scripts, udfs, verify
 from xlnn.book_writer import BookConflict
-from xlnn.flavors import ADDIN
+from xlnn.flavors import ADDIN as FILE_ADDIN
+
+# The scripts enter formulas into an open workbook, where they bind at once:
+# their sheets carry no help on binding.
+ADDIN = FILE_ADDIN.entered_live()
 
 # Book section 3.4.3, y for x = [1.0, 0.5] in float64 (the book prints
 # [0.31682708 0.69627909]).
@@ -121,7 +125,7 @@ def test_every_sample_has_an_insert_script():
     listed = {
         meta["function_name"] for meta in xlwings.server.custom_scripts_meta(scripts)
     }
-    assert listed == {f"insert_{name}" for name in samples.SAMPLES}
+    assert listed == {f"insert_{name}" for name in samples.SAMPLES} | {"bind_formulas"}
 
 
 @pytest.mark.parametrize("sample", ALL_SAMPLES)
@@ -524,3 +528,19 @@ def test_classic_insert_calls_step_by_its_vba_wrapper_name():
     }
     assert "STEP_FUNCTION" in names and "SIGMOID" in names
     assert "STEP" not in names
+
+
+def test_inserted_sheets_carry_no_help_on_binding_but_files_do():
+    book = json_book()
+    scripts.insert(book, "three_layer_network", spill=True, namespace="")
+    written = [
+        cell
+        for action in book.json()["actions"]
+        if action["func"] == "setValues"
+        for row in action["values"]
+        for cell in row
+    ]
+    assert "If cells show #NAME?" not in " ".join(map(str, written))
+    file_texts = [t.text for s in samples.three_layer_network(FILE_ADDIN).sheets
+                  for t in s.texts]  # fmt: skip
+    assert any("If cells show #NAME?" in text for text in file_texts)

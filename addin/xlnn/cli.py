@@ -162,6 +162,24 @@ def _seconds(text: str) -> float:
     return seconds
 
 
+BIND_DESCRIPTION = """\
+Enter again every formula of the active Excel workbook that calls an xlnn
+function, so that cells showing #NAME? (the file was opened before the
+functions were loaded) bind to them. Classic xlwings on Windows: import the
+functions first (xlwings tab, UDF Modules xlnn.udfs, Import Functions). STEP
+is written STEP_FUNCTION, as classic xlwings names it; other formulas are
+left alone. In xlwings Lite and xlwings Server, run the script bind_formulas.
+
+exit codes:
+  0    done (it says how many formulas it entered again)
+  2    no Excel or no open workbook here (nothing was written)"""
+
+BIND_EXAMPLES = """\
+examples:
+  xlnn bind           legacy array formulas stay legacy arrays
+  xlnn bind --spill   Excel 365: each array becomes one spilling formula"""
+
+
 def build_parser() -> argparse.ArgumentParser:
     from xlnn.engines.libreoffice import DEFAULT_TIMEOUT
     from xlnn.samples import SAMPLES
@@ -251,6 +269,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", type=Path, metavar="FILE", help="file to write (default: stdout)"
     )
     lite.add_argument("--force", action="store_true", help="overwrite --out")
+    bind = commands.add_parser(
+        "bind",
+        help="enter the active workbook's xlnn formulas again (classic Excel)",
+        description=BIND_DESCRIPTION,
+        epilog=BIND_EXAMPLES,
+        formatter_class=raw,
+    )
+    bind.add_argument("--spill", action="store_true", help="Excel 365: spill arrays")
     return parser
 
 
@@ -264,6 +290,17 @@ def run_insert(args) -> int:
         print(f"xlnn insert: {error}", file=sys.stderr)
         return EXIT_NOT_WRITTEN
     print(f"{args.sample} written into {name}")
+    return EXIT_OK
+
+
+def run_bind(args) -> int:
+    from xlnn import binding
+
+    try:
+        print(binding.bind_active(spill=args.spill))
+    except RuntimeError as error:
+        print(f"xlnn bind: {error}", file=sys.stderr)
+        return EXIT_NOT_WRITTEN
     return EXIT_OK
 
 
@@ -427,6 +464,8 @@ def main(argv: list[str] | None = None) -> int:
         return serve.run(args)
     if args.command == "lite":
         return run_lite(args)
+    if args.command == "bind":
+        return run_bind(args)
     parser.print_help()
     return EXIT_OK
 

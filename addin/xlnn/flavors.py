@@ -29,6 +29,8 @@ class Flavor:
     empty for none. ``vba_names`` calls the functions by the names of classic
     xlwings' VBA wrappers, which are the Python names (``STEP_FUNCTION``:
     ``Step`` is a VBA keyword).
+    empty for none. ``binding_help`` is what every sheet says to do when the
+    formulas show ``#NAME?``, one line each (the first one a caption).
     """
 
     name: str
@@ -37,6 +39,7 @@ class Flavor:
     add_in: bool
     namespace: str = ""
     vba_names: bool = False
+    binding_help: tuple[str, ...] = ()
 
     def activation(self, name: str, ref: str) -> str:
         """Formula body (no ``=``) applying activation ``name`` to range ``ref``."""
@@ -54,6 +57,11 @@ class Flavor:
     def in_namespace(self, namespace: str) -> Flavor:
         """This flavor, with the add-in's functions called as ``NAMESPACE.NAME``."""
         return dataclasses.replace(self, namespace=namespace.upper())
+
+    def entered_live(self) -> Flavor:
+        """This flavor for formulas entered into an open workbook: they bind at
+        once, so the sheets need no help on binding."""
+        return dataclasses.replace(self, binding_help=())
 
     def for_classic(self) -> Flavor:
         """This flavor for classic xlwings: VBA wrapper names, no namespace."""
@@ -79,12 +87,29 @@ PLAIN = Flavor(
     verified_by="libreoffice",
     add_in=False,
 )
+#: What an add-in file says about #NAME?, per runtime: Excel links a formula to
+#: an add-in's function only when it parses it, so formulas read before the
+#: functions loaded stay #NAME? until entered again (see xlnn.binding).
+BINDING_HELP = (
+    "If cells show #NAME?, Excel read this file before xlnn's functions were "
+    "loaded: load them, then enter the formulas again, as follows.",
+    "xlwings Lite: with xlnn's functions and scripts loaded (README, \"xlwings "
+    'Lite"), run the script bind_formulas in the xlwings Lite pane.',
+    "xlwings Server: run the script bind_formulas from the add-in (it writes the "
+    "server's names, such as XLWINGS.SIGMOID).",
+    "Classic xlwings (Windows): save as .xlsm, set UDF Modules to xlnn.udfs and "
+    "click Import Functions; then run  xlnn bind  in a terminal,",
+    "or use Find & Replace (Ctrl+H) on all sheets: replace = with =, then STEP( "
+    "with STEP_FUNCTION( (classic xlwings calls STEP so).",
+)
+
 ADDIN = Flavor(
     name="addin",
     note="Add-in flavor: the formulas call xlnn's functions (SIGMOID, SOFTMAX, "
     "...) through xlwings. In classic xlwings on Windows, STEP is STEP_FUNCTION.",
     verified_by="formulas",
     add_in=True,
+    binding_help=BINDING_HELP,
 )
 
 #: Every flavor, by name, in the order ``xlnn build`` writes them.

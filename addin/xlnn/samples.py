@@ -52,6 +52,8 @@ def _intro(sheet: SheetLayout, title: str, lines, flavor: Flavor) -> Cursor:
     cursor.text(title, "title")
     for line in [*lines, EDIT_NOTE, flavor.note]:
         cursor.text(line)
+    for k, line in enumerate(flavor.binding_help):
+        cursor.text(line, "caption" if k == 0 else "note")
     sheet.width(1, 1, LABEL_WIDTH)
     return sheet.cursor(cursor.row + 1, 2)
 

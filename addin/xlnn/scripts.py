@@ -71,7 +71,7 @@ def insert(book, sample: str, *, spill: bool, namespace: str | None = None) -> N
     _check_sample(sample)
     if namespace is None:
         namespace = function_namespace()
-    layout = samples.SAMPLES[sample](ADDIN.in_namespace(namespace))
+    layout = samples.SAMPLES[sample](ADDIN.in_namespace(namespace).entered_live())
     book_writer.write(layout, book, spill=spill)
 
 
@@ -98,6 +98,15 @@ def insert_three_layer_network(book: xw.Book):
 def insert_digits(book: xw.Book):
     """Add the digits classifier: one editable image, and 360 test images."""
     insert(book, "digits", spill=True)
+
+
+@script
+async def bind_formulas(book: xw.Book):
+    """Enter again every formula that calls an xlnn function, so #NAME? cells bind."""
+    from xlnn import binding
+
+    entries = await binding.bind(book, namespace=function_namespace())
+    print(binding.summary(entries))
 
 
 # --- classic Excel: xlnn insert ------------------------------------------------
@@ -142,6 +151,6 @@ def insert_into_active_book(sample: str, *, spill: bool = False, book=None) -> s
     """
     _check_sample(sample)
     book = active_book(sample) if book is None else book
-    layout = samples.SAMPLES[sample](ADDIN.for_classic())
+    layout = samples.SAMPLES[sample](ADDIN.for_classic().entered_live())
     book_writer.write(layout, book, spill=spill)
     return book.name
