@@ -1,0 +1,141 @@
+"""A trained model as xlnn exports it: preprocessing, a network, named outputs.
+
+Every source (ONNX, scikit-learn, ``.npz``, the book's pickle) is read into a
+:class:`Model`. It knows nothing of Excel: :mod:`xlnn.export` lays it out,
+and its :attr:`Model.reference` (the framework's own inference, e.g.
+onnxruntime or ``predict_proba``) is what the exported workbook is verified
+against.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from xlnn.network import Network
+
+
+@dataclass(frozen=True)
+class Affine:
+    """Per-feature ``(x - offset) * scale``: StandardScaler, MinMaxScaler, Sub/Div.
+
+    ``label`` names where it came from (``"StandardScaler"``), for captions.
+    """
+
+    offset: np.ndarray
+    scale: np.ndarray
+    label: str = "scaling"
+
+    def __post_init__(self):
+        object.__setattr__(self, "offset", np.asarray(self.offset, np.float64))
+        object.__setattr__(self, "scale", np.asarray(self.scale, np.float64))
+        if self.offset.shape != self.scale.shape or self.offset.ndim != 1:
+            raise ValueError("offset and scale must be two 1-D arrays of one length")
+
+    def apply(self, x: np.ndarray) -> np.ndarray:
+        return (x - self.offset) * self.scale
+
+
+@dataclass(frozen=True)
+class Normalize:
+    """Each row divided by its ``norm``: ``"l1"``, ``"l2"`` or ``"max"``."""
+
+    norm: str
+    label: str = "Normalizer"
+
+    def __post_init__(self):
+        if self.norm not in ("l1", "l2", "max"):
+            raise ValueError(f"unknown norm {self.norm!r}; choose l1, l2 or max")
+
+    def apply(self, x: np.ndarray) -> np.ndarray:
+        if self.norm == "l1":
+            size = np.abs(x).sum(axis=1, keepdims=True)
+        elif self.norm == "l2":
+            size = np.sqrt((x * x).sum(axis=1, keepdims=True))
+        else:
+            size = np.abs(x).max(axis=1, keepdims=True)
+        return x / np.where(size == 0, 1.0, size)  # a zero row stays zero
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a model came from: the file, its format and its SHA-256."""
+
+    path: str
+    format: str
+    sha256: str = ""
+
+
+#: What the last layer's outputs mean.
+OUTPUT_KINDS = (
+    "probabilities",  # one column per class (softmax, or several sigmoids)
+    "binary",  # one sigmoid column: P(classes[1]); P(classes[0]) is 1 - it
+    "values",  # regression outputs
+)
+
+
+@dataclass(frozen=True)
+class Model:
+    """A network with what surrounds it in the framework that trained it.
+
+    ``classes`` are a classifier's labels, in output order; ``output_names``
+    name a regressor's outputs. ``reference(x)`` is the framework's own
+    inference on a 2-D ``x`` (probabilities of every class, or the
+    regression values), or ``None`` when NumPy's forward pass is the
+    framework (``.npz``, the book's pickle).
+    """
+
+    network: Network
+    preprocessing: tuple[Affine | Normalize, ...] = ()
+    output: str = "probabilities"
+    classes: tuple | None = None
+    feature_names: tuple[str, ...] | None = None
+    output_names: tuple[str, ...] | None = None
+    source: Source | None = None
+    reference: Callable[[np.ndarray], np.ndarray] | None = field(
+        default=None, compare=False
+    )
+
+    def __post_init__(self):
+        object.__setattr__(self, "preprocessing", tuple(self.preprocessing))
+        if self.output not in OUTPUT_KINDS:
+            raise ValueError(f"unknown output kind {self.output!r}")
+        if self.feature_names is not None and (
+            len(self.feature_names) != self.n_inputs
+        ):
+            raise ValueError(
+                f"{len(self.feature_names)} feature names for {self.n_inputs} inputs"
+            )
+
+    @property
+    def n_inputs(self) -> int:
+        return self.network.n_inputs
+
+    @property
+    def is_classifier(self) -> bool:
+        return self.output in ("probabilities", "binary")
+
+    def preprocess(self, x) -> np.ndarray:
+        x = np.atleast_2d(np.asarray(x, dtype=np.float64))
+        for step in self.preprocessing:
+            x = step.apply(x)
+        return x
+
+    def predict(self, x) -> np.ndarray:
+        """xlnn's own NumPy inference: probabilities of every class, or values.
+
+        A ``binary`` model gives two columns, P(classes[0]) and P(classes[1]).
+        """
+        outputs = self.network.predict(self.preprocess(x))
+        if self.output == "binary":
+            return np.hstack([1.0 - outputs, outputs])
+        return outputs
+
+    def framework_predict(self, x) -> np.ndarray:
+        """The framework's own inference, or NumPy's where NumPy is the framework."""
+        x = np.atleast_2d(np.asarray(x, dtype=np.float64))
+        return np.asarray(
+            self.reference(x) if self.reference else self.predict(x), np.float64
+        )
