@@ -1,0 +1,104 @@
+"""Model sources: read a trained network from a file (or an object) into a Model.
+
+:func:`read` picks the reader by the file's extension:
+
+==========================  ============================================
+``.npz``                    :mod:`xlnn.sources.npz_source` (NumPy arrays)
+``.pkl``, ``.pickle``       :mod:`xlnn.sources.pickle_source` (the book's
+                            ``sample_weight.pkl``, restricted unpickler)
+``.onnx``                   :mod:`xlnn.sources.onnx_source` (``onnx``)
+==========================  ============================================
+
+scikit-learn estimators are read from the object, never from a file:
+:func:`xlnn.sources.sklearn_source.from_sklearn`. Unpickling a scikit-learn
+file can run any code the file names, so the command line never does it.
+
+Every reader refuses what it cannot read exactly with a :class:`SourceError`
+whose message is one line naming the culprit (an array, a pickle global, an
+estimator), so the command line can print it and exit 2.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from pathlib import Path
+
+from xlnn.model import Model
+
+__all__ = ["SourceError", "read", "file_sha256", "READERS"]
+
+
+class SourceError(ValueError):
+    """A model source that xlnn cannot read, with a one-line reason."""
+
+    def __init__(self, message: str):
+        # One line, so the command line can print it as is.
+        super().__init__(" ".join(str(message).split()))
+
+
+#: The extensions :func:`read` knows, and the format each names.
+READERS = {".npz": "npz", ".pkl": "pickle", ".pickle": "pickle", ".onnx": "onnx"}
+
+
+def file_sha256(path: str | Path) -> str:
+    """The SHA-256 of a file's bytes, as 64 hexadecimal digits."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read(path: str | Path, *, activations: Sequence[str] | None = None) -> Model:
+    """Read the model in ``path``, choosing the reader by its extension.
+
+    ``activations`` names one activation per layer (catalog names such as
+    ``"sigmoid"``), for the formats that store weights only (``.npz``,
+    ``.pkl``); an ONNX graph names its own, so it refuses them.
+
+    Raises
+    ------
+    SourceError
+        Unknown extension, missing file, or anything the reader refuses.
+    """
+    path = Path(path)
+    kind = READERS.get(path.suffix.lower())
+    if kind is None:
+        raise SourceError(
+            f"{path.name}: unknown model format {path.suffix or '(no extension)'!r}; "
+            f"xlnn reads {', '.join(READERS)} (scikit-learn estimators through "
+            "the Python API xlnn.sources.sklearn_source.from_sklearn)"
+        )
+    if not path.is_file():
+        raise SourceError(f"{path}: no such file")
+    if kind == "npz":
+        from xlnn.sources import npz_source
+
+        return npz_source.read(path, activations=activations)
+    if kind == "pickle":
+        from xlnn.sources import pickle_source
+
+        return pickle_source.read(path, activations=activations)
+    return _read_onnx(path, activations)
+
+
+def _read_onnx(path: Path, activations: Sequence[str] | None) -> Model:
+    if activations:
+        raise SourceError(
+            f"{path.name}: an ONNX graph names its own activations; "
+            "--activations applies to .npz and .pkl files only"
+        )
+    try:
+        # Imported here: it needs the optional onnx package.
+        from xlnn.sources.onnx_source import read as read_onnx
+    except ModuleNotFoundError as error:
+        if error.name not in ("xlnn.sources.onnx_source", "onnx"):
+            raise
+        raise SourceError(
+            f"{path.name}: reading ONNX needs the onnx package "
+            "(pip install 'xlnn[onnx]')"
+            if error.name == "onnx"
+            else f"{path.name}: this xlnn has no ONNX reader"
+        ) from None
+    return read_onnx(path)
