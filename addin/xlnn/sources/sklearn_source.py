@@ -143,11 +143,12 @@ def _scaler_step(name: str, step) -> Affine | None:
 
 
 def _standard(scaler) -> Affine:
-    # StandardScaler.transform: X -= mean_ (with_mean); X /= scale_ (with_std);
-    # mean_ / scale_ are None when the option is off.
+    # StandardScaler.transform: X -= mean_ if with_mean; X /= scale_ if with_std.
+    # The flags decide, not the attributes: mean_ is fitted (for the
+    # variance) even when with_mean is False.
     n = scaler.n_features_in_
-    offset = np.zeros(n) if scaler.mean_ is None else scaler.mean_
-    scale = np.ones(n) if scaler.scale_ is None else 1.0 / scaler.scale_
+    offset = scaler.mean_ if scaler.with_mean else np.zeros(n)
+    scale = 1.0 / scaler.scale_ if scaler.with_std else np.ones(n)
     return Affine(offset, scale, "StandardScaler")
 
 
