@@ -82,7 +82,9 @@ def test_agrees_catches_a_tiny_change():
 
 def _layers(rng, sizes):
     arrays = {}
-    for number, (n_in, n_out) in enumerate(zip(sizes, sizes[1:]), start=1):
+    for number, (n_in, n_out) in enumerate(
+        zip(sizes, sizes[1:], strict=False), start=1
+    ):
         arrays[f"W{number}"] = rng.normal(size=(n_in, n_out))
         arrays[f"b{number}"] = rng.normal(size=n_out)
     return arrays
