@@ -135,7 +135,11 @@ def restricted_load(data: bytes, *, where: str = "pickle"):
 
 
 def book_activations(n_layers: int) -> list[str]:
-    """The book's choice: sigmoid on hidden layers, softmax on the last."""
+    """The book's choice: sigmoid on hidden layers, softmax on the last.
+
+    >>> book_activations(3)
+    ['sigmoid', 'sigmoid', 'softmax']
+    """
     return ["sigmoid"] * (n_layers - 1) + ["softmax"]
 
 
