@@ -1,0 +1,1 @@
+"""Readers that turn a trained model file into an xlnn.model.Model."""
