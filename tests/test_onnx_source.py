@@ -124,6 +124,20 @@ def test_matmul_add_two_layers(tmp_path):
     _agrees(model)
 
 
+def test_mul_div_sub_after_matmul_fold_into_the_layer(tmp_path):
+    nodes = [
+        helper.make_node("MatMul", ["x", "W"], ["m"], name="mm"),
+        helper.make_node("Mul", ["k", "m"], ["s"], name="mul"),
+        helper.make_node("Sub", ["s", "b"], ["d"], name="sub"),
+        helper.make_node("Div", ["d", "q"], ["a"], name="div"),
+        helper.make_node("Sigmoid", ["a"], ["y"], name="sigmoid"),
+    ]
+    inits = [_init("W", W1), _init("k", 2.5), _init("b", B1), _init("q", [4.0] * 4)]
+    model = read(_save(tmp_path, nodes, inits, out_width=4))
+    assert model.preprocessing == () and len(model.network.layers) == 1
+    _agrees(model)
+
+
 def test_constant_nodes_are_weights(tmp_path):
     nodes = [
         helper.make_node("Constant", [], ["W"], value=numpy_helper.from_array(W1, "W")),
