@@ -33,6 +33,7 @@ ELEMENTWISE = [
     activations.softplus,
     activations.gelu,
     activations.silu,
+    activations.hard_sigmoid,
 ]
 GROUPED = [activations.softmax, activations.log_softmax]
 ALL = ELEMENTWISE + GROUPED
@@ -250,6 +251,13 @@ def test_elu_and_leaky_relu_by_definition():
     ]
 
 
+def test_hard_sigmoid_by_definition():
+    # PyTorch's torch.nn.Hardsigmoid docs: 0 if x <= -3, 1 if x >= 3,
+    # else x / 6 + 1 / 2.
+    x = np.array([-1e308, -3.0, -1.5, 0.0, 0.6, 3.0, 7.0])
+    assert activations.hard_sigmoid(x).tolist() == [0.0, 0.0, 0.25, 0.5, 0.6, 1.0, 1.0]
+
+
 def test_tanh_matches_math_tanh():
     x = np.linspace(-30.0, 30.0, 601)
     np.testing.assert_allclose(
@@ -291,6 +299,9 @@ _EXTREMES = [
     (activations.elu, -math.inf, -1.0),
     (activations.elu, 1e308, 1e308),
     (activations.elu, -1e308, -1.0),
+    (activations.hard_sigmoid, math.inf, 1.0),
+    (activations.hard_sigmoid, -math.inf, 0.0),
+    (activations.hard_sigmoid, 1e308, 1.0),
 ]
 
 

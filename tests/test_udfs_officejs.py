@@ -56,6 +56,7 @@ ELEMENTWISE = {
     "SOFTPLUS": activations.softplus,
     "GELU": activations.gelu,
     "SILU": activations.silu,
+    "HARD_SIGMOID": activations.hard_sigmoid,
     "LEAKY_RELU": activations.leaky_relu,  # default alpha 0.01
 }
 GROUPED = {"SOFTMAX": activations.softmax, "LOG_SOFTMAX": activations.log_softmax}
@@ -547,6 +548,7 @@ def test_meta_function_names(meta):
             "SOFTPLUS",
             "GELU",
             "SILU",
+            "HARD_SIGMOID",
             "LOG_SOFTMAX",
         ]
     )

@@ -48,6 +48,7 @@ __all__ = [
     "gelu",
     "silu",
     "log_softmax",
+    "hard_sigmoid",
 ]
 
 #: dtype kinds that hold numbers: bool, signed and unsigned int, float.
@@ -574,3 +575,35 @@ def silu(x):
     with np.errstate(invalid="ignore"):
         out = x * _blockwise(_sigmoid_block, x)
     return _like_ufunc(np.where(np.isneginf(x), 0.0, out))
+
+
+def hard_sigmoid(x):
+    """Hard sigmoid, max(0, min(1, x / 6 + 1/2)): a piecewise-linear sigmoid.
+
+    .. math:: \\mathrm{hard\\_sigmoid}(x) = \\max(0, \\min(1, x / 6 + 1/2))
+
+    PyTorch's ``Hardsigmoid`` and Keras 3's ``hard_sigmoid``: 0 for x <= -3,
+    1 for x >= 3, a straight line between. ONNX's ``HardSigmoid`` with other
+    slopes (alpha) and offsets (beta) is this of ``6 (alpha x + beta - 1/2)``.
+    ``hard_sigmoid(-inf) == 0``, ``hard_sigmoid(inf) == 1``; NaN stays NaN.
+
+    Parameters
+    ----------
+    x : array_like of numbers
+        Computed in float64 (float32, int and bool input too).
+
+    Returns
+    -------
+    numpy.float64 or numpy.ndarray
+        Values in [0, 1]: a scalar for scalar ``x``, else a float64 array of
+        ``x``'s shape.
+
+    Examples
+    --------
+    >>> hard_sigmoid([-4.0, 0.0, 1.5, 3.0])
+    array([0.  , 0.5 , 0.75, 1.  ])
+    >>> print(hard_sigmoid(float("inf")))
+    1.0
+    """
+    # np.clip keeps NaN; min/max of inf are the limits 0 and 1.
+    return _like_ufunc(np.clip(_as_float(x) / 6.0 + 0.5, 0.0, 1.0))

@@ -164,6 +164,16 @@ TABLE = (
         plain=lambda r: f"{r}*{_stable_sigmoid(r)}",
     ),
     Activation(
+        name="hard_sigmoid",
+        function=activations.hard_sigmoid,
+        excel_name="HARD_SIGMOID",
+        help="Hard sigmoid: MAX(0, MIN(1, x/6 + 0.5)) for each cell.",
+        caption="hard sigmoid is a straight line from 0 at -3 to 1 at 3",
+        # IF, not MAX/MIN, which would reduce an array formula's range to one.
+        plain=lambda r: f"IF({r}<=-3,0,IF({r}>=3,1,{r}/6+0.5))",
+        gallery=False,  # read from ONNX; the gallery workbooks stay as they are
+    ),
+    Activation(
         name="softmax",
         function=activations.softmax,
         excel_name="SOFTMAX",
