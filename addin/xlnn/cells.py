@@ -26,6 +26,8 @@ A single-number argument (LEAKY_RELU's ``alpha``, see :class:`Number`) that is
 an error fills every output cell with that error, and text fills them with
 #VALUE!. The output has the input's shape; a single value in gives a single
 value out, and :func:`to_excel` makes every result a list of rows for xlwings.
+A dense layer (:func:`apply_dense`, DENSE) goes row by row: each row of x is
+one sample, and W and b must hold numbers only.
 This module knows nothing of activation functions.
 """
 
