@@ -151,14 +151,15 @@ def test_entry_is_registered_under_its_python_and_excel_names(entry):
     assert entry.python_name in udfs.__all__
 
 
-def test_udfs_registers_the_table_in_order_and_nothing_else():
+def test_udfs_registers_the_table_in_order_then_dense_and_nothing_else():
     assert [f.excel_name for f in udfs.FUNCTIONS] == [
-        entry.excel_name for entry in catalog.TABLE
+        *(entry.excel_name for entry in catalog.TABLE),
+        "DENSE",
     ]
     registered = {
         name for name, value in vars(udfs).items() if hasattr(value, "__xlfunc__")
     }
-    assert registered == {entry.python_name for entry in catalog.TABLE}
+    assert registered == {entry.python_name for entry in catalog.TABLE} | {"dense"}
 
 
 @pytest.mark.parametrize("entry", ENTRIES)
@@ -291,6 +292,12 @@ def test_new_entry_is_listed_in_the_custom_functions_meta(square):
     assert [p["name"] for p in entry["parameters"]] == ["x"]
 
 
+def test_new_entry_is_a_dense_activation(square):
+    # x . W + b = [1.5, -2.0], then squared: DENSE takes the new name too.
+    result = call(udfs.dense, [[1.0]], [[1.0, -2.0]], [[0.5, 0.0]], "Square")
+    assert result == [[2.25, 4.0]]
+
+
 def test_new_entry_works_in_a_network(square):
     network = Network((Dense([[1.0, -2.0]], [0.5, 0.0], "square"),))
     np.testing.assert_array_equal(network.predict([3.0]), [[12.25, 36.0]])
@@ -318,4 +325,4 @@ def test_adding_an_entry_is_undone_afterwards():
     assert "square" not in catalog.ACTIVATIONS and SQUARE not in catalog.TABLE
     assert dict(vars(udfs)) == before
     names = {f["name"] for f in xlwings.server.custom_functions_meta(udfs)["functions"]}
-    assert names == {entry.excel_name for entry in catalog.TABLE}
+    assert names == {entry.excel_name for entry in catalog.TABLE} | {"DENSE"}

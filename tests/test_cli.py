@@ -170,6 +170,7 @@ def test_functions_signatures_literal():
     assert "LEAKY_RELU(x, [alpha])" in done.stdout
     assert "SOFTMAX(x, [direction])" in done.stdout
     assert "LOG_SOFTMAX(x, [direction])" in done.stdout
+    assert "DENSE(x, W, b, [activation])" in done.stdout
 
 
 def test_unknown_command_fails():

@@ -120,6 +120,8 @@ GRIDS = {
 # Second arguments, besides none at all.
 DIRECTIONS = [[[None]], [[""]], [["rows"]], [["Columns"]], [["ALL"]], [["diagonal"]]]
 ALPHAS = [[[None]], [[""]], [[0.5]], [[2]], [[0.0]], [[NA]], [["abc"]], [[0.5, 0.6]]]
+# DENSE's activation (none, names, an error, an unknown name), or a wrong b.
+DENSE_REST = [[], [[["relu"]]], [[["Softmax"]]], [[[NA]]], [[["nope"]]]]
 RUNTIMES = ["1.3", "1.4"]
 
 
@@ -146,6 +148,8 @@ def calls(name: str):
         seconds += [[direction] for direction in DIRECTIONS]
     if "alpha" in function.arg_help:
         seconds += [[alpha] for alpha in ALPHAS]
+    if "W" in function.arg_help:  # DENSE: a 1 x 1 layer, so 1-column grids compute
+        seconds = [[[[0.5]], [[0.25]], *rest] for rest in DENSE_REST]
     for grid_name, grid in GRIDS.items():
         for second in seconds:
             for runtime in RUNTIMES:
@@ -181,7 +185,7 @@ def test_pasted_metadata_is_xlnn_udfs_metadata(pasted):
     meta = xlwings.server.custom_functions_meta(pasted)
     assert meta == xlwings.server.custom_functions_meta(udfs)
     names = sorted(function["name"] for function in meta["functions"])
-    assert names == sorted(activation.excel_name for activation in catalog.TABLE)
+    assert names == sorted(f.excel_name for f in udfs.FUNCTIONS)
     leaky = next(f for f in meta["functions"] if f["name"] == "LEAKY_RELU")
     assert [p["name"] for p in leaky["parameters"]] == ["x", "alpha"]
     assert leaky["description"] == catalog.get("leaky_relu").help
@@ -418,7 +422,7 @@ def plugin_entry_points() -> list[EntryPoint]:
 
 def assert_registers_everything(functions_meta: dict, scripts_meta: list) -> None:
     names = sorted(function["name"] for function in functions_meta["functions"])
-    assert names == sorted(activation.excel_name for activation in catalog.TABLE)
+    assert names == sorted(f.excel_name for f in udfs.FUNCTIONS)
     scripts = sorted(script["function_name"] for script in scripts_meta)
     expected = [f"insert_{sample}" for sample in samples.SAMPLES]
     assert scripts == sorted([*expected, "bind_formulas"])

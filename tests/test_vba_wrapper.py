@@ -299,6 +299,9 @@ def test_optional_parameters_are_optional_in_vba(vba):
     assert re.search(
         r"^Function log_softmax\(x, Optional direction\)$", vba, re.MULTILINE
     )
+    assert re.search(
+        r"^Function dense\(x, W, b, Optional activation\)$", vba, re.MULTILINE
+    )
 
 
 def test_wrappers_call_the_python_functions_of_xlnn_udfs(vba):

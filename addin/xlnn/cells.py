@@ -26,6 +26,8 @@ A single-number argument (LEAKY_RELU's ``alpha``, see :class:`Number`) that is
 an error fills every output cell with that error, and text fills them with
 #VALUE!. The output has the input's shape; a single value in gives a single
 value out, and :func:`to_excel` makes every result a list of rows for xlwings.
+A dense layer (:func:`apply_dense`, DENSE) goes row by row: each row of x is
+one sample, and W and b must hold numbers only.
 This module knows nothing of activation functions.
 """
 
@@ -34,7 +36,7 @@ from __future__ import annotations
 import array
 import datetime as dt
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -515,3 +517,169 @@ def apply_grouped(
     if errors is not None:
         errors = _first_error_fills_group(errors, axis)
     return write(result, Cells(values, grid.blank, errors, grid.single))
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A name argument, such as DENSE's ``activation``, as Excel sent it.
+
+    ``choices`` maps each accepted name (lower case, ``_`` between words) to
+    what it stands for; blank or missing means ``default``. See
+    :func:`read_choice`.
+    """
+
+    value: object
+    choices: Mapping[str, object]
+    default: str
+    argument: str = "the argument"
+
+
+def read_choice(choice: Choice, classic: bool = False) -> tuple[object, str | None]:
+    """Read a name argument: ``(what it stands for, None)`` or ``(None, error)``.
+
+    Names are read in any case, with spaces or hyphens for underscores
+    (``"Log-Softmax"`` is ``log_softmax``). A blank gives the default; an error
+    cell gives that error, which then fills every output cell, as for
+    :func:`read_number`. An unknown name, a number or a range raises
+    :class:`ArgumentError`, listing the names.
+
+    >>> read_choice(Choice(" ReLU ", {"relu": 1, "identity": 2}, "identity"))
+    (1, None)
+    >>> read_choice(Choice(None, {"relu": 1, "identity": 2}, "identity"))
+    (2, None)
+    """
+    value, choices = choice.value, choice.choices
+    names = ", ".join(choices)
+    if isinstance(value, (list, tuple)):
+        raise ArgumentError(
+            f"{choice.argument} must be one name ({names}), not a range"
+        )
+    _, is_blank, error = _decode(value, classic)
+    if is_blank:
+        return choices[choice.default], None
+    if isinstance(value, str) and value not in ERRORS:
+        key = value.strip().lower().replace("-", "_").replace(" ", "_")
+        if key in choices:
+            return choices[key], None
+    elif error is not None:
+        return None, error
+    raise ArgumentError(
+        f"{choice.argument} must be one of {names}, or left out; got {value!r}"
+    )
+
+
+def _shape_text(grid: Cells) -> str:
+    rows, columns = grid.values.shape
+    return f"{rows} x {columns}"
+
+
+def _layer_outputs(x: Cells, weights: Cells, bias: Cells) -> int:
+    """Check that x, W and b make a layer; return its number of outputs.
+
+    ``b`` is a row of one value per column of W, or such a column.
+    """
+    n_in, n_out = weights.values.shape
+    if x.values.shape[1] != n_in:
+        raise ArgumentError(
+            f"x has {x.values.shape[1]} columns but W has {n_in} rows: W needs "
+            f"one row per input, x one sample per row (x is {_shape_text(x)}, "
+            f"W is {_shape_text(weights)})"
+        )
+    if 1 not in bias.values.shape or bias.values.size != n_out:
+        raise ArgumentError(
+            f"b must be a row of {n_out} values, one per column of W "
+            f"(W is {_shape_text(weights)}, b is {_shape_text(bias)})"
+        )
+    return n_out
+
+
+def _first_unusable(grid: Cells) -> str | None:
+    """The error of a constant range's first blank, text or error cell, or None.
+
+    A blank is #VALUE! (a missing weight is not a zero), text is #VALUE!, an
+    error is itself; the first in reading order counts.
+    """
+    unusable = grid.blank.copy()
+    if grid.errors is not None:
+        unusable |= grid.errors != None  # noqa: E711 (elementwise)
+    if not unusable.any():
+        return None
+    first = int(np.argmax(unusable.reshape(-1)))
+    error = None if grid.errors is None else grid.errors.reshape(-1)[first]
+    return error if error is not None else VALUE_ERROR
+
+
+def _row_errors(x: Cells) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's error (None where the row computes), and which rows are blank.
+
+    A row with an error or text takes its first (reading order); a row with
+    some blanks among numbers is #VALUE!, since a missing input is not a zero.
+    """
+    blank_rows = x.blank.all(axis=1)
+    row_errors = np.full(x.values.shape[0], None, dtype=object)
+    if x.errors is not None:
+        has_error = x.errors != None  # noqa: E711 (elementwise)
+        first = np.argmax(has_error, axis=1)
+        in_error = has_error.any(axis=1)
+        row_errors[in_error] = x.errors[np.flatnonzero(in_error), first[in_error]]
+    partly_blank = x.blank.any(axis=1) & ~blank_rows & (row_errors == None)  # noqa: E711
+    row_errors[partly_blank] = VALUE_ERROR
+    return row_errors, blank_rows
+
+
+def _weighted_sums(values: np.ndarray, weights: Cells, bias: Cells) -> np.ndarray:
+    """x . W + b; a sum that overflows is NaN, so that it shows as #NUM!.
+
+    NaN, not inf: an activation such as sigmoid would squash inf into a number
+    and hide the overflow.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        sums = values @ weights.values + bias.values.reshape(1, -1)
+    sums[~np.isfinite(sums)] = np.nan
+    return sums
+
+
+def apply_dense(x, weights, bias, activation: Choice, classic: bool = False):
+    """One dense layer, ``activation(x . W + b)``, on Excel cells, row by row.
+
+    ``x`` holds one sample per row (n_in columns), ``weights`` (W) is
+    n_in x n_out and ``bias`` (b) a row of n_out (a column is taken too); the
+    result has one row per row of x and n_out columns. ``activation`` names
+    the function applied to the whole (rows x n_out) array of sums, which
+    must treat each row as one sample (a softmax normalizes each row).
+
+    Rules, row by row: a row of blanks gives a row of blanks; a row holding
+    errors or text gives its first (reading order) in every cell of that row,
+    #VALUE! for text; a row with some blanks among numbers gives #VALUE!;
+    other rows compute, TRUE/FALSE as 1/0. A blank, text or error anywhere in
+    W or b, or an error as the activation, makes every output cell one error:
+    the first (reading order: W, then b), a blank or text being #VALUE!.
+    A sum or result that is NaN or inf is #NUM!.
+
+    Shapes that do not make a layer, and an unknown activation name, raise
+    :class:`ArgumentError`.
+    """
+    grid = read(x, classic)
+    weight_cells = read(weights, classic)
+    bias_cells = read(bias, classic)
+    n_out = _layer_outputs(grid, weight_cells, bias_cells)
+    function, activation_error = read_choice(activation, classic)
+    shape = (grid.values.shape[0], n_out)
+    zeros = np.zeros(shape)
+    error = (
+        _first_unusable(weight_cells) or _first_unusable(bias_cells) or activation_error
+    )
+    if error is not None:
+        errors = np.full(shape, error, dtype=object)
+        return write(zeros, Cells(zeros, np.zeros(shape, dtype=bool), errors))
+    row_errors, blank_rows = _row_errors(grid)
+    skipped = blank_rows | (row_errors != None)  # noqa: E711 (elementwise)
+    values = np.where(skipped[:, None], 0.0, grid.values)
+    sums = _weighted_sums(values, weight_cells, bias_cells)
+    with np.errstate(invalid="ignore"):
+        result = function(sums)
+    errors = None
+    if not np.all(row_errors == None):  # noqa: E711 (elementwise)
+        errors = np.broadcast_to(row_errors[:, None], shape)
+    blank = np.broadcast_to(blank_rows[:, None], shape)
+    return write(result, Cells(zeros, blank, errors))

@@ -1,7 +1,8 @@
 """The Excel functions: the module you register with xlwings.
 
 Each function is a thin adapter: Excel cells in (:mod:`xlnn.cells`), an
-activation from :mod:`xlnn.activations`, cells out. The same module serves
+activation from :mod:`xlnn.activations`, cells out. DENSE, one dense layer
+of a network, takes its activation by name from the same table. The same module serves
 both xlwings runtimes:
 
 - classic xlwings on Windows (``UDF Modules = xlnn.udfs``, then "Import
@@ -116,8 +117,41 @@ def _register(activation: Activation):
     return adapter
 
 
-#: Every Excel function of this module, in the table's order.
+#: DENSE's activations, by the table's names.
+LAYER_ACTIVATIONS = {
+    activation.name: activation.function for activation in catalog.TABLE
+}
+
+DENSE_HELP = {
+    "x": "The inputs, one sample per row (a row or a 2-D range). A blank row "
+    "gives a blank row; text or an error gives an error in its own row only.",
+    "W": "The weights: one row per input (column of x), one column per output.",
+    "b": "The biases: a row of one value per column of W.",
+    "activation": 'Optional: "sigmoid", "relu", "softmax", ... (any case); '
+    "blank means identity. Softmax normalizes each row.",
+}
+
+
+def dense(x, W, b, activation=None):
+    """Dense layer: activation(MMULT(x, W) + b), each row of x one sample."""
+    choice = cells.Choice(activation, LAYER_ACTIVATIONS, "identity", "activation")
+    return cells.apply_dense(x, W, b, choice, CLASSIC)
+
+
+def _register_dense():
+    """Register :func:`dense` with xlwings as DENSE."""
+    adapter = dense
+    for name, help_text in DENSE_HELP.items():
+        adapter = arg(name, "raw", doc=help_text)(adapter)
+    adapter = func(name="DENSE")(ret(ShownCells)(adapter))
+    adapter.excel_name = "DENSE"
+    adapter.arg_help = DENSE_HELP
+    return adapter
+
+
+#: Every Excel function of this module: the table's, in its order, then DENSE.
 FUNCTIONS = [_register(activation) for activation in catalog.TABLE]
+FUNCTIONS.append(_register_dense())
 
 # xlwings finds functions as attributes of this module, by their Python name;
 # ``from xlnn.udfs import *`` (xlwings Lite's main.py) takes ``__all__``.
