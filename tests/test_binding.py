@@ -564,3 +564,13 @@ def test_the_first_sheet_says_how_to_bind_in_each_runtime(sample):
         assert any(line.startswith(runtime) for line in BINDING_HELP)
     assert "#NAME?" in BINDING_HELP[0]
     assert not set(BINDING_HELP) & visible_texts(plain.worksheets[0])
+
+
+def test_dense_calls_are_re_entered_too():
+    renamed = binding.rename(
+        '=DENSE(A1:C1,W_1,b_1,"sigmoid")', binding.office_js_names("XLWINGS")
+    )
+    assert renamed == '=XLWINGS.DENSE(A1:C1,W_1,b_1,"sigmoid")'
+    assert binding.rename("=_xldudf_DENSE(A1:B1,W,b)", binding.classic_names) == (
+        "=DENSE(A1:B1,W,b)"
+    )

@@ -76,11 +76,29 @@ _TOKENS = re.compile(
 )
 
 
-def _calls() -> dict[str, Activation]:
+@dataclass(frozen=True)
+class OtherFunction:
+    """An xlnn Excel function that is not an activation of the table (DENSE)."""
+
+    name: str
+    excel_name: str
+    python_name: str
+
+
+def _calls() -> dict[str, Activation | OtherFunction]:
+    from xlnn import udfs
+
     names = {}
     for activation in catalog.TABLE:
         names[activation.excel_name.upper()] = activation
         names[activation.python_name.upper()] = activation
+    for function in udfs.FUNCTIONS:
+        if function.excel_name.upper() not in names:
+            other = OtherFunction(
+                function.__name__, function.excel_name, function.__name__
+            )
+            names[other.excel_name.upper()] = other
+            names[other.python_name.upper()] = other
     return names
 
 
@@ -88,7 +106,7 @@ def _calls() -> dict[str, Activation]:
 CALLS = _calls()
 
 
-def xlnn_function(name: str) -> Activation | None:
+def xlnn_function(name: str) -> Activation | OtherFunction | None:
     """The activation a function name in a formula calls, or None.
 
     >>> xlnn_function("_xldudf_XLWINGS_LEAKY_RELU").name
@@ -97,6 +115,8 @@ def xlnn_function(name: str) -> Activation | None:
     'sigmoid'
     >>> xlnn_function("STEP_FUNCTION").name
     'step'
+    >>> xlnn_function("_xldudf_XLWINGS_DENSE").excel_name
+    'DENSE'
     >>> xlnn_function("TANH") is None, xlnn_function("MMULT") is None
     (True, True)
     """
