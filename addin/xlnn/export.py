@@ -825,15 +825,16 @@ def _check_shapes(model: Model, inputs, *, rows: int, image) -> None:
 def fill_result(data: bytes, text: str) -> bytes:
     """The xlsx ``data`` with the :data:`PENDING` cell saying ``text``.
 
-    Only the shared strings change; every other part is copied with its
-    fixed timestamp, so the file stays reproducible.
+    Only the part holding it changes (openpyxl writes text inline, in the
+    sheet); every part is copied with its fixed timestamp, so the file stays
+    reproducible.
     """
     source = zipfile.ZipFile(io.BytesIO(data))
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as out:
         for info in source.infolist():
             content = source.read(info)
-            if info.filename == "xl/sharedStrings.xml":
+            if info.filename.startswith("xl/") and PENDING.encode() in content:
                 content = content.replace(PENDING.encode(), escape(text).encode())
             out.writestr(info, content)
     return buffer.getvalue()
