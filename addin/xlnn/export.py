@@ -717,7 +717,9 @@ def _batch_sheet(book: BookLayout, model: Model, flavor: Flavor, x_values, n_row
 # --- the about sheet -------------------------------------------------------------
 
 
-def _about_sheet(book: BookLayout, model: Model, flavor: Flavor, *, exported_at):
+def _about_sheet(
+    book: BookLayout, model: Model, flavor: Flavor, *, exported_at, status: str
+):
     sheet = book.sheet("about")
     cursor = sheet.cursor(1, 1)
     cursor.text("About this workbook", "title")
@@ -731,7 +733,7 @@ def _about_sheet(book: BookLayout, model: Model, flavor: Flavor, *, exported_at)
         ("flavor", flavor.note),
         ("network", _dimensions(model)),
         ("outputs", f"{model.output}: {', '.join(_labels(model))}"),
-        ("verification", PENDING),
+        ("verification", status),
     ]
     for name, value in facts:
         sheet.text(cursor.at(), name, "header")
@@ -782,11 +784,12 @@ def layout(
     rows: int = DEFAULT_ROWS,
     image=None,
     exported_at: dt.datetime | None = None,
+    status: str = PENDING,
 ) -> BookLayout:
     """The export's workbook for ``model``, its batch filled with ``inputs``.
 
-    The about sheet's verification cell holds :data:`PENDING`, to be replaced
-    with the result (:func:`fill_result`).
+    The about sheet's verification cell says ``status``; by default
+    :data:`PENDING`, to be replaced with the result (:func:`fill_result`).
     """
     inputs = np.atleast_2d(np.asarray(inputs, dtype=np.float64))
     _check_shapes(model, inputs, rows=rows, image=image)
@@ -794,7 +797,7 @@ def layout(
     _predict_sheet(book, model, flavor, inputs[0], image)
     _batch_sheet(book, model, flavor, inputs, rows)
     _weights_sheet(book, model, flavor)
-    _about_sheet(book, model, flavor, exported_at=exported_at or _now())
+    _about_sheet(book, model, flavor, exported_at=exported_at or _now(), status=status)
     return book
 
 
@@ -1053,6 +1056,7 @@ def _export_one(
         rows=rows,
         image=image,
         exported_at=exported_at,
+        status=PENDING if check else "not verified (verify=False)",
     )
     data = xlsx_writer.to_bytes(book)
     progress(
@@ -1066,11 +1070,9 @@ def _export_one(
             workbook.agreement = check_workbook(
                 trial, book.checks, flavor=flavor, timeout=timeout, progress=progress
             )
-        status = workbook.agreement.summary()
-    else:
-        status = "not verified"
+        data = fill_result(data, workbook.agreement.summary())
     try:
-        write_new(target, fill_result(data, status), force=force)
+        write_new(target, data, force=force)
     except OSError as error:
         raise ExportError(f"{target}: {error.strerror or error}") from None
     progress(f"wrote {target} ({len(data) / 1e6:.1f} MB)")
