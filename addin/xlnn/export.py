@@ -856,10 +856,10 @@ def _is_output(check: Check) -> bool:
     return check.name in ("output", "p0", "p1")
 
 
-def compare(checks, values) -> Agreement:
+def compare(checks, values, engine: str = "an engine") -> Agreement:
     """Compare a recalculated workbook's ``values`` with the export's checks."""
-    outputs = verify.Verification("")
-    cells = verify.Verification("")
+    outputs = verify.Verification(engine)
+    cells = verify.Verification(engine)
     agree = total = 0
     for check in checks:
         sheet = values.get(check.block.sheet, {})
@@ -920,9 +920,7 @@ def check_workbook(
     if reason:
         unknown = verify.Verification(engine.name, problem=reason)
         return Agreement(unknown, unknown)
-    agreement = compare(checks, values)
-    agreement.outputs.engine = agreement.cells.engine = engine.name
-    return agreement
+    return compare(checks, values, engine.name)
 
 
 # --- the API ---------------------------------------------------------------------
