@@ -25,6 +25,7 @@ examples:
   xlnn functions                  list the Excel functions
   xlnn build --out my-workbooks   write and verify the sample workbooks
   xlnn build --help               what build does, its options and exit codes
+  xlnn export model.onnx          your trained model as a verified workbook
   xlnn serve                      xlwings Server for a team (xlnn[server])
   python -m xlnn --version        xlnn's version and those of numpy, xlwings
                                   and openpyxl"""
@@ -64,6 +65,33 @@ examples:
   xlnn build --out my-workbooks --no-verify      only write
   xlnn build --out ci-out --strict --timeout 600 unverified files fail (CI)"""
 
+
+EXPORT_DESCRIPTION = """\
+Write a trained model (ONNX, .npz of W1, b1, W2, b2 ..., the book's
+sample_weight.pkl) as a workbook that runs it: a predict sheet (one input
+row, or an image grid with --image), a batch sheet to paste rows into, the
+named weights and an about sheet. Then recalculate it (LibreOffice for plain,
+formulas for addin) on the --sample-inputs rows, or on seeded random inputs,
+and compare every output and predicted label with the framework's own
+inference, within 1e-9 relative.
+
+No file is overwritten without --force; a file is complete or absent.
+Progress goes to stderr.
+
+exit codes:
+  0    written; verified, or not verified (engine missing or failed)
+  1    an output or label differs from the framework; with --strict, also
+       a file not verified
+  2    nothing written: the model cannot be read (unsupported op, refused
+       pickle), a file is in the way, or a bad option
+  130  interrupted by Ctrl-C, 143 by SIGTERM"""
+
+EXPORT_EXAMPLES = """\
+examples:
+  xlnn export model.onnx                              model.xlsx, plain formulas
+  xlnn export weights.npz --activations relu,softmax  activations not in the file
+  xlnn export sample_weight.pkl --image 28x28 --activations sigmoid,sigmoid,softmax
+  xlnn export model.onnx --flavor both --rows 1000 --sample-inputs test.csv"""
 
 INSERT_DESCRIPTION = """\
 Write a sample (its sheets, formulas, names and formats) into the active
@@ -232,6 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="how long LibreOffice may take for all plain files together "
         f"(default: {DEFAULT_TIMEOUT:g})",
     )
+    _add_export(commands, raw, DEFAULT_TIMEOUT)
     insert = commands.add_parser(
         "insert",
         help="write a sample into the active workbook of classic Excel",
@@ -278,6 +307,115 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bind.add_argument("--spill", action="store_true", help="Excel 365: spill arrays")
     return parser
+
+
+def _add_export(commands, raw, default_timeout: float) -> None:
+    export = commands.add_parser(
+        "export",
+        help="write your trained model as a workbook that runs it, verified",
+        description=EXPORT_DESCRIPTION,
+        epilog=EXPORT_EXAMPLES,
+        formatter_class=raw,
+    )
+    export.add_argument("model", type=Path, metavar="MODEL", help="the model file")
+    export.add_argument(
+        "--out", type=Path, metavar="FILE", help="the workbook (default: MODEL.xlsx)"
+    )
+    export.add_argument(
+        "--flavor",
+        choices=["plain", "addin", "both"],
+        default="plain",
+        help="plain built-in formulas (default), xlnn's functions, or both files "
+        "(FILE_plain.xlsx, FILE_addin.xlsx)",
+    )
+    export.add_argument(
+        "--rows", type=int, default=100, metavar="N", help="batch rows (default 100)"
+    )
+    export.add_argument(
+        "--image", metavar="HxW", help="show the input as an image grid, e.g. 28x28"
+    )
+    export.add_argument(
+        "--activations",
+        metavar="a,b,c",
+        help="one activation per layer, for files that do not name them",
+    )
+    export.add_argument(
+        "--sample-inputs",
+        type=Path,
+        metavar="CSV",
+        help="verification inputs, one sample per row (default: seeded random)",
+    )
+    export.add_argument("--force", action="store_true", help="overwrite FILE")
+    export.add_argument(
+        "--strict", action="store_true", help="exit 1 when a file is not verified"
+    )
+    export.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=default_timeout,
+        metavar="SECONDS",
+        help=f"how long LibreOffice may take (default: {default_timeout:g})",
+    )
+
+
+def run_export(args) -> int:
+    """Read the model through xlnn.sources, export it, report, exit code."""
+    import importlib
+
+    from xlnn import export
+
+    def refuse(message) -> int:
+        print(f"xlnn export: {message}", file=sys.stderr)
+        return EXIT_NOT_WRITTEN
+
+    try:
+        image = export.parse_image(args.image) if args.image else None
+    except ValueError as error:
+        return refuse(error)
+    if args.rows < 1:
+        return refuse(f"--rows must be at least 1, not {args.rows}")
+    activations = (
+        [name.strip() for name in args.activations.split(",")]
+        if args.activations
+        else None
+    )
+    try:
+        sources = importlib.import_module("xlnn.sources")
+    except ImportError as error:
+        return refuse(f"this xlnn cannot read model files ({error})")
+    try:
+        model = sources.read(args.model, activations=activations)
+    except (sources.SourceError, ValueError, OSError) as error:
+        return refuse(error)
+    try:
+        inputs = (
+            export.read_inputs(args.sample_inputs, model.n_inputs)
+            if args.sample_inputs
+            else None
+        )
+        result = export.to_workbook(
+            model,
+            args.out or Path(args.model.stem + ".xlsx"),
+            flavor=args.flavor,
+            rows=args.rows,
+            image=image,
+            force=args.force,
+            sample_inputs=inputs,
+            timeout=args.timeout,
+            progress=_progress_to_stderr(),
+        )
+    except export.ExportError as error:
+        return refuse(error)
+    for workbook in result.workbooks:
+        print(workbook.line())
+    if result.unverified:
+        print(
+            "--strict counts a file not verified as a failure"
+            if args.strict
+            else "(not verified is not a failure; pass --strict to make it one)"
+        )
+    failed = result.failed or (args.strict and result.unverified)
+    return EXIT_FAILED if failed else EXIT_OK
 
 
 def run_insert(args) -> int:
@@ -456,6 +594,8 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_OK
     if args.command == "build":
         return interruptible(lambda: run_build(args), "xlnn build")
+    if args.command == "export":
+        return interruptible(lambda: run_export(args), "xlnn export")
     if args.command == "insert":
         return run_insert(args)
     if args.command == "serve":
