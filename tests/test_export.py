@@ -162,7 +162,9 @@ def test_image_grid_feeds_the_input_row():
 def test_add_in_flavor_calls_xlnn_functions():
     book = export.layout(classifier(), flavor=ADDIN, inputs=np.ones((1, 3)), rows=2)
     bodies = " ".join(_bodies(book, "batch"))
-    assert "SOFTMAX(" in bodies and "RELU(" in bodies and "EXP(" not in bodies
+    # One DENSE call per layer and row, naming the layer's activation.
+    assert '"relu")' in bodies and '"softmax")' in bodies
+    assert bodies.count("DENSE(") == 2 * 2 and "EXP(" not in bodies
 
 
 def test_outputs_expect_the_framework_not_numpy():
