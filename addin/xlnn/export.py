@@ -359,23 +359,28 @@ def _weights_sheet(book: BookLayout, model: Model, flavor: Flavor) -> None:
 # --- the predict sheet ------------------------------------------------------------
 
 
-def _input_row(sheet, cursor: Cursor, model: Model, x_values, image) -> Block:
-    """The editable input row, or an image grid feeding a row of references."""
+def _input_row(sheet, cursor: Cursor, model: Model, x_values, image):
+    """The editable input row, or an image grid feeding a row of references.
+
+    Returns the row and the cursor the layers continue from: below the row,
+    or, beside an image (whose columns are narrow), to the right of it.
+    """
     names = _feature_names(model)
     if image is None:
         cursor.text("x: the input, one value per feature (editable)", "caption")
         cursor.headers(names)
         x = cursor.inputs(x_values[np.newaxis, :], "General")
         cursor.skip()
-        return x
+        return x, cursor
     height, width = image
     cursor.text(f"The image, {height}x{width} (editable: draw on it)", "caption")
-    grid = cursor.inputs(x_values.reshape(height, width), "0")
+    whole = bool(np.all(x_values == np.round(x_values)))
+    grid = cursor.inputs(x_values.reshape(height, width), "0" if whole else "0.0")
     sheet.anchor("image", grid)
     low, high = float(min(0.0, x_values.min())), float(max(1.0, x_values.max()))
     sheet.heat_maps.append(HeatMap(grid, low, high))
     sheet.width(grid.col, grid.last_col, 3.5 if width > 12 else 8)
-    cursor.skip()
+    cursor = sheet.cursor(grid.row - 1, grid.last_col + 2)
     cursor.text("x: the image's pixels in one row, read row by row", "caption")
     cursor.headers(names)
     x = cursor.at(1, model.n_inputs)
@@ -387,7 +392,7 @@ def _input_row(sheet, cursor: Cursor, model: Model, x_values, image) -> Block:
             number_format="General",
         )
     cursor.skip(2)
-    return x
+    return x, cursor
 
 
 def _preprocess_row(sheet, cursor: Cursor, model: Model, x: Block, x_values):
@@ -416,7 +421,7 @@ def _predict_sheet(book: BookLayout, model: Model, flavor: Flavor, x_values, ima
         ],
         flavor,
     )
-    x = _input_row(sheet, cursor, model, x_values, image)
+    x, cursor = _input_row(sheet, cursor, model, x_values, image)
     sheet.anchor("x", x)
     source, processed = _preprocess_row(sheet, cursor, model, x, x_values)
     placed = network_layout.single_sample(
@@ -462,7 +467,7 @@ def _predict_sheet(book: BookLayout, model: Model, flavor: Flavor, x_values, ima
     if model.is_classifier:
         _prediction_cell(sheet, model, y, header_row, framework)
         anchor = (
-            sheet.block(sheet.anchors["image"].row, sheet.anchors["image"].last_col + 2)
+            sheet.block(sheet.anchors["image"].last_row + 2, sheet.anchors["image"].col)
             if image
             else sheet.block(cursor.row, 2)
         )
@@ -479,6 +484,14 @@ def _predict_sheet(book: BookLayout, model: Model, flavor: Flavor, x_values, ima
             )
         )
     sheet.freeze = sheet.block(2, 1)
+    if image:
+        # The printout shows the canvas, the chart and the outputs; the rows
+        # of pixels and of the hidden layers run further right.
+        grid = sheet.anchors["image"]
+        last_row = max(cursor.row, grid.last_row + 18)  # the chart below the image
+        sheet.print_area = sheet.block(1, 1, last_row, grid.last_col + 14)
+        for row in range(grid.row, grid.last_row + 1):
+            sheet.heights[row] = 18  # square pixels in 3.5-character columns
 
 
 def _prediction_cell(sheet, model, y: Block, labels: Block, framework) -> None:
