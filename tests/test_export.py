@@ -465,3 +465,21 @@ def test_cli_end_to_end(soffice, sources, npz, tmp_path, capsys):
     assert "worst relative error" in captured.out
     assert "predicted labels agree 3/3"  # 2 rows + predict in captured.out
     assert out.is_file()
+
+
+def test_outputs_are_held_to_the_models_reference_tolerance():
+    book = export.layout(classifier(), flavor=PLAIN, inputs=np.ones((2, 3)), rows=3)
+    values = {}
+    for check in book.checks:
+        sheet = values.setdefault(check.block.sheet, {})
+        for i in range(check.block.rows):
+            for j in range(check.block.cols):
+                value = check.expected[i, j]
+                if isinstance(value, export._Label):
+                    value = value.text
+                sheet[check.block.address(i, j)] = None if value == "" else value
+    output = book.find("batch", "outputs")
+    values["batch"][output.address(0, 0)] *= 1 + 1e-7  # float32-sized
+    assert export.compare(book.checks, values).failed
+    relaxed = export.compare(book.checks, values, reference_tolerance=1e-5)
+    assert not relaxed.failed

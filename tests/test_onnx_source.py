@@ -499,3 +499,17 @@ def test_gemm_trans_a_is_refused(tmp_path):
     path = _save(tmp_path, nodes, [_init("W", np.ones((2, 4)))], out_width=4)
     with pytest.raises(UnsupportedModel, match="node fc: op Gemm: transA"):
         read(path)
+
+
+@pytest.mark.parametrize(("kind", "tolerance"), [(DOUBLE, 1e-9), (FLOAT, 1e-5)])
+def test_the_tolerance_against_onnxruntime_follows_the_graphs_precision(
+    tmp_path, kind, tolerance
+):
+    # onnxruntime computes a float32 graph in float32: the float64 workbook can
+    # agree with it only to float32's precision, so the export allows that much.
+    relu = helper.make_node("Relu", ["a"], ["y"], name="act")
+    model = read(_dense(tmp_path, relu, kind=kind))
+    assert model.reference_tolerance == tolerance
+    differences = np.abs(model.predict(X) - model.framework_predict(X))
+    worst = float(np.max(differences / np.maximum(np.abs(model.predict(X)), 1e-300)))
+    assert worst <= tolerance

@@ -869,8 +869,19 @@ def _is_output(check: Check) -> bool:
     return check.name in ("output", "p0", "p1")
 
 
-def compare(checks, values, engine: str = "an engine") -> Agreement:
-    """Compare a recalculated workbook's ``values`` with the export's checks."""
+def compare(
+    checks,
+    values,
+    engine: str = "an engine",
+    *,
+    reference_tolerance: float = verify.RELATIVE_TOLERANCE,
+) -> Agreement:
+    """Compare a recalculated workbook's ``values`` with the export's checks.
+
+    Outputs are compared with the framework within ``reference_tolerance``
+    (:attr:`xlnn.model.Model.reference_tolerance`), every other cell with
+    NumPy within :data:`xlnn.verify.RELATIVE_TOLERANCE`.
+    """
     outputs = verify.Verification(engine)
     cells = verify.Verification(engine)
     agree = total = 0
@@ -881,7 +892,12 @@ def compare(checks, values, engine: str = "an engine") -> Agreement:
             for j in range(check.block.cols):
                 expected = check.expected[i, j]
                 got = sheet.get(check.block.address(i, j))
-                problem = _difference(expected, got, target)
+                tolerance = (
+                    reference_tolerance
+                    if target is outputs
+                    else verify.RELATIVE_TOLERANCE
+                )
+                problem = _difference(expected, got, target, tolerance)
                 if isinstance(expected, _Label):
                     total += 1
                     agree += problem is None
@@ -893,7 +909,9 @@ def compare(checks, values, engine: str = "an engine") -> Agreement:
     return Agreement(outputs, cells, agree, total)
 
 
-def _difference(expected, got, result: verify.Verification) -> str | None:
+def _difference(
+    expected, got, result: verify.Verification, tolerance: float
+) -> str | None:
     if isinstance(expected, _Label):
         shown = _label_text(got)
         return None if shown == expected.text else f"{got!r} is not {expected.text}"
@@ -901,7 +919,7 @@ def _difference(expected, got, result: verify.Verification) -> str | None:
         return None if got in (None, "") else f"{got!r} is not empty"
     if isinstance(expected, np.generic):
         expected = expected.item()
-    return verify._difference(expected, got, verify.RELATIVE_TOLERANCE, result)
+    return verify._difference(expected, got, tolerance, result)
 
 
 def _label_text(value) -> str | None:
@@ -917,6 +935,7 @@ def check_workbook(
     flavor: Flavor,
     timeout: float = DEFAULT_TIMEOUT,
     progress: Progress = quiet,
+    reference_tolerance: float = verify.RELATIVE_TOLERANCE,
 ) -> Agreement:
     """Recalculate ``path`` with its flavor's engine and compare with ``checks``.
 
@@ -933,7 +952,7 @@ def check_workbook(
     if reason:
         unknown = verify.Verification(engine.name, problem=reason)
         return Agreement(unknown, unknown)
-    return compare(checks, values, engine.name)
+    return compare(checks, values, engine.name, reference_tolerance=reference_tolerance)
 
 
 # --- the API ---------------------------------------------------------------------
@@ -1079,7 +1098,12 @@ def _export_one(
             trial = Path(scratch) / target.name
             trial.write_bytes(data)
             workbook.agreement = check_workbook(
-                trial, book.checks, flavor=flavor, timeout=timeout, progress=progress
+                trial,
+                book.checks,
+                flavor=flavor,
+                timeout=timeout,
+                progress=progress,
+                reference_tolerance=model.reference_tolerance,
             )
         data = fill_result(data, workbook.agreement.summary())
     try:

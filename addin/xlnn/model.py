@@ -68,6 +68,12 @@ class Source:
     sha256: str = ""
 
 
+#: Relative tolerance against a framework that computes in float64.
+FLOAT64_TOLERANCE = 1e-9
+#: Against one that computes in float32: its results carry about 1e-7 of
+#: rounding per step, and a few layers of sums add up to a few 1e-6.
+FLOAT32_TOLERANCE = 1e-5
+
 #: What the last layer's outputs mean.
 OUTPUT_KINDS = (
     "probabilities",  # one column per class (softmax, or several sigmoids)
@@ -84,7 +90,11 @@ class Model:
     name a regressor's outputs. ``reference(x)`` is the framework's own
     inference on a 2-D ``x`` (probabilities of every class, or the
     regression values), or ``None`` when NumPy's forward pass is the
-    framework (``.npz``, the book's pickle).
+    framework (``.npz``, the book's pickle). ``reference_tolerance`` is the
+    relative difference allowed between the workbook and ``reference``: the
+    workbook computes in float64, so a framework computing in float64 agrees
+    to 1e-9, one computing in float32 (most ONNX graphs) only to float32's
+    precision.
     """
 
     network: Network
@@ -97,6 +107,7 @@ class Model:
     reference: Callable[[np.ndarray], np.ndarray] | None = field(
         default=None, compare=False
     )
+    reference_tolerance: float = FLOAT64_TOLERANCE
 
     def __post_init__(self):
         object.__setattr__(self, "preprocessing", tuple(self.preprocessing))

@@ -42,7 +42,14 @@ from pathlib import Path
 
 import numpy as np
 
-from xlnn.model import Affine, Model, Normalize, Source
+from xlnn.model import (
+    FLOAT32_TOLERANCE,
+    FLOAT64_TOLERANCE,
+    Affine,
+    Model,
+    Normalize,
+    Source,
+)
 from xlnn.network import Dense, Network
 
 
@@ -139,7 +146,14 @@ def read(path) -> Model:
             values[name] = value
     model, tensor = _model(graph, values, Source(str(path), "onnx", _sha256(data)))
     runnable = _with_output(proto, tensor, input_type)
-    return replace(model, reference=_reference(runnable, model, input_type))
+    return replace(
+        model,
+        reference=_reference(runnable, model, input_type),
+        # onnxruntime computes a float32 graph in float32.
+        reference_tolerance=(
+            FLOAT32_TOLERANCE if input_type == _FLOAT else FLOAT64_TOLERANCE
+        ),
+    )
 
 
 def _sha256(data: bytes) -> str:
