@@ -176,9 +176,8 @@ def test_outputs_expect_the_framework_not_numpy():
         assert all(v == "" or v == pytest.approx(1 / 3) for v in check.expected.ravel())
 
 
-def test_compare_catches_a_changed_output_and_label():
-    model = classifier()
-    book = export.layout(model, flavor=PLAIN, inputs=np.ones((2, 3)), rows=3)
+def _as_recalculated(book) -> dict:
+    """The values a perfect engine would give: every check's expected value."""
     values = {}
     for check in book.checks:
         sheet = values.setdefault(check.block.sheet, {})
@@ -188,6 +187,13 @@ def test_compare_catches_a_changed_output_and_label():
                 if isinstance(value, export._Label):
                     value = value.text
                 sheet[check.block.address(i, j)] = None if value == "" else value
+    return values
+
+
+def test_compare_catches_a_changed_output_and_label():
+    model = classifier()
+    book = export.layout(model, flavor=PLAIN, inputs=np.ones((2, 3)), rows=3)
+    values = _as_recalculated(book)
     assert not export.compare(book.checks, values).failed
     output = book.find("batch", "outputs")
     good = values["batch"][output.address(0, 0)]
@@ -469,15 +475,7 @@ def test_cli_end_to_end(soffice, sources, npz, tmp_path, capsys):
 
 def test_outputs_are_held_to_the_models_reference_tolerance():
     book = export.layout(classifier(), flavor=PLAIN, inputs=np.ones((2, 3)), rows=3)
-    values = {}
-    for check in book.checks:
-        sheet = values.setdefault(check.block.sheet, {})
-        for i in range(check.block.rows):
-            for j in range(check.block.cols):
-                value = check.expected[i, j]
-                if isinstance(value, export._Label):
-                    value = value.text
-                sheet[check.block.address(i, j)] = None if value == "" else value
+    values = _as_recalculated(book)
     output = book.find("batch", "outputs")
     values["batch"][output.address(0, 0)] *= 1 + 1e-7  # float32-sized
     assert export.compare(book.checks, values).failed

@@ -62,6 +62,7 @@ from xlnn.layout import (
     SheetLayout,
 )
 from xlnn.model import Affine, Model
+from xlnn.samples import intro
 
 #: Rows of the batch sheet unless told otherwise.
 DEFAULT_ROWS = 100
@@ -71,7 +72,6 @@ DEFAULT_SAMPLES = 10
 SEED = 20240801
 #: Stands for the verification result in the rendered file until it is known.
 PENDING = "xlnn-verification-result-pending"
-EDIT_NOTE = "Yellow cells are inputs: edit them and every formula follows."
 
 
 class ExportError(Exception):
@@ -241,17 +241,6 @@ def parse_image(text: str) -> tuple[int, int]:
 # --- small helpers ---------------------------------------------------------------
 
 
-def _intro(sheet: SheetLayout, title: str, lines, flavor: Flavor) -> Cursor:
-    cursor = sheet.cursor(1, 1)
-    cursor.text(title, "title")
-    for line in [*lines, EDIT_NOTE, flavor.note]:
-        cursor.text(line)
-    for k, line in enumerate(flavor.binding_help):
-        cursor.text(line, "caption" if k == 0 else "note")
-    sheet.width(1, 1, 7)
-    return sheet.cursor(cursor.row + 1, 2)
-
-
 def _labels(model: Model) -> list[str]:
     """Header of each output column: class labels, output names, or y[k]."""
     width = 2 if model.output == "binary" else model.network.layers[-1].n_outputs
@@ -334,7 +323,7 @@ def _dense_available(flavor: Flavor) -> bool:
 
 def _weights_sheet(book: BookLayout, model: Model, flavor: Flavor) -> None:
     sheet = book.sheet("weights")
-    cursor = _intro(
+    cursor = intro(
         sheet,
         f"Weights of the {_dimensions(model)} network",
         ["Every matrix and bias has a workbook name; the other sheets use them."],
@@ -410,7 +399,7 @@ def _preprocess_row(sheet, cursor: Cursor, model: Model, x: Block, x_values):
 
 def _predict_sheet(book: BookLayout, model: Model, flavor: Flavor, x_values, image):
     sheet = book.sheet("predict")
-    cursor = _intro(
+    cursor = intro(
         sheet,
         f"The {_dimensions(model)} network, one sample",
         [
@@ -564,7 +553,7 @@ def _per_row(sheet, rows: _Rows, target: Block, body, expected, **options) -> No
 
 def _batch_sheet(book: BookLayout, model: Model, flavor: Flavor, x_values, n_rows):
     sheet = book.sheet("batch")
-    cursor = _intro(
+    cursor = intro(
         sheet,
         f"The {_dimensions(model)} network on up to {n_rows} samples",
         [

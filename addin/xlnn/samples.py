@@ -46,7 +46,7 @@ BOOK_BATCH = np.array([[1.0, 0.5], [0.0, 0.0], [-1.0, 2.0], [3.0, -0.5], [0.5, 0
 LABEL_WIDTH = 7
 
 
-def _intro(sheet: SheetLayout, title: str, lines, flavor: Flavor) -> Cursor:
+def intro(sheet: SheetLayout, title: str, lines, flavor: Flavor) -> Cursor:
     """Title and notes at the top; returns a cursor below them, in column B."""
     cursor = sheet.cursor(1, 1)
     cursor.text(title, "title")
@@ -66,7 +66,7 @@ def activation_curves(flavor: Flavor) -> BookLayout:
     book = BookLayout()
     sheet = book.sheet("activations")
     curves = catalog.gallery()
-    cursor = _intro(
+    cursor = intro(
         sheet,
         "Activation functions",
         ["Each column is one array formula over the x column; the chart draws them."],
@@ -208,7 +208,7 @@ def three_layer_network(flavor: Flavor) -> BookLayout:
 
 def _network_sheet(book: BookLayout, flavor: Flavor) -> None:
     sheet = book.sheet("network")
-    cursor = _intro(
+    cursor = intro(
         sheet,
         "A three-layer network, computed in cells",
         [
@@ -234,7 +234,7 @@ def _network_sheet(book: BookLayout, flavor: Flavor) -> None:
 
 def _network_batch_sheet(book: BookLayout, flavor: Flavor) -> None:
     sheet = book.sheet("batch")
-    cursor = _intro(
+    cursor = intro(
         sheet,
         "The same network on a batch of inputs",
         [
@@ -317,7 +317,7 @@ def _weights_sheet(
     book: BookLayout, network: Network, flavor: Flavor, *, title: str, notes=()
 ) -> None:
     sheet = book.sheet("weights")
-    cursor = _intro(sheet, title, notes, flavor)
+    cursor = intro(sheet, title, notes, flavor)
     for k, layer in enumerate(network.layers, start=1):
         network_layout.place_weights(cursor, layer=layer, k=k)
     sheet.width(2, 18, 8)
@@ -325,7 +325,7 @@ def _weights_sheet(
 
 def _digit_sheet(book, network: Network, image, flavor: Flavor) -> None:
     sheet = book.sheet("digit")
-    cursor = _intro(
+    cursor = intro(
         sheet,
         "Which digit is this?",
         [
@@ -398,7 +398,7 @@ def _digit_sheet(book, network: Network, image, flavor: Flavor) -> None:
 
 def _digits_batch_sheet(book, network, images, labels, flavor: Flavor) -> None:
     sheet = book.sheet("batch")
-    cursor = _intro(
+    cursor = intro(
         sheet,
         f"{len(images)} held-out test images",
         [
@@ -499,7 +499,7 @@ def network_batch(network: Network, x_values, flavor: Flavor) -> BookLayout:
         title=f"Weights of the {'-'.join(map(str, _widths(network)))} network",
     )
     sheet = book.sheet("batch")
-    cursor = _intro(
+    cursor = intro(
         sheet,
         f"A {'-'.join(map(str, _widths(network)))} network on {len(x_values)} inputs",
         ["Each row of X is one sample; each block is one formula over all rows."],
