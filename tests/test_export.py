@@ -184,7 +184,7 @@ def _as_recalculated(book) -> dict:
         for i in range(check.block.rows):
             for j in range(check.block.cols):
                 value = check.expected[i, j]
-                if isinstance(value, export._Label):
+                if isinstance(value, export.Label):
                     value = value.text
                 sheet[check.block.address(i, j)] = None if value == "" else value
     return values

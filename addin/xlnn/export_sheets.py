@@ -1,0 +1,644 @@
+"""The four sheets of an exported workbook, as a layout (:mod:`xlnn.export`).
+
+- **predict**: one editable input row (or an H x W grid drawn as a heat map),
+  the preprocessing, every layer (weighted sums, then the activation), the
+  outputs with their labels, a bar chart and the predicted label;
+- **batch**: ``rows`` rows to paste samples into, one row per sample. Every
+  formula works on its own row and first asks ``IF(n=0,"",...)``, where ``n``
+  counts the row's filled cells: an empty row gives empty outputs, and a text
+  cell gives an error in its own row only (one array formula over all rows
+  would turn one bad cell into errors everywhere: MMULT fails as a whole);
+- **weights**: every W and b, named ``W_1``, ``b_1``, ..., and the
+  preprocessing constants, named ``offset_1``, ``scale_1``, ...;
+- **about**: the source, its hash, the export time, xlnn's version, the layer
+  table and the verification result (:data:`PENDING` until it is known).
+
+Every formula carries its check: outputs the framework's values, every other
+cell NumPy's, empty rows blanks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+import xlnn
+from xlnn import catalog, network_layout
+from xlnn.flavors import Flavor
+from xlnn.layout import (
+    COMPACT,
+    GAP_WIDTH,
+    PROBABILITY,
+    Block,
+    BookLayout,
+    Chart,
+    Check,
+    Cursor,
+    HeatMap,
+    Series,
+    SheetLayout,
+)
+from xlnn.model import Affine, Model
+from xlnn.samples import intro
+
+#: Rows of the batch sheet unless told otherwise.
+DEFAULT_ROWS = 100
+#: Stands for the verification result in the rendered file until it is known.
+PENDING = "xlnn-verification-result-pending"
+
+
+class ExportError(Exception):
+    """The workbook cannot be written as asked; the message says why."""
+
+
+# --- small helpers ---------------------------------------------------------------
+
+
+def _labels(model: Model) -> list[str]:
+    """Header of each output column: class labels, output names, or y[k]."""
+    width = 2 if model.output == "binary" else model.network.layers[-1].n_outputs
+    names = model.classes if model.is_classifier else model.output_names
+    if names is not None and len(names) == width:
+        return [str(name) for name in names]
+    return [f"y[{k}]" for k in range(width)]
+
+
+def _feature_names(model: Model) -> list[str]:
+    if model.feature_names:
+        return list(model.feature_names)
+    return [f"x[{k}]" for k in range(model.n_inputs)]
+
+
+def _dimensions(model: Model) -> str:
+    widths = [model.n_inputs, *(layer.n_outputs for layer in model.network.layers)]
+    return "-".join(map(str, widths))
+
+
+@dataclass(frozen=True)
+class Label:
+    """An expected predicted label (text), told apart from error text."""
+
+    text: str
+
+
+def _predicted(model: Model, outputs: np.ndarray) -> list[Label]:
+    labels = _labels(model)
+    return [Label(labels[k]) for k in np.argmax(outputs, axis=1)]
+
+
+def _set_expected(book: BookLayout, block: Block, expected, name: str) -> None:
+    """Make the check of ``block`` expect ``expected`` (the framework's values)."""
+    for k, check in enumerate(book.checks):
+        if check.block == block:
+            book.checks[k] = Check(
+                block, np.asarray(expected, dtype=object).reshape(block.shape), name
+            )
+            return
+    raise KeyError(f"no formula over {block.coordinates}")
+
+
+def _preprocessing_names(k: int) -> tuple[str, str]:
+    return f"offset_{k}", f"scale_{k}"
+
+
+def _step_formula(step, k: int, ref: str) -> str:
+    """One preprocessing step on the one-row range ``ref``."""
+    if isinstance(step, Affine):
+        offset, scale = _preprocessing_names(k)
+        return f"({ref}-{offset})*{scale}"
+    size = {
+        "l1": f"SUMPRODUCT(ABS({ref}))",
+        "l2": f"SQRT(SUMSQ({ref}))",
+        "max": f"MAX(ABS({ref}))",
+    }[step.norm]
+    # A zero row stays zero, as in Model.preprocess.
+    return f"{ref}/IF({size}=0,1,{size})"
+
+
+def _step_caption(step, k: int) -> str:
+    if isinstance(step, Affine):
+        offset, scale = _preprocessing_names(k)
+        return f"step {k}, {step.label}: (x - {offset}) * {scale}"
+    return f"step {k}, {step.label}: each row divided by its {step.norm} norm"
+
+
+def _dense_available(flavor: Flavor) -> bool:
+    """Whether the add-in has ``DENSE(x, W, b, [activation])`` (one call a layer)."""
+    if not flavor.add_in:
+        return False
+    from xlnn import udfs
+
+    return "DENSE" in udfs.by_excel_name()
+
+
+# --- the weights sheet -------------------------------------------------------------
+
+
+def _weights_sheet(book: BookLayout, model: Model, flavor: Flavor) -> None:
+    sheet = book.sheet("weights")
+    cursor = intro(
+        sheet,
+        f"Weights of the {_dimensions(model)} network",
+        ["Every matrix and bias has a workbook name; the other sheets use them."],
+        flavor,
+    )
+    for k, step in enumerate(model.preprocessing, start=1):
+        if not isinstance(step, Affine):
+            cursor.text(_step_caption(step, k) + " (no constants)", "caption")
+            cursor.skip()
+            continue
+        for name, values in zip(
+            _preprocessing_names(k), (step.offset, step.scale), strict=True
+        ):
+            cursor.text(f"{name}: {step.label} (editable; named {name})", "caption")
+            book.name(name, cursor.inputs(values[np.newaxis, :], "General"))
+        cursor.skip()
+    for k, layer in enumerate(model.network.layers, start=1):
+        network_layout.place_weights(cursor, layer=layer, k=k)
+    sheet.width(2, 30, 9)
+
+
+# --- the predict sheet ------------------------------------------------------------
+
+
+def _input_row(sheet, cursor: Cursor, model: Model, x_values, image):
+    """The editable input row, or an image grid feeding a row of references.
+
+    Returns the row and the cursor the layers continue from: below the row,
+    or, beside an image (whose columns are narrow), to the right of it.
+    """
+    names = _feature_names(model)
+    if image is None:
+        cursor.text("x: the input, one value per feature (editable)", "caption")
+        cursor.headers(names)
+        x = cursor.inputs(x_values[np.newaxis, :], "General")
+        cursor.skip()
+        return x, cursor
+    height, width = image
+    cursor.text(f"The image, {height}x{width} (editable: draw on it)", "caption")
+    whole = bool(np.all(x_values == np.round(x_values)))
+    grid = cursor.inputs(x_values.reshape(height, width), "0" if whole else "0.0")
+    sheet.anchor("image", grid)
+    low, high = float(min(0.0, x_values.min())), float(max(1.0, x_values.max()))
+    sheet.heat_maps.append(HeatMap(grid, low, high))
+    sheet.width(grid.col, grid.last_col, 3.5 if width > 12 else 8)
+    cursor = sheet.cursor(grid.row - 1, grid.last_col + 2)
+    cursor.text("x: the image's pixels in one row, read row by row", "caption")
+    cursor.headers(names)
+    x = cursor.at(1, model.n_inputs)
+    for k in range(model.n_inputs):
+        sheet.put_formula(
+            x.cell(0, k),
+            grid.address(k // width, k % width),
+            expected=x_values[k],
+            number_format="General",
+        )
+    cursor.skip(2)
+    return x, cursor
+
+
+def _preprocess_row(sheet, cursor: Cursor, model: Model, x: Block, x_values):
+    """Each preprocessing step as one formula over the row; returns the last."""
+    source, values = x, x_values[np.newaxis, :]
+    for k, step in enumerate(model.preprocessing, start=1):
+        values = step.apply(values)
+        cursor.text(_step_caption(step, k), "caption")
+        source = cursor.formula(
+            _step_formula(step, k, source.ref), expected=values, name=f"step {k}"
+        )
+        cursor.skip()
+    return source, values[0]
+
+
+def _predict_sheet(book: BookLayout, model: Model, flavor: Flavor, x_values, image):
+    sheet = book.sheet("predict")
+    cursor = intro(
+        sheet,
+        f"The {_dimensions(model)} network, one sample",
+        [
+            "Edit the input (or draw on the image); every layer below follows: "
+            "MMULT for the weighted sums, then the activation.",
+            "The weights are on the weights sheet; the batch sheet runs many "
+            "samples at once.",
+        ],
+        flavor,
+    )
+    x, cursor = _input_row(sheet, cursor, model, x_values, image)
+    sheet.anchor("x", x)
+    source, processed = _preprocess_row(sheet, cursor, model, x, x_values)
+    placed = network_layout.single_sample(
+        cursor,
+        network=model.network,
+        flavor=flavor,
+        x=source,
+        x_values=processed,
+        weights_here=False,
+    )
+    framework = model.framework_predict(x_values[np.newaxis, :])
+    y = placed.output
+    labels = _labels(model)
+    if model.output == "binary":
+        _set_expected(book, y, framework[:, 1:], "output")
+        cursor.text("P: the probability of each class", "caption")
+        p = sheet.block(cursor.row, y.col, 1, 2)
+        sheet.put_formula(
+            p.cell(0, 0),
+            f"1-{y.address()}",
+            expected=framework[0, 0],
+            number_format=PROBABILITY,
+            output=True,
+            name="p0",
+        )
+        sheet.put_formula(
+            p.cell(0, 1),
+            y.address(),
+            expected=framework[0, 1],
+            number_format=PROBABILITY,
+            output=True,
+            name="p1",
+        )
+        sheet.anchor("probabilities", p)
+        cursor.skip(2)
+        y = p
+    else:
+        _set_expected(book, y, framework, "output")
+    header_row = sheet.block(y.row + 1, y.col, 1, y.cols)
+    sheet.headers(header_row, labels)
+    sheet.anchor("labels", header_row)
+    cursor.row = max(cursor.row, y.row + 3)
+    if model.is_classifier:
+        _prediction_cell(sheet, model, y, header_row, framework)
+        anchor = (
+            sheet.block(sheet.anchors["image"].last_row + 2, sheet.anchors["image"].col)
+            if image
+            else sheet.block(cursor.row, 2)
+        )
+        sheet.charts.append(
+            Chart(
+                kind="bar",
+                title="Probability of each class",
+                anchor=anchor,
+                categories=header_row,
+                series=(Series(y, "probability"),),
+                y_range=(0, 1),
+                number_format="0.0",
+                legend=False,
+            )
+        )
+    sheet.freeze = sheet.block(2, 1)
+    if image:
+        # The printout shows the canvas, the chart and the outputs; the rows
+        # of pixels and of the hidden layers run further right.
+        grid = sheet.anchors["image"]
+        last_row = max(cursor.row, grid.last_row + 18)  # the chart below the image
+        sheet.print_area = sheet.block(1, 1, last_row, grid.last_col + 14)
+        for row in range(grid.row, grid.last_row + 1):
+            sheet.heights[row] = 18  # square pixels in 3.5-character columns
+
+
+def _prediction_cell(sheet, model, y: Block, labels: Block, framework) -> None:
+    sheet.text(sheet.block(y.row, y.last_col + 2), "prediction", "header")
+    sheet.put_formula(
+        sheet.block(y.row, y.last_col + 3),
+        f"INDEX({labels.ref},MATCH(MAX({y.ref}),{y.ref},0))",
+        expected=_predicted(model, framework)[0],
+        number_format="General",
+        output=True,
+        name="prediction",
+    )
+
+
+# --- the batch sheet -------------------------------------------------------------
+
+
+@dataclass
+class _Rows:
+    """The batch's rows: which are filled, and the guard every formula starts with."""
+
+    count: Block  # one cell per row: COUNTA of the row's inputs
+    filled: int
+
+    def guard(self, i: int, body: str) -> str:
+        return f'IF({self.count.address(i, 0, absolute=True)}=0,"",{body})'
+
+    def expected(self, values: np.ndarray, rows: int) -> np.ndarray:
+        """``values`` for the filled rows, blanks ("") below them."""
+        values = np.atleast_2d(np.asarray(values, dtype=object))
+        blank = np.full((rows - len(values), values.shape[1]), "", dtype=object)
+        return np.vstack([values, blank])
+
+
+class _Columns:
+    """Places blocks left to right on the batch sheet, each with caption and headers."""
+
+    def __init__(self, sheet: SheetLayout, *, caption_row: int, first: int, rows: int):
+        self.sheet, self.caption_row, self.first, self.rows = (
+            sheet,
+            caption_row,
+            first,
+            rows,
+        )
+        self.next = 2
+
+    def block(self, caption: str, headers, *, width: float = 8) -> Block:
+        headers = list(headers)
+        col = self.next
+        self.sheet.text(self.sheet.block(self.caption_row, col), caption, "caption")
+        self.sheet.headers(
+            self.sheet.block(self.first - 1, col, 1, len(headers)), headers
+        )
+        self.sheet.width(col, col + len(headers) - 1, width)
+        self.sheet.width(col + len(headers), col + len(headers), GAP_WIDTH)
+        self.next = col + len(headers) + 1
+        return self.sheet.block(self.first, col, self.rows, len(headers))
+
+
+def _per_row(sheet, rows: _Rows, target: Block, body, expected, **options) -> None:
+    """One guarded formula per row: ``body(i)`` computes row ``i`` of ``target``."""
+    for i in range(target.rows):
+        sheet.put_formula(
+            target.row_block(i),
+            rows.guard(i, body(i)),
+            expected=expected[i],
+            **options,
+        )
+
+
+def _batch_sheet(book: BookLayout, model: Model, flavor: Flavor, x_values, n_rows):
+    sheet = book.sheet("batch")
+    cursor = intro(
+        sheet,
+        f"The {_dimensions(model)} network on up to {n_rows} samples",
+        [
+            "Paste samples into X, one per row. An empty row gives empty outputs; "
+            "a cell that is not a number gives errors in its own row only.",
+            "n counts each row's filled cells. Further right: the preprocessing "
+            "and every layer, one formula per row.",
+        ],
+        flavor,
+    )
+    caption_row = cursor.row
+    columns = _Columns(
+        sheet, caption_row=caption_row, first=caption_row + 2, rows=n_rows
+    )
+    filled = len(x_values)
+    framework = model.framework_predict(x_values)
+    labels = _labels(model)
+    dense = _dense_available(flavor)
+
+    count = columns.block("n", ["n"], width=5)
+    label = (
+        columns.block("prediction", ["label"], width=10)
+        if (model.is_classifier)
+        else None
+    )
+    outputs = columns.block(
+        "P: probability of each class" if model.is_classifier else "Y: outputs",
+        labels,
+    )
+    x = columns.block("X: inputs (editable)", _feature_names(model))
+    padded = np.full((n_rows, model.n_inputs), None, dtype=object)
+    padded[:filled] = x_values
+    sheet.put_inputs(x, padded, "General")
+    rows = _Rows(count, filled)
+    for i in range(n_rows):
+        sheet.put_formula(
+            count.cell(i),
+            f"COUNTA({x.row_block(i).ref})",
+            expected=float(model.n_inputs if i < filled else 0),
+            number_format="0",
+        )
+    sheet.anchor("n", count)
+    sheet.anchor("X", x)
+
+    source, values = x, x_values
+    for k, step in enumerate(model.preprocessing, start=1):
+        values = step.apply(values)
+        target = columns.block(_step_caption(step, k), _feature_names(model))
+        _per_row(
+            sheet,
+            rows,
+            target,
+            lambda i, s=source, st=step, kk=k: _step_formula(
+                st, kk, s.row_block(i).ref
+            ),
+            rows.expected(values, n_rows),
+            number_format=COMPACT,
+        )
+        source = target
+
+    layer_values = model.network.forward(values)
+    last = len(model.network.layers)
+    for k, (layer, computed) in enumerate(
+        zip(model.network.layers, layer_values, strict=True), start=1
+    ):
+        names = network_layout.layer_names(k)
+        symbol = "Y" if k == last else f"Z{k}"
+        z_is_output = k == last and model.output != "binary"
+        if dense:
+            z = (
+                outputs
+                if z_is_output
+                else columns.block(
+                    f"{symbol} = DENSE(..., W{k}, b{k}, {layer.activation})",
+                    [f"{symbol.lower()}[{j}]" for j in range(layer.n_outputs)],
+                )
+            )
+            _per_row(
+                sheet,
+                rows,
+                z,
+                lambda i, s=source, n=names, a=layer.activation: (
+                    f'DENSE({s.row_block(i).ref},{n.weights},{n.bias},"{a}")'
+                ),
+                rows.expected(framework if z_is_output else computed.z, n_rows),
+                number_format=COMPACT,
+                output=z_is_output,
+                name="output" if z_is_output else symbol,
+            )
+        else:
+            a = columns.block(
+                f"A{k} = {'X' if k == 1 else f'Z{k - 1}'} . W{k} + b{k}",
+                [f"a{k}[{j}]" for j in range(layer.n_outputs)],
+            )
+            _per_row(
+                sheet,
+                rows,
+                a,
+                lambda i, s=source, n=names: (
+                    f"MMULT({s.row_block(i).ref},{n.weights})+{n.bias}"
+                ),
+                rows.expected(computed.a, n_rows),
+                number_format=COMPACT,
+                name=f"A{k}",
+            )
+            z = (
+                outputs
+                if z_is_output
+                else columns.block(
+                    f"{symbol} = {layer.activation}(A{k})",
+                    [f"{symbol.lower()}[{j}]" for j in range(layer.n_outputs)],
+                )
+            )
+            number_format = (
+                PROBABILITY if catalog.get(layer.activation).grouped else COMPACT
+            )
+            _per_row(
+                sheet,
+                rows,
+                z,
+                lambda i, a=a, f=layer.activation: flavor.activation(
+                    f, a.row_block(i).ref
+                ),
+                rows.expected(framework if z_is_output else computed.z, n_rows),
+                number_format=number_format,
+                output=z_is_output,
+                name="output" if z_is_output else symbol,
+                note=flavor.formula_note(layer.activation),
+            )
+        source = z
+
+    if model.output == "binary":
+        p0 = rows.expected(framework[:, :1], n_rows)
+        p1 = rows.expected(framework[:, 1:], n_rows)
+        for i in range(n_rows):
+            for j, body, expected in ((0, "1-", p0), (1, "", p1)):
+                sheet.put_formula(
+                    outputs.cell(i, j),
+                    rows.guard(i, f"{body}{source.address(i)}"),
+                    expected=expected[i],
+                    number_format=PROBABILITY,
+                    output=True,
+                    name="output",
+                )
+    sheet.anchor("outputs", outputs)
+    headers = sheet.block(outputs.row - 1, outputs.col, 1, outputs.cols)
+    if label is not None:
+        predicted = [*_predicted(model, framework), *([""] * (n_rows - filled))]
+        for i in range(n_rows):
+            ref = outputs.row_block(i).ref
+            sheet.put_formula(
+                label.cell(i),
+                rows.guard(i, f"INDEX({headers.ref},MATCH(MAX({ref}),{ref},0))"),
+                expected=predicted[i],
+                number_format="General",
+                output=True,
+                name="prediction",
+            )
+        sheet.anchor("label", label)
+    sheet.freeze = sheet.block(x.row, x.col)
+
+
+# --- the about sheet -------------------------------------------------------------
+
+
+def _about_sheet(
+    book: BookLayout, model: Model, flavor: Flavor, *, exported_at, status: str
+):
+    sheet = book.sheet("about")
+    cursor = sheet.cursor(1, 1)
+    cursor.text("About this workbook", "title")
+    source = model.source
+    facts = [
+        ("source file", source.path if source else "(a model object, no file)"),
+        ("format", source.format if source else "Python object"),
+        ("SHA-256", (source.sha256 if source else "") or _sha256(source)),
+        ("exported", exported_at.isoformat(timespec="seconds")),
+        ("xlnn version", xlnn.__version__),
+        ("flavor", flavor.note),
+        ("network", _dimensions(model)),
+        ("outputs", f"{model.output}: {', '.join(_labels(model))}"),
+        ("verification", status),
+    ]
+    for name, value in facts:
+        sheet.text(cursor.at(), name, "header")
+        sheet.text(cursor.at(right=1), value)
+        cursor.skip()
+    cursor.skip()
+    if model.preprocessing:
+        cursor.text("Preprocessing", "caption")
+        for k, step in enumerate(model.preprocessing, start=1):
+            cursor.text(_step_caption(step, k))
+        cursor.skip()
+    cursor.text("Layers", "caption")
+    cursor.headers(["layer", "inputs", "outputs", "activation", "weights", "bias"])
+    for k, layer in enumerate(model.network.layers, start=1):
+        names = network_layout.layer_names(k)
+        row = [
+            str(k),
+            str(layer.n_inputs),
+            str(layer.n_outputs),
+            layer.activation,
+            names.weights,
+            names.bias,
+        ]
+        for j, text in enumerate(row):
+            sheet.text(cursor.at(right=j), text)
+        cursor.skip()
+    sheet.width(1, 1, 14)
+    sheet.width(2, 6, 12)
+
+
+def _sha256(source) -> str:
+    if source is None:
+        return "(none)"
+    try:
+        return hashlib.sha256(Path(source.path).read_bytes()).hexdigest()
+    except OSError:
+        return "(file not readable)"
+
+
+# --- the whole workbook -------------------------------------------------------------
+
+
+def layout(
+    model: Model,
+    *,
+    flavor: Flavor,
+    inputs,
+    rows: int = DEFAULT_ROWS,
+    image=None,
+    exported_at: dt.datetime | None = None,
+    status: str = PENDING,
+) -> BookLayout:
+    """The export's workbook for ``model``, its batch filled with ``inputs``.
+
+    The about sheet's verification cell says ``status``; by default
+    :data:`PENDING`, to be replaced with the result (:func:`fill_result`).
+    """
+    inputs = np.atleast_2d(np.asarray(inputs, dtype=np.float64))
+    _check_shapes(model, inputs, rows=rows, image=image)
+    book = BookLayout()
+    _predict_sheet(book, model, flavor, inputs[0], image)
+    _batch_sheet(book, model, flavor, inputs, rows)
+    _weights_sheet(book, model, flavor)
+    _about_sheet(book, model, flavor, exported_at=exported_at or now(), status=status)
+    return book
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+
+
+def _check_shapes(model: Model, inputs, *, rows: int, image) -> None:
+    if rows < 1:
+        raise ExportError(f"the batch needs at least one row, not {rows}")
+    if inputs.shape[1] != model.n_inputs:
+        raise ExportError(
+            f"the inputs have {inputs.shape[1]} values per row, the model takes "
+            f"{model.n_inputs}"
+        )
+    if len(inputs) > rows:
+        raise ExportError(
+            f"{len(inputs)} sample inputs do not fit a batch of {rows} rows; "
+            "pass more rows"
+        )
+    if image is not None and image[0] * image[1] != model.n_inputs:
+        raise ExportError(
+            f"an image of {image[0]}x{image[1]} has {image[0] * image[1]} pixels, "
+            f"the model takes {model.n_inputs} inputs"
+        )
