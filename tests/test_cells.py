@@ -13,6 +13,7 @@ import math
 
 import numpy as np
 import pytest
+from excel_errors import COM_ERRORS
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -21,28 +22,6 @@ from xlnn import activations, cells
 NA_DICT = {"type": "Error", "basicValue": "#N/A", "errorType": "NotAvailable"}
 DIV0_DICT = {"type": "Error", "basicValue": "#DIV/0!", "errorType": "Div0"}
 
-# The COM error ints of classic xlwings (read raw): -2146828288 + n for
-# CVErr(n). The first seven as listed in xlwings' docs and its own table
-# (xlwings/_xlwindows.py, cell_errors); the others from the XlCVError numbers
-# in Microsoft's reference (xlErrSpill = 2045) and Excel's type library
-# (exceljava/jinx-com4j XlCVError.java: xlErrGettingData 2043, xlErrConnect
-# 2046, xlErrBlocked 2047, xlErrUnknown 2048, xlErrField 2049, xlErrCalc 2050).
-COM_ERRORS = {
-    -2146826281: "#DIV/0!",
-    -2146826246: "#N/A",
-    -2146826259: "#NAME?",
-    -2146826288: "#NULL!",
-    -2146826252: "#NUM!",
-    -2146826265: "#REF!",
-    -2146826273: "#VALUE!",
-    -2146826245: "#GETTING_DATA",
-    -2146826243: "#SPILL!",
-    -2146826242: "#CONNECT!",
-    -2146826241: "#BLOCKED!",
-    -2146826240: "#UNKNOWN!",
-    -2146826239: "#FIELD!",
-    -2146826238: "#CALC!",
-}
 # CVErr(2051): no XlCVError member (#BUSY! has none); still an error cell.
 UNKNOWN_COM_ERROR = -2146828288 + 2051
 

@@ -19,6 +19,7 @@ import pytest
 import scipy.special
 import xlwings
 import xlwings.server
+from excel_errors import error_in, error_out
 from openpyxl.worksheet.formula import ArrayFormula
 
 from xlnn import catalog, cells, udfs
@@ -34,27 +35,6 @@ BOOK_B3 = [[0.1, 0.2]]
 BOOK_X = [[1.0, 0.5]]
 # Book section 3.4.3, print(y) for x = [1.0, 0.5], in float64.
 BOOK_Y = [0.31682707641102981, 0.69627908986196685]
-
-ERROR_TYPES = {
-    "#DIV/0!": "Div0",
-    "#N/A": "NotAvailable",
-    "#NAME?": "Name",
-    "#NULL!": "Null",
-    "#NUM!": "Num",
-    "#REF!": "Ref",
-    "#VALUE!": "Value",
-}
-
-
-def error_in(text):
-    """An error cell as Office.js sends it to a custom function."""
-    return {"type": "Error", "basicValue": text, "errorType": ERROR_TYPES[text]}
-
-
-def error_out(text):
-    """An error cell in xlwings' Office.js result (runtime 1.4)."""
-    return {"type": "Error", "errorType": ERROR_TYPES[text]}
-
 
 NA, DIV0 = error_in("#N/A"), error_in("#DIV/0!")
 VALUE, NUM = error_out("#VALUE!"), error_out("#NUM!")

@@ -18,30 +18,9 @@ import numpy as np
 import pytest
 import xlwings
 import xlwings.server
+from excel_errors import COM_ERRORS, ERROR_TYPES, error_in, error_out
 
 from xlnn import activations, cells, udfs
-
-# Office.js error cells as Excel sends them to a custom function (xlwings docs).
-# basicValue -> errorType: Office.js Excel.ErrorCellValueType names.
-ERROR_TYPES = {
-    "#DIV/0!": "Div0",
-    "#N/A": "NotAvailable",
-    "#NAME?": "Name",
-    "#NULL!": "Null",
-    "#NUM!": "Num",
-    "#REF!": "Ref",
-    "#VALUE!": "Value",
-}
-
-
-def error_in(text):
-    return {"type": "Error", "basicValue": text, "errorType": ERROR_TYPES[text]}
-
-
-def error_out(text):
-    """A real error cell in xlwings' Office.js result (runtime 1.4)."""
-    return {"type": "Error", "errorType": ERROR_TYPES[text]}
-
 
 NA = error_in("#N/A")
 
@@ -467,25 +446,6 @@ def test_integers_beyond_float_range_are_num_errors(function, huge):
 
 
 # --- Classic xlwings' COM error ints, through the same adapters --------------------
-
-# -2146828288 + n for CVErr(n), n from Microsoft's XlCVError enumeration and
-# Excel's type library (see tests/test_cells.py).
-COM_ERRORS = {
-    -2146826281: "#DIV/0!",
-    -2146826246: "#N/A",
-    -2146826259: "#NAME?",
-    -2146826288: "#NULL!",
-    -2146826252: "#NUM!",
-    -2146826265: "#REF!",
-    -2146826273: "#VALUE!",
-    -2146826245: "#GETTING_DATA",
-    -2146826243: "#SPILL!",
-    -2146826242: "#CONNECT!",
-    -2146826241: "#BLOCKED!",
-    -2146826240: "#UNKNOWN!",
-    -2146826239: "#FIELD!",
-    -2146826238: "#CALC!",
-}
 
 
 @pytest.fixture
