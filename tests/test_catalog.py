@@ -8,7 +8,6 @@ NumPy function and one entry, nothing else.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import importlib
 import inspect
@@ -18,6 +17,7 @@ import numpy as np
 import pytest
 import xlwings
 import xlwings.server
+from excel_calls import call
 
 from xlnn import activations, catalog, udfs
 from xlnn.flavors import ADDIN, FLAVORS, PLAIN
@@ -31,17 +31,6 @@ REF = "$B$3:$D$4"
 # Built-in functions that Excel, LibreOffice and the `formulas` package all know;
 # plain formulas may use nothing else (SQRT is GELU's, ERFC its normal CDF).
 BUILT_INS = {"EXP", "ABS", "IF", "MAX", "SUM", "TANH", "LN", "ERFC", "SQRT"}
-
-
-def call(function, *args, runtime="1.4"):
-    """Call ``function`` as Excel does through xlwings' Office.js runtime."""
-    payload = {
-        "func_name": function.__name__,
-        "args": list(args),
-        "version": xlwings.__version__,
-        "runtime": runtime,
-    }
-    return asyncio.run(xlwings.server.custom_functions_call(payload, udfs))
 
 
 def function_names(formula: str) -> set[str]:

@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 import pytest
-from excel_errors import COM_ERRORS
+from excel_calls import COM_ERRORS
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -9,7 +9,6 @@ and ``forward``). The ``formulas`` engine tests evaluate real workbooks.
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import warnings
 
@@ -19,7 +18,8 @@ import pytest
 import scipy.special
 import xlwings
 import xlwings.server
-from excel_errors import error_in, error_out
+from excel_calls import call as call_function
+from excel_calls import error_in, error_out
 from openpyxl.worksheet.formula import ArrayFormula
 
 from xlnn import catalog, cells, udfs
@@ -42,13 +42,7 @@ VALUE, NUM = error_out("#VALUE!"), error_out("#NUM!")
 
 def call(*args, runtime="1.4"):
     """DENSE(*args) as Excel calls it through xlwings' Office.js runtime."""
-    payload = {
-        "func_name": "dense",
-        "args": list(args),
-        "version": xlwings.__version__,
-        "runtime": runtime,
-    }
-    return asyncio.run(xlwings.server.custom_functions_call(payload, udfs))
+    return call_function(udfs.dense, *args, runtime=runtime)
 
 
 def layer(x, weights, bias, activation="identity"):

@@ -9,7 +9,6 @@ license key) before xlwings is first imported, so ``xlwings.func`` and
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import math
 import warnings
@@ -18,7 +17,7 @@ import numpy as np
 import pytest
 import xlwings
 import xlwings.server
-from excel_errors import COM_ERRORS, ERROR_TYPES, error_in, error_out
+from excel_calls import COM_ERRORS, ERROR_TYPES, call, error_in, error_out
 
 from xlnn import activations, cells, udfs
 
@@ -42,17 +41,6 @@ GROUPED = {"SOFTMAX": activations.softmax, "LOG_SOFTMAX": activations.log_softma
 ACTIVATION = {**ELEMENTWISE, **GROUPED}
 
 BY_NAME = {f.excel_name: f for f in udfs.FUNCTIONS}
-
-
-def call(function, *args, runtime="1.4"):
-    """Call ``function`` as Excel does through xlwings' Office.js runtime."""
-    payload = {
-        "func_name": function.__name__,
-        "args": list(args),
-        "version": xlwings.__version__,
-        "runtime": runtime,
-    }
-    return asyncio.run(xlwings.server.custom_functions_call(payload, udfs))
 
 
 def _kind(cell):

@@ -1,9 +1,17 @@
-"""Excel's error values as each xlwings runtime hands them to a function.
+"""What Excel hands xlnn's functions, and a call through xlwings' real path.
 
-Literals for the tests, from the sources named beside them.
+Error values are literals for the tests, from the sources named beside them.
+:func:`call` needs the xlwings Office.js setup of tests/conftest.py.
 """
 
 from __future__ import annotations
+
+import asyncio
+
+import xlwings
+import xlwings.server
+
+from xlnn import udfs
 
 # The COM error ints of classic xlwings (read raw): -2146828288 + n for
 # CVErr(n). The first seven as listed in xlwings' docs and its own table
@@ -49,3 +57,14 @@ def error_in(text):
 def error_out(text):
     """A real error cell in xlwings' Office.js result (runtime 1.4)."""
     return {"type": "Error", "errorType": ERROR_TYPES[text]}
+
+
+def call(function, *args, runtime="1.4"):
+    """Call ``function`` as Excel does through xlwings' Office.js runtime."""
+    payload = {
+        "func_name": function.__name__,
+        "args": list(args),
+        "version": xlwings.__version__,
+        "runtime": runtime,
+    }
+    return asyncio.run(xlwings.server.custom_functions_call(payload, udfs))
