@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from xlnn import samples, verify, xlsx_writer
+from xlnn.errors import UserError
 from xlnn.engines import Engine, Progress, quiet
 from xlnn.engines.libreoffice import DEFAULT_TIMEOUT
 from xlnn.flavors import FLAVORS
@@ -51,7 +52,7 @@ _TEMPORARY = re.compile(
 )
 
 
-class BuildError(Exception):
+class BuildError(UserError):
     """The workbooks cannot be written; the message names the path and why."""
 
 

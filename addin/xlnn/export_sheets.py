@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 import xlnn
+from xlnn.errors import UserError
 from xlnn import catalog, network_layout
 from xlnn.flavors import Flavor
 from xlnn.layout import (
@@ -51,7 +52,7 @@ DEFAULT_ROWS = 100
 PENDING = "xlnn-verification-result-pending"
 
 
-class ExportError(Exception):
+class ExportError(UserError):
     """The workbook cannot be written as asked; the message says why."""
 
 

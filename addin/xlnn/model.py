@@ -108,6 +108,17 @@ class Model:
         default=None, compare=False
     )
     reference_tolerance: float = FLOAT64_TOLERANCE
+    #: A float64 evaluation of the source model itself (for ONNX, onnx's
+    #: ReferenceEvaluator on a float64 copy of the graph), giving what
+    #: ``reference`` gives; None when xlnn's NumPy forward pass is that
+    #: evaluation (.npz, the book's pickle, scikit-learn).
+    exact: Callable[[np.ndarray], np.ndarray] | None = field(
+        default=None, compare=False
+    )
+    #: The shape of one sample in the framework, without the batch dimension
+    #: ((1, 28, 28) for an image model); None for a flat row of features.
+    #: Its values are flattened row by row (C order), as the framework does.
+    input_shape: tuple[int, ...] | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "preprocessing", tuple(self.preprocessing))
@@ -143,6 +154,11 @@ class Model:
         if self.output == "binary":
             return np.hstack([1.0 - outputs, outputs])
         return outputs
+
+    def exact_predict(self, x) -> np.ndarray:
+        """A float64 evaluation of the source model (or NumPy's forward pass)."""
+        x = np.atleast_2d(np.asarray(x, dtype=np.float64))
+        return np.asarray(self.exact(x) if self.exact else self.predict(x), np.float64)
 
     def framework_predict(self, x) -> np.ndarray:
         """The framework's own inference, or NumPy's where NumPy is the framework."""

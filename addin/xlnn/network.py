@@ -25,6 +25,9 @@ class Dense:
     weights: np.ndarray
     bias: np.ndarray
     activation: str = "sigmoid"
+    #: The activation's parameter (LEAKY_RELU's and ELU's alpha), or None for
+    #: its default; only activations with a catalog ``parameter`` take one.
+    parameter: float | None = None
 
     def __post_init__(self):
         weights = np.atleast_2d(np.asarray(self.weights, dtype=np.float64))
@@ -34,7 +37,11 @@ class Dense:
                 f"bias has {bias.size} values but the weights have "
                 f"{weights.shape[1]} outputs"
             )
-        catalog.get(self.activation)  # refuses an unknown name
+        activation = catalog.get(self.activation)  # refuses an unknown name
+        if self.parameter is not None:
+            if activation.parameter is None:
+                raise ValueError(f"{self.activation} takes no parameter")
+            object.__setattr__(self, "parameter", float(self.parameter))
         object.__setattr__(self, "weights", weights)
         object.__setattr__(self, "bias", bias)
 
@@ -45,6 +52,11 @@ class Dense:
     @property
     def n_outputs(self) -> int:
         return self.weights.shape[1]
+
+    def activate(self, a: np.ndarray) -> np.ndarray:
+        """The activation of the sums ``a``, with this layer's parameter."""
+        function = catalog.get(self.activation).function
+        return function(a) if self.parameter is None else function(a, self.parameter)
 
 
 @dataclass(frozen=True)
@@ -90,7 +102,7 @@ class Network:
         values = []
         for layer in self.layers:
             a = z @ layer.weights + layer.bias
-            z = catalog.get(layer.activation).function(a)
+            z = layer.activate(a)
             values.append(LayerValues(a, z))
         return values
 

@@ -24,17 +24,14 @@ import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 
+from xlnn.errors import UserError
 from xlnn.model import Model
 
 __all__ = ["SourceError", "read", "file_sha256", "READERS"]
 
 
-class SourceError(ValueError):
+class SourceError(UserError, ValueError):
     """A model source that xlnn cannot read, with a one-line reason."""
-
-    def __init__(self, message: str):
-        # One line, so the command line can print it as is.
-        super().__init__(" ".join(str(message).split()))
 
 
 #: The extensions :func:`read` knows, and the format each names.

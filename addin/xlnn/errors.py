@@ -1,0 +1,17 @@
+"""The one error base class for everything a user can cause.
+
+A bad model file, a CSV that is not numbers, a file in the way, an option out
+of range: each is a :class:`UserError` (or a subclass, such as
+:class:`xlnn.sources.SourceError`) whose message is one line naming the
+culprit. :func:`xlnn.cli.main` prints it and exits 2; a traceback is a bug.
+"""
+
+from __future__ import annotations
+
+
+class UserError(Exception):
+    """Something the user can fix; the message is one line saying what."""
+
+    def __init__(self, message: object = ""):
+        # One line, so the command line can print it as is.
+        super().__init__(" ".join(str(message).split()))
