@@ -31,9 +31,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from xlnn import samples, verify, xlsx_writer
-from xlnn.errors import UserError
 from xlnn.engines import Engine, Progress, quiet
 from xlnn.engines.libreoffice import DEFAULT_TIMEOUT
+from xlnn.errors import UserError
 from xlnn.flavors import FLAVORS
 
 TEMPORARY_SUFFIX = ".xlnn-tmp"

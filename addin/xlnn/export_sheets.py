@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 
 import xlnn
-from xlnn.errors import UserError
 from xlnn import catalog, network_layout
+from xlnn.errors import UserError
 from xlnn.flavors import Flavor
 from xlnn.layout import (
     COMPACT,
