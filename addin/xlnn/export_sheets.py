@@ -48,6 +48,10 @@ from xlnn.samples import intro
 
 #: Rows of the batch sheet unless told otherwise.
 DEFAULT_ROWS = 100
+#: A worksheet's size in every Excel since 2007 (and LibreOffice since 7.4).
+EXCEL_ROWS, EXCEL_COLUMNS = 1_048_576, 16_384
+#: Rows the batch sheet's title, notes and headers take above its samples.
+BATCH_HEADER_ROWS = 10
 #: Stands for the verification result in the rendered file until it is known.
 PENDING = "xlnn-verification-result-pending"
 
@@ -618,7 +622,27 @@ def layout(
     _batch_sheet(book, model, flavor, inputs, rows)
     _weights_sheet(book, model, flavor)
     _about_sheet(book, model, flavor, exported_at=exported_at or now(), status=status)
+    _check_fits(book)
     return book
+
+
+def _check_fits(book: BookLayout) -> None:
+    """Refuse a layout that runs past a worksheet's last row or column."""
+    for sheet in book.sheets:
+        blocks = [
+            entry.block for entry in (*sheet.texts, *sheet.inputs, *sheet.formulas)
+        ]
+        if not blocks:
+            continue
+        last_col = max(block.last_col for block in blocks)
+        last_row = max(block.last_row for block in blocks)
+        if last_col > EXCEL_COLUMNS or last_row > EXCEL_ROWS:
+            raise ExportError(
+                f"the {sheet.title} sheet needs {last_row:,} rows and {last_col:,} "
+                f"columns; a sheet holds {EXCEL_ROWS:,} rows and {EXCEL_COLUMNS:,} "
+                "columns (the batch sheet puts the input and every layer side by "
+                "side: a smaller model, or fewer rows, fits)"
+            )
 
 
 def now() -> dt.datetime:
@@ -628,6 +652,20 @@ def now() -> dt.datetime:
 def _check_shapes(model: Model, inputs, *, rows: int, image) -> None:
     if rows < 1:
         raise ExportError(f"the batch needs at least one row, not {rows}")
+    if rows > EXCEL_ROWS - BATCH_HEADER_ROWS:
+        raise ExportError(
+            f"a batch of {rows} rows does not fit a sheet of {EXCEL_ROWS:,} rows; "
+            f"pass at most {EXCEL_ROWS - BATCH_HEADER_ROWS:,}"
+        )
+    widths = {"the input": model.n_inputs}
+    for k, layer in enumerate(model.network.layers, start=1):
+        widths[f"layer {k}"] = layer.n_outputs
+    for what, width in widths.items():
+        if width > EXCEL_COLUMNS:
+            raise ExportError(
+                f"{what} is {width:,} values wide; a sheet holds {EXCEL_COLUMNS:,} "
+                "columns, so xlnn cannot lay it out as one row"
+            )
     if inputs.shape[1] != model.n_inputs:
         raise ExportError(
             f"the inputs have {inputs.shape[1]} values per row, the model takes "

@@ -1,0 +1,49 @@
+"""Models and batches that do not fit a worksheet are refused before writing."""
+
+import numpy as np
+import pytest
+
+from xlnn import export, export_sheets
+from xlnn.export_sheets import EXCEL_COLUMNS, EXCEL_ROWS, ExportError
+from xlnn.flavors import PLAIN
+from xlnn.model import Model
+from xlnn.network import Dense, Network
+
+
+def _model(*widths, activation="relu"):
+    rng = np.random.default_rng(0)
+    layers = [
+        Dense(rng.normal(size=(n, m)), np.zeros(m), activation)
+        for n, m in zip(widths, widths[1:], strict=False)
+    ]
+    return Model(Network(layers), output="values")
+
+
+def test_a_layer_wider_than_a_sheet_is_refused_naming_the_limit(tmp_path):
+    model = _model(2, EXCEL_COLUMNS + 1)
+    with pytest.raises(ExportError, match="16,385 values wide.*16,384 columns"):
+        export.to_workbook(model, tmp_path / "wide.xlsx", verify=False)
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_layer_exactly_as_wide_as_a_sheet_is_not_refused_for_its_width():
+    model = _model(2, EXCEL_COLUMNS)
+    # The width alone fits; the batch sheet, which puts blocks side by side,
+    # is what cannot hold it.
+    with pytest.raises(ExportError, match="batch sheet needs"):
+        export_sheets.layout(model, flavor=PLAIN, inputs=np.zeros((1, 2)), rows=1)
+
+
+def test_a_batch_wider_than_a_sheet_is_refused_before_anything_is_written(tmp_path):
+    model = _model(12_000, 3000, 2)
+    with pytest.raises(ExportError, match=r"batch sheet needs \d+ rows and [\d,]+ col"):
+        export.to_workbook(model, tmp_path / "wide.xlsx", rows=1, verify=False)
+    assert not list(tmp_path.iterdir())
+
+
+def test_more_rows_than_a_sheet_holds_are_refused(tmp_path):
+    with pytest.raises(ExportError, match="does not fit a sheet of 1,048,576 rows"):
+        export.to_workbook(
+            _model(2, 2), tmp_path / "long.xlsx", rows=EXCEL_ROWS, verify=False
+        )
+    assert not list(tmp_path.iterdir())
