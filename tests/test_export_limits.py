@@ -28,9 +28,9 @@ def test_a_layer_wider_than_a_sheet_is_refused_naming_the_limit(tmp_path):
 
 def test_a_layer_exactly_as_wide_as_a_sheet_is_not_refused_for_its_width():
     model = _model(2, EXCEL_COLUMNS)
-    # The width alone fits; the batch sheet, which puts blocks side by side,
-    # is what cannot hold it.
-    with pytest.raises(ExportError, match="batch sheet needs"):
+    # The width alone fits; the sheets, which start at column B and put
+    # blocks side by side, are what cannot hold it.
+    with pytest.raises(ExportError, match="sheet needs .* 16,384 columns"):
         export_sheets.layout(model, flavor=PLAIN, inputs=np.zeros((1, 2)), rows=1)
 
 

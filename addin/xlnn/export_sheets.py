@@ -640,8 +640,8 @@ def _check_fits(book: BookLayout) -> None:
             raise ExportError(
                 f"the {sheet.title} sheet needs {last_row:,} rows and {last_col:,} "
                 f"columns; a sheet holds {EXCEL_ROWS:,} rows and {EXCEL_COLUMNS:,} "
-                "columns (the batch sheet puts the input and every layer side by "
-                "side: a smaller model, or fewer rows, fits)"
+                "columns (each layer is one row of cells, and the batch sheet "
+                "puts the input and every layer side by side)"
             )
 
 
