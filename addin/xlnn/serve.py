@@ -10,12 +10,20 @@ How xlwings Server finds xlnn
 xlwings Server serves the packages ``custom_functions`` and ``custom_scripts``
 of a *project folder*: the folder named by ``XLWINGS_PROJECT_DIR``, which it
 puts first on ``sys.path``. ``xlnn serve`` writes one into a new temporary
-folder (removed when the server stops), with one import in each package::
+folder (removed when the server stops), with one star import in each
+package::
 
     custom_functions/__init__.py    from xlnn.udfs import *
     custom_scripts/__init__.py      from xlnn.scripts import *
+                                    from xlnn.scripts import (
+                                        no_such_script as __getattr__)
 
-Nothing else goes in it: no ``.env``, ``pyproject.toml`` or ``config.py``, so
+The star imports take ``__all__``: the functions, and the scripts only, since
+xlwings Server calls whatever attribute of ``custom_scripts`` a request names.
+The module ``__getattr__`` (PEP 562) answers any other name with
+:class:`xlnn.scripts.NoSuchScript`, which xlwings Server sends back as HTTP 400
+with its message. Nothing else goes in the folder: no ``.env``,
+``pyproject.toml`` or ``config.py``, so
 every setting comes from an ``XLWINGS_*`` environment variable or is xlwings
 Server's default. Should either import fail, the package raises a
 ``RuntimeError``: xlwings Server takes a ``ModuleNotFoundError`` to mean "no
@@ -171,7 +179,7 @@ _PACKAGE_CODE = '''\
 """Written by xlnn serve: xlwings Server serves {module}'s {kind}."""
 
 try:
-    from {module} import *  # noqa: F403
+    from {module} import *  # noqa: F403{extra}
 except ImportError as error:
     # A ModuleNotFoundError from here would make xlwings Server fall back to
     # its example {kind}: fail loudly instead.
@@ -186,7 +194,10 @@ def write_project(folder: Path) -> Path:
         ("custom_scripts", "xlnn.scripts", "scripts"),
     ):
         (folder / package).mkdir(parents=True)
-        code = _PACKAGE_CODE.format(module=module, kind=kind)
+        extra = ""
+        if kind == "scripts":
+            extra = "\n    from xlnn.scripts import no_such_script as __getattr__"
+        code = _PACKAGE_CODE.format(module=module, kind=kind, extra=extra)
         (folder / package / "__init__.py").write_text(code, encoding="utf-8")
     return folder
 
