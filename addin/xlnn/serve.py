@@ -15,7 +15,7 @@ shared 2-core Linux machine: parsing the request 0.7 s, the call itself
 Running the function in a thread would free the loop for a tenth of that, so
 each worker is a process of its own: while one is busy with a large call,
 the others accept and answer new connections. The cost is memory (about
-150 MB per idle worker) and a large call still holds its own worker (and any
+90 MB per idle worker) and a large call still holds its own worker (and any
 keep-alive connection to it) for its duration; :data:`xlnn.cells.MAX_CELLS`
 bounds that duration and the memory of one call.
 
@@ -289,7 +289,8 @@ def _banner(args, namespace: str) -> str:
 
 
 #: Seconds a worker may take to answer uvicorn's health check: longer than
-#: any call of at most MAX_CELLS cells (about 15 s on a shared 2-core machine).
+#: any call of at most MAX_CELLS cells (2000 x 2000 SIGMOID: 33 s on a busy
+#: shared 2-core machine).
 HEALTHCHECK_TIMEOUT = 120
 
 #: xlwings Server's ASGI app, as each worker process imports it.
