@@ -8,8 +8,10 @@ text gives #VALUE!, NaN/inf give #NUM!.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import math
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -671,3 +673,86 @@ def test_softmax_on_random_grids(grid, direction):
         if numbers:
             assert all(type(v) is float for v in numbers)
             assert math.fsum(numbers) == pytest.approx(1.0, rel=0, abs=1e-12)
+
+
+# --- how many cells a call may take and give -------------------------------------
+
+
+def _grid(rows: int, columns: int) -> list:
+    """A rows x columns grid of zeros, cheap to make: one row object, repeated."""
+    return [[0.0] * columns] * rows
+
+
+def _peak_bytes(function, *args) -> int:
+    """The most memory Python allocated while ``function(*args)`` ran."""
+    tracemalloc.start()
+    try:
+        with contextlib.suppress(cells.ArgumentError):
+            function(*args)
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_range_of_max_cells_is_read():
+    side = math.isqrt(cells.MAX_CELLS)
+    assert side * side == cells.MAX_CELLS  # 2000 x 2000: exactly the limit
+    grid = cells.read(_grid(side, side))
+    assert grid.values.shape == (side, side)
+
+
+@pytest.mark.parametrize(
+    "shape", [(2000, 2001), (cells.MAX_CELLS + 1, 1), (1, cells.MAX_CELLS + 1)]
+)
+def test_a_range_beyond_max_cells_is_refused_naming_its_size(shape):
+    rows, columns = shape
+    with pytest.raises(cells.ArgumentError) as info:
+        cells.read(_grid(rows, columns))
+    message = str(info.value)
+    assert f"{rows} x {columns}" in message
+    assert f"{rows * columns:,} cells" in message
+    assert f"at most {cells.MAX_CELLS:,}" in message
+
+
+def test_a_large_range_is_refused_before_it_is_read():
+    # Reading 2000 x 2001 cells would allocate at least their 32 MB of floats.
+    assert _peak_bytes(cells.read, _grid(2000, 2001)) < 1_000_000
+
+
+def test_every_runtime_refuses_through_the_same_rules():
+    with pytest.raises(cells.ArgumentError, match="at most 4,000,000"):
+        cells.apply_elementwise(np.negative, _grid(2001, 2000), True)
+    with pytest.raises(cells.ArgumentError, match="at most 4,000,000"):
+        softmax(_grid(2001, 2000), "all")
+
+
+def _dense(x, weights, bias):
+    choice = cells.Choice(None, {"identity": lambda sums: sums}, "identity")
+    return cells.apply_dense(x, weights, bias, choice)
+
+
+def test_dense_refuses_a_result_beyond_max_cells_before_multiplying():
+    # The issue's call: 0.2 MB in, 100,000,000 cells (800 MB of floats) out.
+    x, weights, bias = _grid(10_000, 1), _grid(1, 10_000), _grid(1, 10_000)
+    with pytest.raises(cells.ArgumentError) as info:
+        _dense(x, weights, bias)
+    assert "the result, 10000 x 10000: 100,000,000 cells" in str(info.value)
+    assert _peak_bytes(_dense, x, weights, bias) < 1_000_000
+
+
+def test_dense_counts_x_w_and_b_together():
+    # x and W each hold 2,000,000 cells, b two more: 4,000,002 in all.
+    x, weights, bias = _grid(2, 1_000_000), _grid(1_000_000, 2), _grid(1, 2)
+    with pytest.raises(cells.ArgumentError, match="x, W and b together: 4,000,002"):
+        _dense(x, weights, bias)
+
+
+def test_dense_at_the_limit_computes():
+    x, weights, bias = _grid(2000, 1), _grid(1, 2000), _grid(1, 2000)
+    result = _dense(x, weights, bias)
+    assert len(result) == 2000 and len(result[0]) == 2000
+
+
+def test_ragged_rows_are_an_argument_error():
+    with pytest.raises(cells.ArgumentError, match="same length"):
+        cells.read([[1.0, 2.0], [3.0]])

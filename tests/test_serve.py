@@ -10,10 +10,12 @@ skipped, except under ``CI=true``, where they fail.
 from __future__ import annotations
 
 import datetime
+import http.client
 import importlib.util
 import ipaddress
 import json
 import os
+import select
 import signal
 import socket
 import ssl
@@ -50,6 +52,18 @@ EMPTY_BOOK = {
 }
 # An Office.js error cell as Excel sends it (see tests/test_udfs_officejs.py).
 NA_IN = {"type": "Error", "basicValue": "#N/A", "errorType": "NotAvailable"}
+
+
+def _call_body(function_name: str, *args) -> dict:
+    """A function call as the add-in sends it (runtime 1.4: typed error cells)."""
+    return {
+        "client": "Office.js",
+        "func_name": function_name,
+        "args": list(args),
+        "caller_address": "[Book1.xlsx]Sheet1!A1",
+        "version": xlwings.__version__,
+        "runtime": "1.4",
+    }
 
 
 def _command() -> list[str]:
@@ -134,15 +148,16 @@ class Server:
 
     def call(self, function_name: str, *args):
         """Call a function as the add-in does (runtime 1.4: typed error cells)."""
-        body = {
-            "client": "Office.js",
-            "func_name": function_name,
-            "args": list(args),
-            "caller_address": "[Book1.xlsx]Sheet1!A1",
-            "version": xlwings.__version__,
-            "runtime": "1.4",
-        }
+        body = _call_body(function_name, *args)
         return self.post("/xlwings/custom-functions-call", body)["result"]
+
+    def refused(self, path: str, body: dict) -> tuple[int, str]:
+        """The HTTP status and text of a request the server must refuse."""
+        try:
+            reply = self.post(path, body)
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode()
+        raise AssertionError(f"{path} was not refused: {reply!r}"[:500])
 
     def manifest_namespace(self) -> str:
         """The custom functions' namespace the add-in manifest gives Excel."""
@@ -270,6 +285,124 @@ def test_script_over_http_writes_formulas_in_the_manifest_namespace(server):
     assert calls, formulas
     namespace = server.manifest_namespace()
     assert all(f"={namespace}.SIGMOID(" in f for f in calls), calls
+
+
+# --- under abuse: argument errors, too many cells, other names -----------------
+
+ARGUMENT_ERRORS = {
+    "direction": (("softmax", [[1.0, 2.0]], [["sideways"]]), '"rows", "columns"'),
+    "activation": (("dense", [[1.0]], [[1.0]], [[0.0]], [["swish"]]), "sigmoid, relu"),
+    "shapes": (("dense", [[1.0, 2.0]], [[1.0]], [[0.0]]), "x has 2 columns but W"),
+    "cells": (("sigmoid", [[0.0] * 2000] * 2001), "at most 4,000,000 cells"),
+    "dense result": (
+        ("dense", [[1.0]] * 10_000, [[1.0] * 10_000], [[0.0] * 10_000]),
+        "the result, 10000 x 10000: 100,000,000 cells",
+    ),
+}
+
+
+@pytest.mark.engine
+@pytest.mark.parametrize("case", ARGUMENT_ERRORS)
+def test_argument_errors_reach_excel_with_their_message(server, case):
+    (function_name, *args), words = ARGUMENT_ERRORS[case]
+    status, text = server.refused(
+        "/xlwings/custom-functions-call", _call_body(function_name, *args)
+    )
+    # 400: the add-in shows the text in the cell and does not retry (its retry
+    # codes are 500, 502, 503 and 504, xlwings Server's config.py).
+    assert status == 400, text
+    assert words in text
+    assert "An error occurred" not in text
+
+
+@pytest.mark.engine
+def test_the_server_still_answers_after_refusing(server):
+    server.refused(
+        "/xlwings/custom-functions-call", _call_body("sigmoid", [[0.0] * 2000] * 2001)
+    )
+    assert server.call("sigmoid", [[0.0]]) == [[0.5]]
+
+
+@pytest.mark.engine
+def test_only_the_scripts_are_served(server):
+    meta = json.loads(server.get("/xlwings/custom-scripts-meta"))
+    assert sorted(entry["function_name"] for entry in meta) == sorted(scripts.__all__)
+
+
+# Attributes of xlnn.scripts that are not scripts: a helper function, a class,
+# imported modules and functions.
+NOT_SCRIPTS = [
+    "insert",
+    "insert_into_active_book",
+    "active_book",
+    "os",
+    "udfs",
+    "script",
+]
+
+
+@pytest.mark.engine
+@pytest.mark.parametrize("name", NOT_SCRIPTS)
+def test_other_names_of_xlnn_scripts_are_refused(server, name):
+    assert hasattr(scripts, name)  # there to be called, without __all__
+    status, text = server.refused(f"/xlwings/custom-scripts-call/{name}", EMPTY_BOOK)
+    assert status == 400, text
+    assert f"xlnn has no script {name!r}" in text
+    assert "insert_activations" in text  # the scripts are listed
+
+
+def test_scripts_all_names_every_script_and_nothing_else():
+    marked = {
+        name for name, value in vars(scripts).items() if hasattr(value, "__xlscript__")
+    }
+    assert set(scripts.__all__) == marked
+
+
+def test_no_such_script_is_an_attribute_error_and_an_xlwings_error():
+    with pytest.raises(AttributeError) as info:
+        scripts.no_such_script("insert")
+    assert isinstance(info.value, xlwings.XlwingsError)
+
+
+@pytest.mark.engine
+def test_with_workers_a_small_call_completes_while_a_large_one_runs(tmp_path):
+    """Order, not speed: with two workers, SIGMOID of one cell is answered
+    while a 1500 x 1500 SIGMOID (seconds of work on one event loop, mostly
+    FastAPI encoding the result) has not been answered yet."""
+    _require_server_package()
+    workers = Server(tmp_path, "--workers", "2")
+    side = 1500
+    large = http.client.HTTPConnection("127.0.0.1", workers.port, timeout=120)
+    try:
+        body = json.dumps(_call_body("sigmoid", [[0.25] * side] * side))
+        large.request(
+            "POST",
+            "/xlwings/custom-functions-call",
+            body=body,
+            headers={"Content-Type": "application/json"},
+        )
+        # The request is sent; its worker is now reading and computing it.
+        # A short wait makes sure that worker is busy, not accepting.
+        time.sleep(0.5)
+        assert workers.call("sigmoid", [[0.0]]) == [[0.5]]
+        readable, _, _ = select.select([large.sock], [], [], 0)
+        assert not readable, "the large call was answered first"
+        reply = large.getresponse()
+        assert reply.status == 200
+        result = json.loads(reply.read())["result"]
+        assert len(result) == side and len(result[0]) == side
+        assert result[-1][-1] == pytest.approx(float(activations.sigmoid(0.25)))
+    finally:
+        large.close()
+        assert_stopped_cleanly(workers)
+
+
+@pytest.mark.parametrize("workers", ["0", "65", "two"])
+def test_a_bad_number_of_workers_is_a_usage_error(workers, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["serve", "--workers", workers])
+    assert exit_.value.code == 2
+    assert "not a number of workers" in capsys.readouterr().err
 
 
 # --- other settings, each its own server ----------------------------------------
@@ -502,10 +635,9 @@ def test_project_folder_imports_xlnn(tmp_path):
     serve.write_project(tmp_path)
     functions = (tmp_path / "custom_functions" / "__init__.py").read_text()
     assert "from xlnn.udfs import *" in functions
-    assert (
-        "from xlnn.scripts import *"
-        in (tmp_path / "custom_scripts" / "__init__.py").read_text()
-    )
+    script_code = (tmp_path / "custom_scripts" / "__init__.py").read_text()
+    assert "from xlnn.scripts import *" in script_code
+    assert "from xlnn.scripts import no_such_script as __getattr__" in script_code
 
 
 def test_project_folder_fails_loudly_when_xlnn_cannot_be_imported(tmp_path):

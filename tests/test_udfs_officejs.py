@@ -543,3 +543,41 @@ def test_meta_lets_errors_in(meta):
     for entry in meta["functions"]:
         for parameter in entry["parameters"]:
             assert parameter["type"] == "any"
+
+
+# --- argument errors on their way to Excel ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("function", "args", "words"),
+    [
+        pytest.param(udfs.softmax, ([[1.0]], [["sideways"]]), '"rows"', id="direction"),
+        pytest.param(
+            udfs.dense, ([[1.0]], [[1.0]], [[0.0]], [["swish"]]), "sigmoid", id="name"
+        ),
+        pytest.param(
+            udfs.dense, ([[1.0]], [[1.0, 2.0]], [[0.0]]), "b must be", id="shape"
+        ),
+        pytest.param(udfs.leaky_relu, ([[1.0]], [[1.0, 2.0]]), "alpha", id="alpha"),
+        pytest.param(
+            udfs.sigmoid, ([[0.0] * 2001] * 2000,), "at most 4,000,000", id="size"
+        ),
+    ],
+)
+def test_argument_errors_reach_xlwings_as_xlwings_errors(function, args, words):
+    """xlwings Server shows an XlwingsError's message in the cell (HTTP 400)."""
+    with pytest.raises(xlwings.XlwingsError) as info:
+        call(function, *args)
+    assert isinstance(info.value, cells.ArgumentError)  # still a ValueError too
+    assert type(info.value).__name__ == "ArgumentError"  # what classic and Lite show
+    assert words in str(info.value)
+
+
+def test_registered_functions_keep_their_signatures():
+    assert list(inspect.signature(udfs.leaky_relu).parameters) == ["x", "alpha"]
+    assert list(inspect.signature(udfs.dense).parameters) == [
+        "x",
+        "W",
+        "b",
+        "activation",
+    ]

@@ -28,6 +28,8 @@ an error fills every output cell with that error, and text fills them with
 value out, and :func:`to_excel` makes every result a list of rows for xlwings.
 A dense layer (:func:`apply_dense`, DENSE) goes row by row: each row of x is
 one sample, and W and b must hold numbers only.
+No call takes in or gives back more than :data:`MAX_CELLS` cells: a larger
+one is an :class:`ArgumentError`, raised before any cell is read.
 This module knows nothing of activation functions.
 """
 
@@ -110,6 +112,49 @@ _EXCEL_EPOCH = dt.datetime(1899, 12, 30)
 _NUMBER, _OTHER = 0, 1
 _NUMBER_TYPES = {float: _NUMBER, int: _NUMBER, bool: _NUMBER}
 _NUMBER_TYPES_CLASSIC = {float: _NUMBER, bool: _NUMBER}
+
+
+#: The most cells one function call takes in (all its ranges together) and
+#: gives back. A cell costs about 200 bytes on its way through a call (the
+#: JSON text, Python's list of floats, the float64 arrays, the list of results
+#: and its JSON), so 4,000,000 cells keep one call under about 1 GB while a
+#: 1000 x 1000 range (the benchmarks') fits four times over. See
+#: :func:`check_cells`.
+MAX_CELLS = 4_000_000
+
+
+class ArgumentError(ValueError):
+    """An argument Excel cannot compute with: a bad ``direction`` or ``alpha``,
+    an unknown name, shapes that do not fit, or too many cells.
+
+    The message says what is wrong and what would do; the adapters in
+    :mod:`xlnn.udfs` hand it on to Excel, where it shows instead of a result.
+    """
+
+
+def check_cells(count: int, what: str) -> None:
+    """Refuse, before any work, a call that would take or give more than
+    :data:`MAX_CELLS` cells.
+
+    ``what`` names the cells counted (``"the range is 3000 x 3000"``).
+
+    >>> check_cells(4_000_000, "the range")
+    >>> check_cells(4_000_001, "the range")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    xlnn.cells.ArgumentError: the range: 4,000,001 cells; ... at most 4,000,000 ...
+    """
+    if count > MAX_CELLS:
+        raise ArgumentError(
+            f"{what}: {count:,} cells; xlnn's functions take and return at most "
+            f"{MAX_CELLS:,} cells per call: split the range into smaller ones"
+        )
+
+
+def _size(cells) -> tuple[int, int]:
+    """The (rows, columns) of what Excel handed over, without reading a cell."""
+    rows, _ = _rows(cells)
+    return len(rows), len(rows[0])
 
 
 @dataclass(frozen=True)
@@ -281,8 +326,9 @@ def read(cells, classic: bool = False) -> Cells:
     """
     rows, single = _rows(cells)
     width = len(rows[0])
+    check_cells(len(rows) * width, f"a range of {len(rows)} x {width}")
     if any(len(row) != width for row in rows):
-        raise ValueError("all rows of a range must have the same length")
+        raise ArgumentError("all rows of a range must have the same length")
     shape = (len(rows), width)
     flat = list(itertools.chain.from_iterable(rows))
     values = _only_numbers(flat, classic)
@@ -463,10 +509,6 @@ _DIRECTION_ALIASES = {
     "whole": "all",
     "range": "all",
 }
-
-
-class ArgumentError(ValueError):
-    """An argument that is not a range (``direction``, ``alpha``) is invalid."""
 
 
 def group_axis(direction, shape: tuple[int, int]) -> int | None:
@@ -656,9 +698,18 @@ def apply_dense(x, weights, bias, activation: Choice, classic: bool = False):
     the first (reading order: W, then b), a blank or text being #VALUE!.
     A sum or result that is NaN or inf is #NUM!.
 
-    Shapes that do not make a layer, and an unknown activation name, raise
-    :class:`ArgumentError`.
+    Shapes that do not make a layer, an unknown activation name, and more
+    than :data:`MAX_CELLS` cells in (x, W and b together) or out raise
+    :class:`ArgumentError`, the cell counts before any cell is read.
     """
+    sizes = [_size(x), _size(weights), _size(bias)]
+    check_cells(
+        sum(rows * columns for rows, columns in sizes),
+        "x, W and b together",
+    )
+    # x's rows and W's columns give the output's shape before any sum is made.
+    out_rows, out_columns = sizes[0][0], sizes[1][1]
+    check_cells(out_rows * out_columns, f"the result, {out_rows} x {out_columns}")
     grid = read(x, classic)
     weight_cells = read(weights, classic)
     bias_cells = read(bias, classic)

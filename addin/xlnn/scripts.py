@@ -20,6 +20,16 @@ from xlwings import script
 from xlnn import book_writer, samples, udfs
 from xlnn.flavors import ADDIN
 
+#: The scripts, and only they: what ``from xlnn.scripts import *`` gives
+#: xlwings Server's ``custom_scripts``, which calls any of its attributes by
+#: name over HTTP (helpers such as :func:`insert`, or ``os``, must not be).
+__all__ = [
+    "insert_activations",
+    "insert_three_layer_network",
+    "insert_digits",
+    "bind_formulas",
+]
+
 #: Where xlwings Server's setting for its functions' namespace is read from.
 SERVER_NAMESPACE_VARIABLE = "XLWINGS_FUNCTIONS_NAMESPACE"
 #: xlwings Server's environment: dev, qa, uat, staging or prod (its default).
@@ -107,6 +117,23 @@ async def bind_formulas(book: xw.Book):
 
     entries = await binding.bind(book, namespace=function_namespace())
     print(binding.summary(entries))
+
+
+class NoSuchScript(xw.XlwingsError, AttributeError):
+    """A request for a script xlnn does not have (see :func:`no_such_script`)."""
+
+
+def no_such_script(name: str):
+    """xlwings Server's ``custom_scripts``' module ``__getattr__`` (PEP 562).
+
+    Raises :class:`NoSuchScript`, listing the scripts: an ``XlwingsError``, so
+    that xlwings Server answers HTTP 400 with the message, and an
+    ``AttributeError``, so that ``hasattr`` and ``getattr(..., None)`` on the
+    module still work.
+    """
+    raise NoSuchScript(
+        f"xlnn has no script {name!r}; its scripts are {', '.join(__all__)}"
+    )
 
 
 # --- classic Excel: xlnn insert ------------------------------------------------

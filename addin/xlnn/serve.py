@@ -3,19 +3,41 @@
 xlwings Server (PyPI ``xlwings-server``, Python 3.11+) is a FastAPI app that
 Excel's Office.js add-in calls over HTTP: one shared, managed installation for
 a whole team. ``pip install "xlnn[server]"`` installs it; ``xlnn serve`` runs
-it with uvicorn, in this process, with one worker.
+it with uvicorn: in this process, or in ``--workers N`` processes.
+
+Why workers, not threads
+------------------------
+xlwings Server's route is ``async`` and calls xlnn's (synchronous) functions
+on its event loop; FastAPI then encodes the result (``jsonable_encoder``) and
+``json.dumps`` it on that loop too. For a 1500 x 1500 SIGMOID, measured on a
+shared 2-core Linux machine: parsing the request 0.7 s, the call itself
+(xlwings' conversion and xlnn) 0.4 s, encoding 3.5 s and ``json.dumps`` 3.0 s.
+Running the function in a thread would free the loop for a tenth of that, so
+each worker is a process of its own: while one is busy with a large call,
+the others accept and answer new connections. The cost is memory (about
+90 MB per idle worker) and a large call still holds its own worker (and any
+keep-alive connection to it) for its duration; :data:`xlnn.cells.MAX_CELLS`
+bounds that duration and the memory of one call.
 
 How xlwings Server finds xlnn
 -----------------------------
 xlwings Server serves the packages ``custom_functions`` and ``custom_scripts``
 of a *project folder*: the folder named by ``XLWINGS_PROJECT_DIR``, which it
 puts first on ``sys.path``. ``xlnn serve`` writes one into a new temporary
-folder (removed when the server stops), with one import in each package::
+folder (removed when the server stops), with one star import in each
+package::
 
     custom_functions/__init__.py    from xlnn.udfs import *
     custom_scripts/__init__.py      from xlnn.scripts import *
+                                    from xlnn.scripts import (
+                                        no_such_script as __getattr__)
 
-Nothing else goes in it: no ``.env``, ``pyproject.toml`` or ``config.py``, so
+The star imports take ``__all__``: the functions, and the scripts only, since
+xlwings Server calls whatever attribute of ``custom_scripts`` a request names.
+The module ``__getattr__`` (PEP 562) answers any other name with
+:class:`xlnn.scripts.NoSuchScript`, which xlwings Server sends back as HTTP 400
+with its message. Nothing else goes in the folder: no ``.env``,
+``pyproject.toml`` or ``config.py``, so
 every setting comes from an ``XLWINGS_*`` environment variable or is xlwings
 Server's default. Should either import fail, the package raises a
 ``RuntimeError``: xlwings Server takes a ``ModuleNotFoundError`` to mean "no
@@ -110,6 +132,13 @@ def _port(text: str) -> int:
     return int(text)
 
 
+def _workers(text: str) -> int:
+    """A number of worker processes, for ``--workers``."""
+    if not text.isdigit() or not 1 <= int(text) <= 64:
+        raise argparse.ArgumentTypeError(f"not a number of workers (1-64): {text!r}")
+    return int(text)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """``xlnn serve``'s options."""
     parser.add_argument(
@@ -119,6 +148,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--port", type=_port, default=8000, help="port to listen on (default: 8000)"
+    )
+    parser.add_argument(
+        "--workers",
+        type=_workers,
+        default=1,
+        metavar="N",
+        help="worker processes (default: 1); with 2 or more, a large call "
+        "holds up only its own worker",
     )
     parser.add_argument(
         "--ssl-certfile", type=Path, metavar="FILE", help="TLS certificate (PEM)"
@@ -171,7 +208,7 @@ _PACKAGE_CODE = '''\
 """Written by xlnn serve: xlwings Server serves {module}'s {kind}."""
 
 try:
-    from {module} import *  # noqa: F403
+    from {module} import *  # noqa: F403{extra}
 except ImportError as error:
     # A ModuleNotFoundError from here would make xlwings Server fall back to
     # its example {kind}: fail loudly instead.
@@ -186,7 +223,10 @@ def write_project(folder: Path) -> Path:
         ("custom_scripts", "xlnn.scripts", "scripts"),
     ):
         (folder / package).mkdir(parents=True)
-        code = _PACKAGE_CODE.format(module=module, kind=kind)
+        extra = ""
+        if kind == "scripts":
+            extra = "\n    from xlnn.scripts import no_such_script as __getattr__"
+        code = _PACKAGE_CODE.format(module=module, kind=kind, extra=extra)
         (folder / package / "__init__.py").write_text(code, encoding="utf-8")
     return folder
 
@@ -248,6 +288,35 @@ def _banner(args, namespace: str) -> str:
     return "\n".join(lines)
 
 
+#: Seconds a worker may take to answer uvicorn's health check: longer than
+#: any call of at most MAX_CELLS cells (2000 x 2000 SIGMOID: 33 s on a busy
+#: shared 2-core machine).
+HEALTHCHECK_TIMEOUT = 120
+
+#: xlwings Server's ASGI app, as each worker process imports it.
+APP_IMPORT = "xlwings_server.main:main_app"
+
+
+def _supervisor(config, sockets: list[socket.socket], received: list[int]):
+    """uvicorn's worker supervisor, noting the signal that stopped it.
+
+    It handles SIGINT and SIGTERM itself (it stops its workers, each shutting
+    down gracefully, and returns), so the signal is noted in ``received``.
+    """
+    from uvicorn.supervisors import Multiprocess
+
+    class Workers(Multiprocess):
+        def handle_int(self) -> None:
+            received.append(signal.SIGINT)
+            super().handle_int()
+
+        def handle_term(self) -> None:
+            received.append(signal.SIGTERM)
+            super().handle_term()
+
+    return Workers(config, sockets)
+
+
 def _serve(app, sock: socket.socket, args) -> int:
     """Serve until Ctrl-C or SIGTERM; then 128 + the signal's number."""
     import uvicorn
@@ -262,13 +331,24 @@ def _serve(app, sock: socket.socket, args) -> int:
     watched = (signal.SIGINT, signal.SIGTERM)
     previous = {signum: signal.signal(signum, remember) for signum in watched}
     try:
+        workers = getattr(args, "workers", 1)
         config = uvicorn.Config(
-            app,
+            # Each worker process imports the app afresh, from the environment
+            # (XLWINGS_PROJECT_DIR and the settings) this process set up.
+            APP_IMPORT if workers > 1 else app,
+            workers=workers,
             ssl_certfile=args.ssl_certfile and str(args.ssl_certfile),
             ssl_keyfile=args.ssl_keyfile and str(args.ssl_keyfile),
             timeout_graceful_shutdown=10,
+            # uvicorn kills a worker that misses its health check (5 s by
+            # default); json.dumps of a large result holds the GIL that long
+            # on a busy machine, so a worker in the middle of a call was killed.
+            timeout_worker_healthcheck=HEALTHCHECK_TIMEOUT,
         )
-        uvicorn.Server(config).run(sockets=[sock])
+        if workers > 1:
+            _supervisor(config, [sock], received).run()
+        else:
+            uvicorn.Server(config).run(sockets=[sock])
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)

@@ -23,6 +23,7 @@ name): Office.js registers it as STEP, classic xlwings as STEP_FUNCTION.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import sys
 
@@ -38,8 +39,8 @@ from xlnn.catalog import Activation
 CLASSIC = sys.platform == "win32" and not getattr(xlwings, "on_server", False)
 
 RANGE_HELP = (
-    "A cell, row, column or 2-D range of numbers. Blanks stay blank, "
-    "text gives #VALUE!, errors pass through."
+    f"A cell, row, column or 2-D range of numbers, at most {cells.MAX_CELLS:,} "
+    "cells. Blanks stay blank, text gives #VALUE!, errors pass through."
 )
 
 
@@ -57,6 +58,30 @@ class ShownCells(Converter):
     @staticmethod
     def write_value(value, options):
         return cells.to_excel(value, options.get("runtime"))
+
+
+class ArgumentError(cells.ArgumentError, xlwings.XlwingsError):
+    """A :class:`xlnn.cells.ArgumentError` on its way to Excel, message unchanged.
+
+    xlwings Server answers an ``XlwingsError`` with its message and HTTP 400,
+    which the add-in shows in the cell without retrying; any other exception
+    becomes a retried HTTP 500 "An error occurred.". Classic xlwings and
+    xlwings Lite show the message as before: the class is still a
+    ``cells.ArgumentError`` (a ``ValueError``) named ArgumentError.
+    """
+
+
+def _showing_argument_errors(function):
+    """``function``, with its argument errors raised as :class:`ArgumentError`."""
+
+    @functools.wraps(function)
+    def adapter(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except cells.ArgumentError as error:
+            raise ArgumentError(*error.args) from error
+
+    return adapter
 
 
 def _adapter(activation: Activation):
@@ -100,7 +125,7 @@ DIRECTION_HELP = (
 
 def _register(activation: Activation):
     """Register ``activation``'s adapter with xlwings, named as the table says."""
-    adapter = _adapter(activation)
+    adapter = _showing_argument_errors(_adapter(activation))
     adapter.__name__ = adapter.__qualname__ = activation.python_name
     adapter.__doc__ = activation.help
     arg_help = {"x": RANGE_HELP}
@@ -140,7 +165,7 @@ def dense(x, W, b, activation=None):
 
 def _register_dense():
     """Register :func:`dense` with xlwings as DENSE."""
-    adapter = dense
+    adapter = _showing_argument_errors(dense)
     for name, help_text in DENSE_HELP.items():
         adapter = arg(name, "raw", doc=help_text)(adapter)
     adapter = func(name="DENSE")(ret(ShownCells)(adapter))
