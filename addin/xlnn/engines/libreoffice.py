@@ -29,7 +29,6 @@ import os
 import shutil
 import signal
 import subprocess
-import tempfile
 import threading
 import time
 from collections.abc import Sequence
@@ -37,6 +36,7 @@ from pathlib import Path
 
 import openpyxl
 
+from xlnn import files
 from xlnn.engines import EngineError, Progress, Values, quiet
 
 __all__ = [
@@ -329,10 +329,8 @@ class LibreOffice:
             LibreOffice is missing, failed, timed out or was stopped; ``done``
             holds the values of the workbooks it did recalculate.
         """
-        with tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX) as scratch:
-            converted, outcome = self._convert_into(
-                paths, Path(scratch), "xlsx", progress
-            )
+        with files.scratch_folder(SCRATCH_PREFIX) as scratch:
+            converted, outcome = self._convert_into(paths, scratch, "xlsx", progress)
             values = {path: read_values(out) for path, out in converted.items()}
         _raise_for_missing(paths, outcome, values)
         return values
@@ -371,10 +369,8 @@ class LibreOffice:
                     "it; choose another output folder"
                 )
         out_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX) as scratch:
-            converted, outcome = self._convert_into(
-                paths, Path(scratch), target, progress
-            )
+        with files.scratch_folder(SCRATCH_PREFIX) as scratch:
+            converted, outcome = self._convert_into(paths, scratch, target, progress)
             moved = {
                 path: Path(shutil.move(out, out_dir / out.name))
                 for path, out in converted.items()
