@@ -489,6 +489,8 @@ def to_workbook(
     model = as_model(model, activations=activations)
     protect = _input_files(model)
     _refuse_conflicts(planned.values(), force=force, protect=protect)
+    for stale in files.remove_stale_scratch(SCRATCH_PREFIX):
+        progress(f"removed {stale}, left by an export that was killed")
     if sample_inputs is None:
         count = min(DEFAULT_SAMPLES, max(1, rows - 2))
         sample_inputs = random_inputs(model, count, image=image)
