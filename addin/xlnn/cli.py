@@ -76,15 +76,16 @@ formulas for addin) on the --sample-inputs rows, or on seeded random inputs,
 and compare every output and predicted label with the framework's own
 inference, within 1e-9 relative.
 
-No file is overwritten without --force; a file is complete or absent.
-Progress goes to stderr.
+No file is overwritten without --force, and --force replaces only a regular
+file, never the model; a file is complete or absent. Progress goes to stderr.
 
 exit codes:
   0    written; verified, or not verified (engine missing or failed)
   1    an output or label differs from the framework; with --strict, also
        a file not verified
   2    nothing written: the model cannot be read (unsupported op, refused
-       pickle), a file is in the way, or a bad option
+       pickle), a file is in the way, --out does not end in .xlsx, or a bad
+       option
   130  interrupted by Ctrl-C, 143 by SIGTERM"""
 
 EXPORT_EXAMPLES = """\
@@ -316,7 +317,11 @@ def _add_export(commands, raw, default_timeout: float) -> None:
     )
     export.add_argument("model", type=Path, metavar="MODEL", help="the model file")
     export.add_argument(
-        "--out", type=Path, metavar="FILE", help="the workbook (default: MODEL.xlsx)"
+        "--out",
+        type=Path,
+        metavar="FILE",
+        help="the workbook, a name ending in .xlsx (any other is refused, exit 2; "
+        "default: MODEL.xlsx)",
     )
     export.add_argument(
         "--flavor",
@@ -342,7 +347,12 @@ def _add_export(commands, raw, default_timeout: float) -> None:
         metavar="CSV",
         help="verification inputs, one sample per row (default: seeded random)",
     )
-    export.add_argument("--force", action="store_true", help="overwrite FILE")
+    export.add_argument(
+        "--force",
+        action="store_true",
+        help="overwrite FILE if it is a regular file; never a device, a pipe or "
+        "the model itself (also through a link)",
+    )
     export.add_argument(
         "--strict", action="store_true", help="exit 1 when a file is not verified"
     )

@@ -413,7 +413,8 @@ def as_model(obj, *, activations=None) -> Model:
         from xlnn.sources import onnx_source
 
         return onnx_source.from_proto(obj)
-    if type(obj).__module__.startswith("sklearn"):
+    sklearn_base = sys.modules.get("sklearn.base")
+    if sklearn_base is not None and isinstance(obj, sklearn_base.BaseEstimator):
         from xlnn.sources.sklearn_source import from_sklearn
 
         return from_sklearn(obj)
