@@ -230,6 +230,15 @@ def test_a_target_name_that_is_a_folder_is_refused(tiny, tmp_path, force):
     assert [p.name for p in tmp_path.iterdir()] == ["digits_plain.xlsx"]
 
 
+def test_force_replaces_no_fifo_and_writes_nothing(tiny, tmp_path):
+    fifo = tmp_path / "digits_plain.xlsx"
+    os.mkfifo(fifo)
+    with pytest.raises(files.FileRefused, match="not a regular file"):
+        quiet_build(tmp_path, check=False, force=True)
+    assert [p.name for p in tmp_path.iterdir()] == ["digits_plain.xlsx"]
+    assert fifo.is_fifo()
+
+
 def dead_pid() -> int:
     """The id of a process that has ended."""
     child = subprocess.Popen([sys.executable, "-c", "pass"])

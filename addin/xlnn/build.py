@@ -108,11 +108,14 @@ def prepare_folder(out_dir: Path) -> None:
 
 
 def refuse_conflicts(planned, *, force: bool) -> None:
-    """Refuse target names taken by folders, or by files unless ``force``."""
+    """Refuse names taken by folders, or by files unless ``force`` (regular ones)."""
     folders = [path for path in planned if path.is_dir()]
     if folders:
         raise BuildError(f"{folders[0]}: is a folder, not a workbook; move it away")
     existing = [path for path in planned if os.path.lexists(path)]
+    if force:
+        for path in existing:
+            files.check_replaceable(path)
     if existing and not force:
         raise BuildError(
             f"{existing[0].parent}: {len(existing)} workbook(s) already exist "

@@ -412,12 +412,11 @@ def run_export(args) -> int:
 
 
 def run_insert(args) -> int:
-    from xlnn.book_writer import BookConflict
     from xlnn.scripts import NoExcel, insert_into_active_book
 
     try:
         name = insert_into_active_book(args.sample, spill=args.spill)
-    except (NoExcel, BookConflict) as error:
+    except NoExcel as error:
         print(f"xlnn insert: {error}", file=sys.stderr)
         return EXIT_NOT_WRITTEN
     print(f"{args.sample} written into {name}")

@@ -229,7 +229,9 @@ def fill_result(data: bytes, text: str) -> bytes:
         for info in source.infolist():
             content = source.read(info)
             if info.filename.startswith("xl/") and PENDING.encode() in content:
-                content = content.replace(PENDING.encode(), escape(text).encode())
+                # The summary can quote a model's labels: no control characters.
+                shown = escape(xlsx_writer.text_value(text))
+                content = content.replace(PENDING.encode(), shown.encode())
             out.writestr(info, content)
     return buffer.getvalue()
 
