@@ -174,6 +174,16 @@ def test_every_user_error_is_one_line_whatever_the_command(tmp_path, capsys):
     )
 
 
+def test_lite_force_refuses_a_fifo(tmp_path, capsys):
+    fifo = tmp_path / "main.py"
+    os.mkfifo(fifo)
+    assert cli.main(["lite", "--out", str(fifo), "--force"]) == 2
+    assert capsys.readouterr().err == (
+        f"xlnn lite: {fifo}: is not a regular file; --force replaces only files\n"
+    )
+    assert fifo.is_fifo()
+
+
 def test_a_bug_is_not_dressed_as_a_user_error(monkeypatch):
     """A ValueError from NumPy is a bug: a traceback, not exit 2."""
 

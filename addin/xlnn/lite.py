@@ -282,8 +282,9 @@ def write(path: Path, text: str, *, force: bool = False) -> None:
     """Write ``text`` as ``path``, whole or not at all, as ``xlnn build`` does.
 
     Missing folders are created. Without ``force`` an existing file is never
-    replaced, not even one that appears meanwhile. Raises :class:`LiteError`
-    naming the path and the problem.
+    replaced, not even one that appears meanwhile; with it, only a regular
+    file is (:func:`xlnn.files.write_new`). Raises :class:`LiteError` naming
+    the path and the problem.
     """
     from xlnn import files
 
@@ -297,5 +298,7 @@ def write(path: Path, text: str, *, force: bool = False) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         files.write_new(path, text.encode("utf-8"), force=force)
+    except files.FileRefused as error:
+        raise LiteError(error) from None
     except OSError as error:
         raise LiteError(f"{path}: {files.problem(error)}") from None
