@@ -140,10 +140,9 @@ def test_the_book_writer_enters_hostile_texts_with_excels_text_marker(text):
 
 @pytest.mark.engine
 def test_libreoffice_reads_the_labels_as_text_and_predicts_them(tmp_path):
-    names = HOSTILE[:5]  # a label xlsx cannot hold is not the framework's label
     path = tmp_path / "hostile.xlsx"
     result = export.to_workbook(
-        classifier(names), path, rows=8, exported_at=FIXED, timeout=300
+        classifier(HOSTILE), path, rows=12, exported_at=FIXED, timeout=300
     )
     agreement = result.workbooks[0].agreement
     assert agreement.verified, agreement.summary()
@@ -156,7 +155,7 @@ def test_libreoffice_reads_the_labels_as_text_and_predicts_them(tmp_path):
         for value in sheet.values()
         if isinstance(value, str)
     )
-    for name in names:
+    for name in SHOWN:
         # headers on predict and batch, and the label cells that predict them
         assert shown[name] >= 2, name
     assert not any("y" == value for value in shown)  # no HYPERLINK ran

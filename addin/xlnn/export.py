@@ -27,7 +27,7 @@ import sys
 import time
 import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from xml.sax.saxutils import escape
 
@@ -423,6 +423,30 @@ def as_model(obj, *, activations=None) -> Model:
     raise TypeError(f"cannot export a {type(obj).__name__}: give {ACCEPTED}")
 
 
+def _as_cells_hold_it(model: Model) -> Model:
+    """``model`` with its labels and names as text cells hold them.
+
+    A control character becomes U+FFFD in the cell
+    (:func:`xlnn.xlsx_writer.text_value`); replaced here, before the layout,
+    the predicted labels the workbook is checked against are the ones it
+    shows, instead of a false mismatch.
+    """
+
+    def held(names):
+        if names is None:
+            return None
+        return tuple(
+            xlsx_writer.text_value(n) if isinstance(n, str) else n for n in names
+        )
+
+    return replace(
+        model,
+        classes=held(model.classes),
+        feature_names=held(model.feature_names),
+        output_names=held(model.output_names),
+    )
+
+
 def _input_files(model: Model) -> list[str]:
     """The model's own file, which ``force`` must never replace."""
     path = model.source.path if model.source is not None else None
@@ -489,7 +513,7 @@ def to_workbook(
     """
     progress = progress or quiet
     planned = targets(Path(path), flavor)
-    model = as_model(model, activations=activations)
+    model = _as_cells_hold_it(as_model(model, activations=activations))
     protect = _input_files(model)
     _refuse_conflicts(planned.values(), force=force, protect=protect)
     for stale in files.remove_stale_scratch(SCRATCH_PREFIX):
