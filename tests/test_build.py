@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from xlnn import build, cli
+from xlnn import build, cli, files
 from xlnn.engines import EngineError
 
 NAMES = sorted(path.name for path in build.targets(Path(".")))
@@ -161,10 +161,10 @@ def test_without_hard_links_a_late_file_is_still_not_replaced(
 
     monkeypatch.setattr(os, "link", no_links)
     path = tmp_path / "a.xlsx"
-    build.write_new(path, b"new")  # the fallback claims the name, then renames
+    files.write_new(path, b"new")  # the fallback claims the name, then renames
     assert path.read_bytes() == b"new"
     with pytest.raises(FileExistsError):
-        build.write_new(path, b"newer")
+        files.write_new(path, b"newer")
     assert path.read_bytes() == b"new"
     assert temporaries(tmp_path) == []
 
@@ -180,7 +180,7 @@ def test_an_interrupted_write_leaves_the_old_file_and_no_temporary(
 
     monkeypatch.setattr(os, "fsync", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        build.write_new(target, b"PK new", force=True)
+        files.write_new(target, b"PK new", force=True)
     assert target.read_bytes() == b"the previous workbook"
     assert list(tmp_path.iterdir()) == [target]
 
@@ -230,6 +230,15 @@ def test_a_target_name_that_is_a_folder_is_refused(tiny, tmp_path, force):
     assert [p.name for p in tmp_path.iterdir()] == ["digits_plain.xlsx"]
 
 
+def test_force_replaces_no_fifo_and_writes_nothing(tiny, tmp_path):
+    fifo = tmp_path / "digits_plain.xlsx"
+    os.mkfifo(fifo)
+    with pytest.raises(files.FileRefused, match="not a regular file"):
+        quiet_build(tmp_path, check=False, force=True)
+    assert [p.name for p in tmp_path.iterdir()] == ["digits_plain.xlsx"]
+    assert fifo.is_fifo()
+
+
 def dead_pid() -> int:
     """The id of a process that has ended."""
     child = subprocess.Popen([sys.executable, "-c", "pass"])
@@ -238,7 +247,7 @@ def dead_pid() -> int:
 
 
 def test_temporaries_of_killed_builds_are_removed_and_others_kept(tiny, tmp_path):
-    host = build._host()
+    host = files.host()
     stale = tmp_path / f".digits_plain.xlsx.{host}-{dead_pid()}-0123abcd.xlnn-tmp"
     running = tmp_path / f".digits_plain.xlsx.{host}-{os.getpid()}-0123abcd.xlnn-tmp"
     elsewhere = (

@@ -24,6 +24,8 @@ from xlnn.engines.libreoffice import LibreOffice
 from xlnn.flavors import ADDIN, PLAIN
 from xlnn.model import Affine, Model, Normalize, Source
 from xlnn.network import Dense, Network
+from xlnn.sources import SourceError
+from xlnn.sources.onnx_source import UnsupportedModel
 
 FIXED = dt.datetime(2024, 1, 1, 12, 0, tzinfo=dt.timezone.utc)
 
@@ -272,14 +274,6 @@ def test_too_many_sample_inputs(tmp_path):
 
 
 # --- the command line, with a stand-in for xlnn.sources ------------------------------
-
-
-class SourceError(ValueError):
-    pass
-
-
-class UnsupportedModel(ValueError):
-    pass
 
 
 def _stand_in_read(path, *, activations=None):

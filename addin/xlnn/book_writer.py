@@ -22,10 +22,28 @@ from __future__ import annotations
 from itertools import groupby
 
 from xlnn import styles
+from xlnn.errors import UserError
 from xlnn.layout import Block, BookLayout, SheetLayout, column_letter
 
+#: First characters with which Excel reads an entered value as a formula (or,
+#: for ``'``, drops it as the text marker).
+_FORMULA_STARTS = ("=", "+", "-", "@", "'")
 
-class BookConflict(ValueError):
+
+def as_entered_text(text):
+    """``text`` as typed so that Excel keeps it as text, not a formula.
+
+    A value written with ``.value`` is parsed as if typed: ``=1+1`` would
+    become a formula, and a label from a user's model file could be any
+    string. Excel's own marker, a leading apostrophe, keeps it text and is not
+    part of the cell's value. Other texts are left as they are.
+    """
+    if isinstance(text, str) and text.startswith(_FORMULA_STARTS):
+        return "'" + text
+    return text
+
+
+class BookConflict(UserError, ValueError):
     """The workbook already has a sheet or a name the sample would create."""
 
 
@@ -61,7 +79,7 @@ def _write_sheet(worksheet, sheet: SheetLayout, *, spill: bool) -> None:
     worksheet.show_gridlines = False
     for text in sheet.texts:
         cell = worksheet.range(text.block.address())
-        cell.value = text.text
+        cell.value = as_entered_text(text.text)
         _font(cell, text.style)
         if text.style == "header":
             cell.color = f"#{styles.FILLS['header']}"

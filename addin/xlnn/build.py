@@ -1,13 +1,10 @@
 """``xlnn build``: write every sample workbook in both flavors, then verify them.
 
-Writing. Each workbook goes to a temporary file in the output folder first,
-then takes its final name with a hard link, which fails if that name exists:
-the no-overwrite rule holds at the moment of writing, so two builds into one
-folder, or a file that appears meanwhile, are never replaced (``--force``
-renames over the old file instead). A killed build leaves no half-written file
-under a final name; its temporary files carry this host's name and the
-build's process id, and the next build into the folder removes those whose
-process is gone, never those of a build still running.
+Writing. Each workbook is written by :func:`xlnn.files.write_new`: complete
+or not at all, never over an existing file without ``--force`` (not even one
+that appears meanwhile, so two builds into one folder never replace each
+other's files). A killed build leaves no half-written file under a final
+name, and the next build into the folder removes its temporary files.
 
 Verifying. All six files are written first. Then each engine recalculates the
 files of its flavor in one batch: LibreOffice (a program of its own, in a
@@ -18,38 +15,18 @@ reason; it never stops the build.
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import os
-import re
-import secrets
-import socket
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from xlnn import samples, verify, xlsx_writer
+from xlnn import files, samples, verify, xlsx_writer
 from xlnn.engines import Engine, Progress, quiet
 from xlnn.engines.libreoffice import DEFAULT_TIMEOUT
 from xlnn.errors import UserError
 from xlnn.flavors import FLAVORS
-
-TEMPORARY_SUFFIX = ".xlnn-tmp"
-
-# errno values with which os.link says the filesystem has no hard links.
-_NO_HARD_LINKS = {
-    errno.EPERM,
-    errno.EINVAL,
-    errno.ENOSYS,
-    errno.EOPNOTSUPP,
-    getattr(errno, "ENOTSUP", errno.EOPNOTSUPP),
-}
-_TEMPORARY = re.compile(
-    r"\.(?P<name>.+)\.(?P<host>\w*)-(?P<pid>\d+)-[0-9a-f]{8}"
-    + re.escape(TEMPORARY_SUFFIX)
-)
 
 
 class BuildError(UserError):
@@ -117,26 +94,9 @@ def _render(sample: str, flavor: str) -> Rendered:
 # --- the output folder --------------------------------------------------------
 
 
-def _problem(error: OSError) -> str:
-    """What went wrong, in words, without the path (the caller names it)."""
-    if isinstance(error, FileExistsError):
-        return "already exists (it appeared while this build ran); it was not replaced"
-    if isinstance(error, IsADirectoryError):
-        return "is a folder, not a workbook; move it away"
-    return error.strerror or str(error)
-
-
-def _file_in_the_way(path: Path) -> Path | None:
-    """The nearest of ``path`` and its parents that exists and is not a folder."""
-    for candidate in (path, *path.parents):
-        if candidate.exists() or candidate.is_symlink():
-            return None if candidate.is_dir() else candidate
-    return None
-
-
 def prepare_folder(out_dir: Path) -> None:
     """Create ``out_dir`` if needed, or raise a :class:`BuildError` saying why not."""
-    blocker = _file_in_the_way(out_dir)
+    blocker = files.file_in_the_way(out_dir)
     if blocker == out_dir:
         raise BuildError(f"{out_dir}: is a file, not a folder")
     if blocker is not None:
@@ -144,97 +104,24 @@ def prepare_folder(out_dir: Path) -> None:
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise BuildError(f"{out_dir}: {_problem(error)}") from None
+        raise BuildError(f"{out_dir}: {files.problem(error)}") from None
 
 
 def refuse_conflicts(planned, *, force: bool) -> None:
-    """Refuse target names taken by folders, or by files unless ``force``."""
+    """Refuse names taken by folders, or by files unless ``force`` (regular ones)."""
     folders = [path for path in planned if path.is_dir()]
     if folders:
         raise BuildError(f"{folders[0]}: is a folder, not a workbook; move it away")
     existing = [path for path in planned if os.path.lexists(path)]
+    if force:
+        for path in existing:
+            files.check_replaceable(path)
     if existing and not force:
         raise BuildError(
             f"{existing[0].parent}: {len(existing)} workbook(s) already exist "
             f"({', '.join(path.name for path in existing)}); "
             "pass --force to overwrite them"
         )
-
-
-def _host() -> str:
-    return re.sub(r"\W", "_", socket.gethostname())
-
-
-def temporary_name(path: Path) -> str:
-    """``.NAME.HOST-PID-RANDOM.xlnn-tmp``: whose it is, so that others leave it."""
-    token = secrets.token_hex(4)
-    return f".{path.name}.{_host()}-{os.getpid()}-{token}{TEMPORARY_SUFFIX}"
-
-
-def _alive(pid: int) -> bool:
-    """Whether process ``pid`` runs; on Windows, always assumed (no safe probe)."""
-    if os.name == "nt":
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def remove_stale_temporaries(out_dir: Path) -> list[Path]:
-    """Remove the temporary files of killed builds on this host; return them."""
-    removed = []
-    host = _host()
-    for entry in out_dir.iterdir():
-        match = _TEMPORARY.fullmatch(entry.name)
-        if not match or match["host"] != host or _alive(int(match["pid"])):
-            continue
-        with contextlib.suppress(FileNotFoundError):
-            entry.unlink()
-            removed.append(entry)
-    return removed
-
-
-def _link_new(temporary: Path, path: Path) -> None:
-    """Give ``temporary`` the name ``path``, failing if ``path`` exists."""
-    try:
-        os.link(temporary, path)
-    except FileExistsError:
-        raise
-    except OSError as error:
-        if error.errno not in _NO_HARD_LINKS:
-            raise
-        # No hard links here (FAT, some network shares): claim the name with an
-        # empty file, which fails if it exists, then rename over that claim.
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-        os.replace(temporary, path)
-
-
-def write_new(path: Path, data: bytes, *, force: bool = False) -> None:
-    """Write ``data`` as ``path``, complete or not at all.
-
-    Without ``force`` an existing ``path`` is never replaced, even one that
-    appeared a moment ago (:class:`FileExistsError`). The temporary file is
-    removed whatever happens, short of the process being killed.
-    """
-    temporary = path.with_name(temporary_name(path))
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-    descriptor = os.open(temporary, flags, 0o666)
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if force:
-            os.replace(temporary, path)
-        else:
-            _link_new(temporary, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
 
 
 def _write_all(planned, *, force: bool, progress: Progress) -> dict[Path, Rendered]:
@@ -244,10 +131,10 @@ def _write_all(planned, *, force: bool, progress: Progress) -> dict[Path, Render
         started = time.monotonic()
         rendered = _render(sample, flavor)
         try:
-            write_new(path, rendered.data, force=force)
+            files.write_new(path, rendered.data, force=force)
         except OSError as error:
             raise BuildError(
-                f"{path}: {_problem(error)} ({len(written)} of {len(planned)} "
+                f"{path}: {files.problem(error)} ({len(written)} of {len(planned)} "
                 "workbooks were written before this)"
             ) from None
         progress(f"wrote {path.name} in {time.monotonic() - started:.1f} s")
@@ -358,9 +245,9 @@ def build(
     prepare_folder(out_dir)
     refuse_conflicts(planned, force=force)
     try:
-        stale = remove_stale_temporaries(out_dir)
+        stale = files.remove_stale_temporaries(out_dir)
     except OSError as error:
-        raise BuildError(f"{out_dir}: {_problem(error)}") from None
+        raise BuildError(f"{out_dir}: {files.problem(error)}") from None
     for path in stale:
         progress(f"removed {path.name}, left by a build that was killed")
     written = _write_all(planned, force=force, progress=progress)

@@ -12,6 +12,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import xlnn
+from xlnn.errors import UserError
 
 #: Exit codes of ``xlnn build``.
 EXIT_OK, EXIT_FAILED, EXIT_NOT_WRITTEN = 0, 1, 2
@@ -75,15 +76,16 @@ formulas for addin) on the --sample-inputs rows, or on seeded random inputs,
 and compare every output and predicted label with the framework's own
 inference, within 1e-9 relative.
 
-No file is overwritten without --force; a file is complete or absent.
-Progress goes to stderr.
+No file is overwritten without --force, and --force replaces only a regular
+file, never the model; a file is complete or absent. Progress goes to stderr.
 
 exit codes:
   0    written; verified, or not verified (engine missing or failed)
   1    an output or label differs from the framework; with --strict, also
        a file not verified
   2    nothing written: the model cannot be read (unsupported op, refused
-       pickle), a file is in the way, or a bad option
+       pickle), a file is in the way, --out does not end in .xlsx, or a bad
+       option
   130  interrupted by Ctrl-C, 143 by SIGTERM"""
 
 EXPORT_EXAMPLES = """\
@@ -135,11 +137,7 @@ def run_lite(args) -> int:
     if args.out is None:
         sys.stdout.write(text)
         return EXIT_OK
-    try:
-        lite.write(args.out, text, force=args.force)
-    except lite.LiteError as error:
-        print(f"xlnn lite: {error}", file=sys.stderr)
-        return EXIT_NOT_WRITTEN
+    lite.write(args.out, text, force=args.force)
     print(f"wrote {args.out}: paste it into xlwings Lite's main.py")
     return EXIT_OK
 
@@ -319,7 +317,11 @@ def _add_export(commands, raw, default_timeout: float) -> None:
     )
     export.add_argument("model", type=Path, metavar="MODEL", help="the model file")
     export.add_argument(
-        "--out", type=Path, metavar="FILE", help="the workbook (default: MODEL.xlsx)"
+        "--out",
+        type=Path,
+        metavar="FILE",
+        help="the workbook, a name ending in .xlsx (any other is refused, exit 2; "
+        "default: MODEL.xlsx)",
     )
     export.add_argument(
         "--flavor",
@@ -345,7 +347,12 @@ def _add_export(commands, raw, default_timeout: float) -> None:
         metavar="CSV",
         help="verification inputs, one sample per row (default: seeded random)",
     )
-    export.add_argument("--force", action="store_true", help="overwrite FILE")
+    export.add_argument(
+        "--force",
+        action="store_true",
+        help="overwrite FILE if it is a regular file; never a device, a pipe or "
+        "the model itself (also through a link)",
+    )
     export.add_argument(
         "--strict", action="store_true", help="exit 1 when a file is not verified"
     )
@@ -359,53 +366,39 @@ def _add_export(commands, raw, default_timeout: float) -> None:
 
 
 def run_export(args) -> int:
-    """Read the model through xlnn.sources, export it, report, exit code."""
-    import importlib
-
+    """Read the model, export it, report; a user's mistake is a UserError."""
     from xlnn import export
-
-    def refuse(message) -> int:
-        print(f"xlnn export: {message}", file=sys.stderr)
-        return EXIT_NOT_WRITTEN
 
     try:
         image = export.parse_image(args.image) if args.image else None
     except ValueError as error:
-        return refuse(error)
+        raise UserError(error) from None
     if args.rows < 1:
-        return refuse(f"--rows must be at least 1, not {args.rows}")
+        raise UserError(f"--rows must be at least 1, not {args.rows}")
+    out = args.out or Path(args.model.stem + ".xlsx")
+    export.targets(out, args.flavor)  # a wrong name is refused before any reading
     activations = (
         [name.strip() for name in args.activations.split(",")]
         if args.activations
         else None
     )
-    try:
-        sources = importlib.import_module("xlnn.sources")
-    except ImportError as error:
-        return refuse(f"this xlnn cannot read model files ({error})")
-    try:
-        model = sources.read(args.model, activations=activations)
-    except (sources.SourceError, ValueError, OSError) as error:
-        return refuse(error)
-    try:
-        inputs = (
-            export.read_inputs(args.sample_inputs, model.n_inputs)
-            if args.sample_inputs
-            else None
-        )
-        result = export.to_workbook(
-            model,
-            args.out or Path(args.model.stem + ".xlsx"),
-            flavor=args.flavor,
-            rows=args.rows,
-            image=image,
-            force=args.force,
-            sample_inputs=inputs,
-            timeout=args.timeout,
-            progress=_progress_to_stderr(),
-        )
-    except export.ExportError as error:
-        return refuse(error)
+    model = export.as_model(args.model, activations=activations)
+    inputs = (
+        export.read_inputs(args.sample_inputs, model.n_inputs)
+        if args.sample_inputs
+        else None
+    )
+    result = export.to_workbook(
+        model,
+        out,
+        flavor=args.flavor,
+        rows=args.rows,
+        image=image,
+        force=args.force,
+        sample_inputs=inputs,
+        timeout=args.timeout,
+        progress=_progress_to_stderr(),
+    )
     for workbook in result.workbooks:
         print(workbook.line())
     if result.unverified:
@@ -419,12 +412,11 @@ def run_export(args) -> int:
 
 
 def run_insert(args) -> int:
-    from xlnn.book_writer import BookConflict
     from xlnn.scripts import NoExcel, insert_into_active_book
 
     try:
         name = insert_into_active_book(args.sample, spill=args.spill)
-    except (NoExcel, BookConflict) as error:
+    except NoExcel as error:
         print(f"xlnn insert: {error}", file=sys.stderr)
         return EXIT_NOT_WRITTEN
     print(f"{args.sample} written into {name}")
@@ -492,19 +484,15 @@ def summarize(built, out: Path, *, checked: bool, strict: bool) -> tuple[str, in
 
 
 def run_build(args) -> int:
-    from xlnn.build import BuildError, build
+    from xlnn.build import build
 
-    try:
-        built = build(
-            args.out,
-            force=args.force,
-            check=not args.no_verify,
-            timeout=args.timeout,
-            progress=_progress_to_stderr(),
-        )
-    except BuildError as error:
-        print(f"xlnn build: {error}", file=sys.stderr)
-        return EXIT_NOT_WRITTEN
+    built = build(
+        args.out,
+        force=args.force,
+        check=not args.no_verify,
+        timeout=args.timeout,
+        progress=_progress_to_stderr(),
+    )
     summary, code = summarize(
         built, args.out, checked=not args.no_verify, strict=args.strict
     )
@@ -587,8 +575,22 @@ def interruptible(run, what: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; anything a user caused is one line and exit code 2.
+
+    Every :class:`~xlnn.errors.UserError` raised below, whatever the
+    command, becomes ``xlnn COMMAND: message`` on stderr; exit code 1 is kept
+    for a real mismatch, and any other exception is a bug, with its traceback.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
+    try:
+        return _run(parser, args)
+    except UserError as error:
+        print(f"xlnn {args.command}: {error}", file=sys.stderr)
+        return EXIT_NOT_WRITTEN
+
+
+def _run(parser, args) -> int:
     if args.command == "functions":
         list_functions()
         return EXIT_OK

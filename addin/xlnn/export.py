@@ -20,19 +20,20 @@ name (no-clobber and atomic, as ``xlnn build`` writes).
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import io
-import tempfile
+import os
+import sys
 import time
 import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from xml.sax.saxutils import escape
 
 import numpy as np
 
-from xlnn import verify, xlsx_writer
-from xlnn.build import write_new
+from xlnn import files, verify, xlsx_writer
 from xlnn.engines import EngineError, Progress, quiet
 from xlnn.engines.libreoffice import DEFAULT_TIMEOUT
 from xlnn.export_sheets import (
@@ -228,7 +229,9 @@ def fill_result(data: bytes, text: str) -> bytes:
         for info in source.infolist():
             content = source.read(info)
             if info.filename.startswith("xl/") and PENDING.encode() in content:
-                content = content.replace(PENDING.encode(), escape(text).encode())
+                # The summary can quote a model's labels: no control characters.
+                shown = escape(xlsx_writer.text_value(text))
+                content = content.replace(PENDING.encode(), shown.encode())
             out.writestr(info, content)
     return buffer.getvalue()
 
@@ -335,35 +338,123 @@ def check_workbook(
 # --- the API ---------------------------------------------------------------------
 
 
+#: The prefix of the folder each verification runs in (PREFIX-PID-RANDOM).
+SCRATCH_PREFIX = "xlnn-export-"
+#: What :func:`to_workbook` takes, for its TypeError.
+ACCEPTED = (
+    "an xlnn Model, a fitted scikit-learn MLPClassifier, MLPRegressor or "
+    "Pipeline, an onnx.ModelProto, or the path of a model file"
+)
+
+
 def targets(path: Path, flavor: str) -> dict[str, Path]:
-    """The file of each flavor: ``path`` itself, or NAME_plain / NAME_addin."""
+    """The file of each flavor: ``path`` itself, or NAME_plain / NAME_addin.
+
+    ``path`` must end in ``.xlsx``: a workbook under another name (``new.csv``)
+    would be opened by the wrong program, or by none.
+    """
     path = Path(path)
+    if path.suffix.lower() != ".xlsx":
+        raise ExportError(f"{path}: the workbook's name must end in .xlsx")
     if flavor == "both":
         return {
-            name: path.with_name(f"{path.stem}_{name}{path.suffix or '.xlsx'}")
-            for name in FLAVORS
+            name: path.with_name(f"{path.stem}_{name}{path.suffix}") for name in FLAVORS
         }
     if flavor not in FLAVORS:
         raise ExportError(f"unknown flavor {flavor!r}; choose plain, addin or both")
     return {flavor: path}
 
 
-def _refuse_conflicts(paths, *, force: bool) -> None:
+def _refuse_conflicts(paths, *, force: bool, protect=()) -> None:
     for path in paths:
-        if path.is_dir():
-            raise ExportError(f"{path}: is a folder, not a workbook; move it away")
-        if os_path_taken(path) and not force:
-            raise ExportError(f"{path}: already exists; pass --force to overwrite it")
         if not path.parent.is_dir():
             raise ExportError(f"{path.parent}: no such folder")
+        if path.is_dir():
+            raise ExportError(f"{path}: is a folder, not a workbook; move it away")
+        if os.path.lexists(path) and not force:
+            raise ExportError(f"{path}: already exists; pass --force to overwrite it")
+        if force:
+            files.check_replaceable(path, protect=protect)
 
 
-def os_path_taken(path: Path) -> bool:
-    return path.exists() or path.is_symlink()
+def as_model(obj, *, activations=None) -> Model:
+    """What a user holds, as a :class:`Model`.
+
+    Parameters
+    ----------
+    obj : Model, scikit-learn estimator, onnx.ModelProto, str or Path
+        A Model as is; a fitted ``MLPClassifier``, ``MLPRegressor`` or
+        ``Pipeline`` through :func:`xlnn.sources.sklearn_source.from_sklearn`;
+        a ModelProto through :func:`xlnn.sources.onnx_source.from_proto`; a
+        path through :func:`xlnn.sources.read`.
+    activations : sequence of str, optional
+        For a model file that does not name them (``.npz``, ``.pkl``).
+
+    Raises
+    ------
+    TypeError
+        ``obj`` is none of these (a bug in the caller's code, not a file).
+    xlnn.errors.UserError
+        The model cannot be read (the message names the file and why).
+    """
+    if isinstance(obj, (str, os.PathLike)):
+        sources = importlib.import_module("xlnn.sources")
+        path = Path(obj)
+        try:
+            return sources.read(path, activations=activations)
+        except OSError as error:
+            # The file went away or cannot be read: the user's to fix.
+            raise sources.SourceError(f"{path}: {files.problem(error)}") from None
+    if activations is not None:
+        raise TypeError("activations= applies to a model file, not to a model object")
+    if isinstance(obj, Model):
+        return obj
+    # Only a module already imported can have made ``obj``: no import here.
+    onnx = sys.modules.get("onnx")
+    if onnx is not None and isinstance(obj, onnx.ModelProto):
+        from xlnn.sources import onnx_source
+
+        return onnx_source.from_proto(obj)
+    sklearn_base = sys.modules.get("sklearn.base")
+    if sklearn_base is not None and isinstance(obj, sklearn_base.BaseEstimator):
+        from xlnn.sources.sklearn_source import from_sklearn
+
+        return from_sklearn(obj)
+    raise TypeError(f"cannot export a {type(obj).__name__}: give {ACCEPTED}")
+
+
+def _as_cells_hold_it(model: Model) -> Model:
+    """``model`` with its labels and names as text cells hold them.
+
+    A control character becomes U+FFFD in the cell
+    (:func:`xlnn.xlsx_writer.text_value`); replaced here, before the layout,
+    the predicted labels the workbook is checked against are the ones it
+    shows, instead of a false mismatch.
+    """
+
+    def held(names):
+        if names is None:
+            return None
+        return tuple(
+            xlsx_writer.text_value(n) if isinstance(n, str) else n for n in names
+        )
+
+    return replace(
+        model,
+        classes=held(model.classes),
+        feature_names=held(model.feature_names),
+        output_names=held(model.output_names),
+    )
+
+
+def _input_files(model: Model) -> list[str]:
+    """The model's own file, which ``force`` must never replace."""
+    path = model.source.path if model.source is not None else None
+    return [path] if path and os.path.isfile(path) else []
 
 
 def to_workbook(
-    model: Model,
+    model,
     path,
     *,
     flavor: str = "plain",
@@ -375,16 +466,19 @@ def to_workbook(
     exported_at: dt.datetime | None = None,
     timeout: float = DEFAULT_TIMEOUT,
     progress: Progress | None = None,
+    activations=None,
 ) -> ExportResult:
     """Write ``model`` as a workbook that runs it, and verify it by recalculation.
 
     Parameters
     ----------
-    model : Model
-        The network and what surrounds it (:mod:`xlnn.model`).
+    model : Model, scikit-learn estimator, onnx.ModelProto, str or Path
+        The network: an xlnn :class:`Model` (:mod:`xlnn.model`), a fitted
+        scikit-learn ``MLPClassifier``, ``MLPRegressor`` or ``Pipeline``, an
+        ONNX ``ModelProto``, or a model file's path (see :func:`as_model`).
     path : str or Path
-        The xlsx file; with ``flavor="both"``, NAME_plain.xlsx and
-        NAME_addin.xlsx beside it.
+        The xlsx file, ending in ``.xlsx``; with ``flavor="both"``,
+        NAME_plain.xlsx and NAME_addin.xlsx beside it.
     flavor : {"plain", "addin", "both"}
         Built-in formulas only (any Excel 2010+, LibreOffice), or xlnn's
         functions through xlwings, or both files.
@@ -393,7 +487,7 @@ def to_workbook(
     image : (int, int), optional
         Show the input as an H x W grid (H * W must be the input count).
     force : bool
-        Replace existing files.
+        Replace existing files: regular files only, never the model's own file.
     verify : bool
         Recalculate each file and compare with ``model.framework_predict``.
     sample_inputs : array-like, optional
@@ -406,16 +500,24 @@ def to_workbook(
         Seconds LibreOffice may take.
     progress : callable, optional
         Receives a line at each step.
+    activations : sequence of str, optional
+        One activation per layer, for a model file that does not name them.
 
     Raises
     ------
     ExportError
         Nothing could be written as asked (a file in the way, bad inputs);
         nothing was written.
+    TypeError
+        ``model`` is none of the accepted kinds.
     """
     progress = progress or quiet
     planned = targets(Path(path), flavor)
-    _refuse_conflicts(planned.values(), force=force)
+    model = _as_cells_hold_it(as_model(model, activations=activations))
+    protect = _input_files(model)
+    _refuse_conflicts(planned.values(), force=force, protect=protect)
+    for stale in files.remove_stale_scratch(SCRATCH_PREFIX):
+        progress(f"removed {stale}, left by an export that was killed")
     if sample_inputs is None:
         count = min(DEFAULT_SAMPLES, max(1, rows - 2))
         sample_inputs = random_inputs(model, count, image=image)
@@ -431,6 +533,7 @@ def to_workbook(
                 rows=rows,
                 image=image,
                 force=force,
+                protect=protect,
                 check=verify,
                 inputs=sample_inputs,
                 exported_at=exported_at,
@@ -449,6 +552,7 @@ def _export_one(
     rows,
     image,
     force,
+    protect,
     check,
     inputs,
     exported_at,
@@ -471,8 +575,10 @@ def _export_one(
     )
     workbook = ExportedWorkbook(target, flavor.name, book.sheet_titles, book.checks)
     if check:
-        with tempfile.TemporaryDirectory(prefix="xlnn-export-") as scratch:
-            trial = Path(scratch) / target.name
+        # Named with this process's id, so that the next export removes it
+        # should this one be killed.
+        with files.scratch_folder(SCRATCH_PREFIX) as scratch:
+            trial = scratch / target.name
             trial.write_bytes(data)
             workbook.agreement = check_workbook(
                 trial,
@@ -484,8 +590,8 @@ def _export_one(
             )
         data = fill_result(data, workbook.agreement.summary())
     try:
-        write_new(target, data, force=force)
+        files.write_new(target, data, force=force, protect=protect)
     except OSError as error:
-        raise ExportError(f"{target}: {error.strerror or error}") from None
+        raise ExportError(f"{target}: {files.problem(error)}") from None
     progress(f"wrote {target} ({len(data) / 1e6:.1f} MB)")
     return workbook

@@ -44,11 +44,13 @@ the digits model's weights. The plugin way brings them.
 from __future__ import annotations
 
 import ast
+import os
 import sys
 from importlib import resources
 from pathlib import Path
 
 import xlnn
+from xlnn.errors import UserError
 
 #: Entry-point group under which ``pyproject.toml`` names the plugin's modules.
 #: Not confirmed: xlwings Lite's plugin loader is not public (see above).
@@ -81,7 +83,7 @@ PACKAGE = "_xlnn_lite"
 ALLOWED_IMPORTS = frozenset({"numpy", "xlwings"})
 
 
-class LiteError(Exception):
+class LiteError(UserError):
     """The paste file cannot be made or written; the message says why."""
 
 
@@ -276,36 +278,27 @@ def paste_file() -> str:
 # --- writing it -------------------------------------------------------------------
 
 
-def _file_in_the_way(path: Path) -> Path | None:
-    """The nearest existing parent of ``path`` if it is not a folder."""
-    for parent in path.parents:
-        if parent.exists():
-            return None if parent.is_dir() else parent
-    return None
-
-
 def write(path: Path, text: str, *, force: bool = False) -> None:
     """Write ``text`` as ``path``, whole or not at all, as ``xlnn build`` does.
 
     Missing folders are created. Without ``force`` an existing file is never
-    replaced, not even one that appears meanwhile. Raises :class:`LiteError`
-    naming the path and the problem.
+    replaced, not even one that appears meanwhile; with it, only a regular
+    file is (:func:`xlnn.files.write_new`). Raises :class:`LiteError` naming
+    the path and the problem.
     """
-    from xlnn.build import write_new
+    from xlnn import files
 
-    blocker = _file_in_the_way(path)
+    blocker = files.file_in_the_way(path.parent)
     if blocker is not None:
         raise LiteError(f"{path}: {blocker} is a file, not a folder")
     if path.is_dir():
         raise LiteError(f"{path}: is a folder, not a file")
-    if path.exists() and not force:
+    if os.path.lexists(path) and not force:
         raise LiteError(f"{path}: already exists; pass --force to overwrite it")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_new(path, text.encode("utf-8"), force=force)
-    except FileExistsError:
-        raise LiteError(
-            f"{path}: already exists (it appeared meanwhile); it was not replaced"
-        ) from None
+        files.write_new(path, text.encode("utf-8"), force=force)
+    except files.FileRefused as error:
+        raise LiteError(error) from None
     except OSError as error:
-        raise LiteError(f"{path}: {error.strerror or error}") from None
+        raise LiteError(f"{path}: {files.problem(error)}") from None

@@ -6,6 +6,11 @@ is a plain formula. Styles, charts, conditional formats and the page setup
 live here, not in the layout. The file is reproducible: the same layout gives
 the same bytes (fixed timestamps in the document properties and the zip).
 
+Strings are text. Only the layout's :class:`~xlnn.layout.Formula` entries
+become formulas; every text and header (class labels, feature and output
+names, file names: strings from a user's file) is a text cell whatever its
+first character (``=``, ``+``, ``-``, ``@``), see :func:`text_value`.
+
 Cells are created with one shared style object per kind of cell: building a
 style per cell was nine tenths of the generation time.
 """
@@ -19,7 +24,7 @@ import zipfile
 from pathlib import Path
 
 from openpyxl import Workbook
-from openpyxl.cell.cell import Cell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell
 from openpyxl.chart import BarChart, Reference, ScatterChart
 from openpyxl.chart import Series as ChartSeries
 from openpyxl.chart.data_source import StrRef
@@ -70,17 +75,40 @@ class _Styles:
         return copy.copy(self._styles[key])
 
 
-def _put(worksheet, row: int, col: int, value, style) -> None:
-    worksheet._cells[(row, col)] = Cell(
-        worksheet, row=row, column=col, value=value, style_array=style
-    )
+#: What stands in for a character an xlsx file cannot hold.
+REPLACEMENT = "\ufffd"
+
+
+def text_value(text: str) -> str:
+    """``text`` as a text cell holds it: each control character that xlsx
+    cannot hold (openpyxl's ``ILLEGAL_CHARACTERS_RE``: U+0000 to U+001F but
+    tab, line feed and carriage return) becomes U+FFFD; nothing else changes.
+    """
+    return ILLEGAL_CHARACTERS_RE.sub(REPLACEMENT, text)
+
+
+def _put(worksheet, row: int, col: int, value, style) -> Cell:
+    cell = Cell(worksheet, row=row, column=col, value=value, style_array=style)
+    worksheet._cells[(row, col)] = cell
+    return cell
+
+
+def _put_text(worksheet, row: int, col: int, text, style) -> None:
+    """A text cell: openpyxl would make a str starting with "=" a formula."""
+    if not isinstance(text, str):
+        _put(worksheet, row, col, text, style)
+        return
+    cell = _put(worksheet, row, col, None, style)
+    # Set after binding: assigning a str lets openpyxl guess "f" (formula).
+    cell._value = text_value(text)
+    cell.data_type = "s"
 
 
 def _write_sheet(worksheet, sheet: SheetLayout) -> None:
     styles = _Styles(worksheet)
     for text in sheet.texts:
-        _put(worksheet, text.block.row, text.block.col, text.text,
-             styles.get(text.style))  # fmt: skip
+        _put_text(worksheet, text.block.row, text.block.col, text.text,
+                  styles.get(text.style))  # fmt: skip
     for inputs in sheet.inputs:
         block = inputs.block
         for i, row in enumerate(inputs.values.tolist()):

@@ -20,7 +20,10 @@ as before.
 
 The process. ``soffice`` runs in a process group of its own, so that a timeout,
 an exception (Ctrl-C) or :meth:`LibreOffice.stop` ends ``oosplash`` and
-``soffice.bin`` together.
+``soffice.bin`` together. On Linux it also dies with its parent, should
+Python be killed outright (SIGKILL, no ``finally`` runs): see
+:func:`_die_with_parent_hook`. The next run removes the scratch folder a killed
+one left (:func:`xlnn.files.scratch_folder`).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import os
 import shutil
 import signal
 import subprocess
-import tempfile
+import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -37,6 +40,7 @@ from pathlib import Path
 
 import openpyxl
 
+from xlnn import files
 from xlnn.engines import EngineError, Progress, Values, quiet
 
 __all__ = [
@@ -262,6 +266,48 @@ def _wait_for_group_exit(pgid: int) -> None:
         time.sleep(0.02)
 
 
+# prctl's option that sends a signal to the caller when its parent dies.
+_PR_SET_PDEATHSIG = 1
+
+
+def _prctl():
+    """libc's ``prctl``, on Linux; else ``None``.
+
+    Looked up here, in the parent: the child between fork and exec should do
+    as little as possible (no dlopen while another thread may hold its lock).
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+def _die_with_parent_hook():
+    """A ``preexec_fn`` for ``soffice``: die when the Python that started it dies.
+
+    Linux only (``None`` elsewhere). The signal is SIGTERM, not SIGKILL:
+    SIGTERM ends ``oosplash`` and the ``soffice.bin`` it started (measured),
+    while a SIGKILL of ``oosplash`` leaves ``soffice.bin`` running. Linux
+    sends it when the *thread* that started the child ends; each run's thread
+    waits for its ``soffice`` to end, so that is the process ending.
+    """
+    prctl = _prctl()
+    if prctl is None:
+        return None
+    parent = os.getpid()
+
+    def hook() -> None:
+        prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before prctl ran
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return hook
+
+
 def _kill_group(process: subprocess.Popen) -> None:
     """Kill ``process`` and every program it started (``soffice.bin``)."""
     if hasattr(os, "killpg"):
@@ -329,10 +375,8 @@ class LibreOffice:
             LibreOffice is missing, failed, timed out or was stopped; ``done``
             holds the values of the workbooks it did recalculate.
         """
-        with tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX) as scratch:
-            converted, outcome = self._convert_into(
-                paths, Path(scratch), "xlsx", progress
-            )
+        with files.scratch_folder(SCRATCH_PREFIX) as scratch:
+            converted, outcome = self._convert_into(paths, scratch, "xlsx", progress)
             values = {path: read_values(out) for path, out in converted.items()}
         _raise_for_missing(paths, outcome, values)
         return values
@@ -371,10 +415,8 @@ class LibreOffice:
                     "it; choose another output folder"
                 )
         out_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX) as scratch:
-            converted, outcome = self._convert_into(
-                paths, Path(scratch), target, progress
-            )
+        with files.scratch_folder(SCRATCH_PREFIX) as scratch:
+            converted, outcome = self._convert_into(paths, scratch, target, progress)
             moved = {
                 path: Path(shutil.move(out, out_dir / out.name))
                 for path, out in converted.items()
@@ -438,6 +480,7 @@ class LibreOffice:
                 env=env,
                 text=True,
                 start_new_session=True,
+                preexec_fn=_die_with_parent_hook(),
             )
             self._running.add(process)
         try:

@@ -51,9 +51,10 @@ from xlnn.model import (
     Source,
 )
 from xlnn.network import Dense, Network
+from xlnn.sources import SourceError
 
 
-class UnsupportedModel(ValueError):
+class UnsupportedModel(SourceError):
     """The ONNX graph holds something xlnn cannot lay out in cells."""
 
 
