@@ -13,10 +13,13 @@ import datetime as dt
 import zipfile
 
 import numpy as np
+import openpyxl
 import pytest
 from excel_calls import call, error_in, error_out
 
-from xlnn import activations, cells, export, export_sheets, udfs
+from xlnn import activations, catalog, cells, export, export_sheets, udfs
+from xlnn.engines import formulas_engine
+from xlnn.engines.libreoffice import LibreOffice
 from xlnn.flavors import ADDIN, PLAIN
 from xlnn.model import Model
 from xlnn.network import Dense, Network
@@ -220,3 +223,47 @@ def test_export_with_parameters_is_verified_in_both_flavors(soffice, tmp_path):
     assert "leaky_relu&quot;,0.20000000298023224)" in addin or (
         'leaky_relu",0.20000000298023224)' in addin
     )
+
+
+# --- the plain formulas at the ends of float64, in both engines ------------------
+
+_ENDS = [-1e308, -6e102, -30.0, -5.0, -0.5, 0.0, 0.5, 5.0, 30.0, 6e102, 1e308]
+_PLAIN_CASES = [("gelu_tanh", None), ("elu", 0.5), ("leaky_relu", ALPHA)]
+
+
+def _ends_workbook(path):
+    """Column A: the inputs; then one column per case of its plain formula."""
+    book = openpyxl.Workbook()
+    sheet = book.active
+    for i, x in enumerate(_ENDS, start=1):
+        sheet.cell(i, 1, x)
+        for j, (name, parameter) in enumerate(_PLAIN_CASES, start=2):
+            body = PLAIN.activation(name, f"A{i}", parameter)
+            sheet.cell(i, j, f"={body}")
+    book.save(path)
+    return path
+
+
+def _check_ends(values: dict) -> None:
+    (cells_by_ref,) = values.values()
+    for j, (name, parameter) in enumerate(_PLAIN_CASES, start=2):
+        function = catalog.get(name).function
+        x = np.array(_ENDS)
+        expected = function(x) if parameter is None else function(x, parameter)
+        column = openpyxl.utils.get_column_letter(j)
+        got = [cells_by_ref[f"{column}{i}"] for i in range(1, len(_ENDS) + 1)]
+        # Numbers, not errors (#NUM! from an overflow) or text; LibreOffice
+        # stores 15 significant digits, and 0 as an int.
+        assert all(type(value) in (int, float) for value in got), (name, got)
+        np.testing.assert_allclose(got, expected, rtol=1e-13, atol=0, err_msg=name)
+
+
+@pytest.mark.engine
+def test_plain_formulas_at_the_ends_in_libreoffice(soffice, tmp_path):
+    workbook = _ends_workbook(tmp_path / "ends.xlsx")
+    _check_ends(LibreOffice().recalculate([workbook])[workbook])
+
+
+@pytest.mark.engine
+def test_plain_formulas_at_the_ends_in_formulas(tmp_path):
+    _check_ends(formulas_engine.evaluate(_ends_workbook(tmp_path / "ends.xlsx")))
