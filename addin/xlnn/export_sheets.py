@@ -128,7 +128,7 @@ def _step_caption(step, k: int) -> str:
 
 
 def _dense_available(flavor: Flavor) -> bool:
-    """Whether the add-in has ``DENSE(x, W, b, [activation])`` (one call a layer)."""
+    """Whether the add-in has ``DENSE(x, W, b, [activation], [parameter])``."""
     if not flavor.add_in:
         return False
     from xlnn import udfs
