@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from fractions import Fraction
 
 import numpy as np
@@ -32,6 +32,7 @@ ELEMENTWISE = [
     activations.elu,
     activations.softplus,
     activations.gelu,
+    activations.gelu_tanh,
     activations.silu,
     activations.hard_sigmoid,
 ]
@@ -219,6 +220,63 @@ def test_gelu_far_negative_tail_is_tiny_negative_not_zero_or_nan():
     assert np.all(np.diff(np.abs(result)) < 0)
 
 
+def _gelu_tanh_by_math_tanh(x: float) -> float:
+    # The textbook form, as PyTorch's docs write GELU(approximate="tanh").
+    u = math.sqrt(2.0 / math.pi) * (x + 0.044715 * x**3)
+    return 0.5 * x * (1.0 + math.tanh(u))
+
+
+def test_gelu_tanh_agrees_with_math_tanh_at_moderate_x():
+    # 1 + tanh(u) loses digits by cancellation for negative x, so the
+    # textbook form is a fair reference only on [-3, 10].
+    x = np.linspace(-3.0, 10.0, 1301)
+    expected = [_gelu_tanh_by_math_tanh(v) for v in x]
+    np.testing.assert_allclose(activations.gelu_tanh(x), expected, rtol=1e-13, atol=0)
+
+
+# pi to 50 decimals (OEIS A000796).
+_PI = Decimal("3.14159265358979323846264338327950288419716939937510")
+
+
+def _gelu_tanh_in_decimal(x: float) -> float:
+    # 50 digits, correctly rounded exp; 1 + tanh(u) = 2 exp(2u) / (exp(2u) + 1)
+    # keeps the far negative tail, where the float64 textbook form cancels.
+    with localcontext() as context:
+        context.prec = 50
+        d = Decimal(x)
+        c = (2 / _PI).sqrt()
+        u = c * (d + Decimal("0.044715") * d**3)
+        e = (2 * u).exp()
+        return float(d * e / (e + 1))
+
+
+def test_gelu_tanh_agrees_with_decimal_down_the_negative_tail():
+    x = np.concatenate([np.linspace(-25.0, 25.0, 501), [-9.5, -0.1, 1e-8, -1e-8]])
+    expected = [_gelu_tanh_in_decimal(float(v)) for v in x]
+    # rtol: exp(-v) for v up to 745 has a relative error of about v * 2**-52
+    # from v's rounding alone (1.7e-13); atol: below about x = -21 the result
+    # is subnormal, with fewer digits.
+    np.testing.assert_allclose(
+        activations.gelu_tanh(x), expected, rtol=5e-13, atol=1e-300
+    )
+
+
+def test_gelu_tanh_is_close_to_exact_gelu():
+    # The approximation's own error, measured here: at most about 4.7e-4,
+    # near |x| = 2. A wrong constant (say 0.04715) would break this.
+    x = np.linspace(-8.0, 8.0, 16001)
+    difference = np.abs(activations.gelu_tanh(x) - activations.gelu(x))
+    assert 1e-4 < difference.max() < 5e-4
+
+
+def test_gelu_tanh_beyond_the_clamp_is_x_or_zero():
+    with strict_fp():
+        x = np.array([99.0, 100.0, 101.0, 1e102, 1e103, 1e308, -101.0, -1e103, -1e308])
+        result = activations.gelu_tanh(x)
+    assert result[:6].tolist() == x[:6].tolist()
+    assert result[6:].tolist() == [0.0, 0.0, 0.0]
+
+
 def test_softplus_agrees_with_log1p_exp():
     # independent reference: math.log1p(math.exp(x)), exact enough for |x| <= 700
     x = np.linspace(-700.0, 700.0, 2801)
@@ -299,6 +357,12 @@ _EXTREMES = [
     (activations.elu, -math.inf, -1.0),
     (activations.elu, 1e308, 1e308),
     (activations.elu, -1e308, -1.0),
+    (activations.gelu_tanh, math.inf, math.inf),
+    (activations.gelu_tanh, -math.inf, 0.0),
+    (activations.gelu_tanh, 1e308, 1e308),
+    (activations.gelu_tanh, -1e308, 0.0),
+    (activations.gelu_tanh, 6e102, 6e102),  # x**3 would overflow
+    (activations.gelu_tanh, -6e102, 0.0),
     (activations.hard_sigmoid, math.inf, 1.0),
     (activations.hard_sigmoid, -math.inf, 0.0),
     (activations.hard_sigmoid, 1e308, 1.0),

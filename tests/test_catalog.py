@@ -29,8 +29,9 @@ ENTRIES = [pytest.param(entry, id=entry.name) for entry in catalog.TABLE]
 REF = "$B$3:$D$4"
 
 # Built-in functions that Excel, LibreOffice and the `formulas` package all know;
-# plain formulas may use nothing else (SQRT is GELU's, ERFC its normal CDF).
-BUILT_INS = {"EXP", "ABS", "IF", "MAX", "SUM", "TANH", "LN", "ERFC", "SQRT"}
+# plain formulas may use nothing else (SQRT is GELU's, ERFC its normal CDF, PI
+# GELU_TANH's).
+BUILT_INS = {"EXP", "ABS", "IF", "MAX", "SUM", "TANH", "LN", "ERFC", "SQRT", "PI"}
 
 
 def function_names(formula: str) -> set[str]:
@@ -102,16 +103,84 @@ def test_gallery_is_the_drawn_entries_in_table_order():
 WITH_PARAMETER = [entry for entry in catalog.TABLE if entry.parameter is not None]
 
 
-def test_leaky_relu_has_the_only_parameter():
-    assert [entry.name for entry in WITH_PARAMETER] == ["leaky_relu"]
+def test_leaky_relu_and_elu_have_the_parameters():
+    assert [entry.name for entry in WITH_PARAMETER] == ["leaky_relu", "elu"]
+    assert [entry.parameter.name for entry in WITH_PARAMETER] == ["alpha", "alpha"]
 
 
 @pytest.mark.parametrize("entry", WITH_PARAMETER, ids=lambda entry: entry.name)
 def test_a_parameters_default_is_the_numpy_functions(entry):
     signature = inspect.signature(entry.function)
     assert signature.parameters[entry.parameter.name].default == entry.parameter.default
-    # The plain formula hard-codes the default, as it has no optional argument.
-    assert repr(entry.parameter.default) in entry.plain("A1")
+    # Without a parameter the formula is the default's.
+    assert entry.formula("A1") == entry.formula("A1", entry.parameter.default)
+
+
+@pytest.mark.parametrize("entry", WITH_PARAMETER, ids=lambda entry: entry.name)
+def test_the_formula_carries_the_parameter_exactly(entry):
+    alpha = float(np.float32(0.2))  # what the ONNX reader passes for 0.2
+    assert "0.20000000298023224*" in entry.formula("A1", alpha)
+    assert entry.formula("A1", alpha) != entry.formula("A1")
+
+
+@pytest.mark.parametrize(
+    ("name", "default_text"),
+    [
+        # The formulas of the committed sample workbooks (before alpha existed).
+        ("leaky_relu", "IF(A1>0,A1,0.01*A1)"),
+        ("elu", "IF(A1>0,A1,EXP(IF(A1>0,0,A1))-1)"),
+    ],
+)
+def test_the_default_formula_text_is_unchanged(name, default_text):
+    assert catalog.get(name).formula("A1") == default_text
+    assert PLAIN.activation(name, "A1") == default_text
+    assert ADDIN.activation(name, "A1") == f"{name.upper()}(A1)"
+
+
+@pytest.mark.parametrize(
+    ("name", "alpha", "plain", "addin"),
+    [
+        ("leaky_relu", 0.2, "IF(A1>0,A1,0.2*A1)", "LEAKY_RELU(A1,0.2)"),
+        ("elu", 0.5, "IF(A1>0,A1,0.5*(EXP(IF(A1>0,0,A1))-1))", "ELU(A1,0.5)"),
+        (
+            "elu",
+            -2.5e-7,
+            "IF(A1>0,A1,-2.5E-07*(EXP(IF(A1>0,0,A1))-1))",
+            "ELU(A1,-2.5E-07)",
+        ),
+    ],
+)
+def test_both_flavors_write_the_parameter(name, alpha, plain, addin):
+    assert PLAIN.activation(name, "A1", alpha) == plain
+    assert ADDIN.activation(name, "A1", alpha) == addin
+
+
+@pytest.mark.parametrize("value", [0.1, 1 / 3, float(np.float32(0.2)), 1e-300, -7e22])
+def test_formula_number_reads_back_as_the_same_float(value):
+    assert float(catalog.formula_number(value)) == value
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_formula_number_refuses_what_no_cell_holds(value):
+    with pytest.raises(ValueError, match="cannot hold"):
+        catalog.formula_number(value)
+
+
+@pytest.mark.parametrize("flavor", [PLAIN, ADDIN], ids=["plain", "addin"])
+def test_a_parameter_for_an_activation_without_one_is_refused(flavor):
+    with pytest.raises(ValueError, match="relu takes no parameter"):
+        flavor.activation("relu", "A1", 0.2)
+
+
+def test_captions_and_labels_show_the_layers_alpha():
+    leaky, elu = catalog.get("leaky_relu"), catalog.get("elu")
+    assert leaky.describe() == (
+        "leaky ReLU keeps positive sums and scales the rest by 0.01"
+    )
+    assert leaky.describe(float(np.float32(0.2))).endswith("scales the rest by 0.2")
+    assert elu.describe() == "ELU keeps positive sums and bends the rest towards -1"
+    assert elu.describe(0.5).endswith("towards -0.5")
+    assert elu.label() == "elu" and elu.label(0.5) == "elu (alpha 0.5)"
 
 
 def test_python_name_defaults_to_the_name():
@@ -172,11 +241,20 @@ def test_adapter_signature_names_the_tables_parameter(entry):
         assert parameters == ["x"]
 
 
-def test_leaky_relu_shows_alpha_in_excel():
+@pytest.mark.parametrize("excel_name", ["LEAKY_RELU", "ELU"])
+def test_leaky_relu_and_elu_show_alpha_in_excel(excel_name):
     meta = xlwings.server.custom_functions_meta(udfs)
-    leaky = next(f for f in meta["functions"] if f["name"] == "LEAKY_RELU")
-    assert [p["name"] for p in leaky["parameters"]] == ["x", "alpha"]
-    assert leaky["parameters"][1]["optional"] is True
+    function = next(f for f in meta["functions"] if f["name"] == excel_name)
+    assert [p["name"] for p in function["parameters"]] == ["x", "alpha"]
+    assert function["parameters"][1]["optional"] is True
+
+
+def test_dense_shows_its_optional_parameter_in_excel():
+    meta = xlwings.server.custom_functions_meta(udfs)
+    dense = next(f for f in meta["functions"] if f["name"] == "DENSE")
+    names = [p["name"] for p in dense["parameters"]]
+    assert names == ["x", "W", "b", "activation", "parameter"]
+    assert [p.get("optional", False) for p in dense["parameters"]][3:] == [True, True]
 
 
 # --- flavors: formula text from the table ---------------------------------------------
@@ -187,16 +265,25 @@ def test_addin_flavor_calls_the_excel_function(entry):
     assert ADDIN.activation(entry.name, REF) == f"{entry.excel_name}({REF})"
 
 
+def _plain(entry, *parameter):
+    if entry.parameter is None:
+        return entry.plain(REF)
+    value = parameter[0] if parameter else entry.parameter.default
+    return entry.plain(REF, catalog.formula_number(value))
+
+
 @pytest.mark.parametrize("entry", ENTRIES)
 def test_plain_flavor_writes_the_tables_text(entry):
     body = PLAIN.activation(entry.name, REF)
-    assert body == entry.plain(REF)
+    assert body == _plain(entry)
     assert REF in body
 
 
 @pytest.mark.parametrize("entry", ENTRIES)
 def test_plain_text_uses_built_in_functions_only(entry):
-    assert function_names(entry.plain(REF)) <= BUILT_INS
+    assert function_names(_plain(entry)) <= BUILT_INS
+    if entry.parameter is not None:
+        assert function_names(_plain(entry, 0.3)) <= BUILT_INS
 
 
 @pytest.mark.parametrize("entry", ENTRIES)

@@ -161,16 +161,17 @@ def test_functions_signatures_literal():
         "RELU(x)",
         "IDENTITY(x)",
         "TANH(x)",
-        "ELU(x)",
         "SOFTPLUS(x)",
         "GELU(x)",
+        "GELU_TANH(x)",
         "SILU(x)",
     ):
         assert f"\n{expected} " in "\n" + done.stdout
     assert "LEAKY_RELU(x, [alpha])" in done.stdout
+    assert "ELU(x, [alpha])" in done.stdout
     assert "SOFTMAX(x, [direction])" in done.stdout
     assert "LOG_SOFTMAX(x, [direction])" in done.stdout
-    assert "DENSE(x, W, b, [activation])" in done.stdout
+    assert "DENSE(x, W, b, [activation], [parameter])" in done.stdout
 
 
 def test_unknown_command_fails():

@@ -315,11 +315,13 @@ def test_meta_registers_dense_with_help_for_each_argument():
     (entry,) = [f for f in meta["functions"] if f["name"] == "DENSE"]
     assert entry["id"] == "DENSE"
     assert entry["description"] == inspect.getdoc(udfs.dense).splitlines()[0]
-    assert [p["name"] for p in entry["parameters"]] == ["x", "W", "b", "activation"]
+    names = ["x", "W", "b", "activation", "parameter"]
+    assert [p["name"] for p in entry["parameters"]] == names
     for parameter in entry["parameters"]:
         assert parameter["description"] == udfs.DENSE_HELP[parameter["name"]]
         assert parameter["type"] == "any"
-        assert parameter.get("optional", False) is (parameter["name"] == "activation")
+        optional = parameter["name"] in ("activation", "parameter")
+        assert parameter.get("optional", False) is optional
     assert entry["result"]["dimensionality"] == "matrix"
 
 

@@ -172,3 +172,28 @@ def test_forward_uses_each_layers_activation_from_the_table():
 def test_input_of_the_wrong_shape_is_refused_clearly(x):
     with pytest.raises(ValueError, match="the network takes 2"):
         book_network().forward(x)
+
+
+@pytest.mark.parametrize(
+    ("name", "alpha", "expected"),
+    [
+        # x . W + b = [-2, 3]; by definition alpha * x, alpha * (e^x - 1).
+        ("leaky_relu", 0.2, [-0.4, 3.0]),
+        ("elu", 0.5, [0.5 * np.expm1(-2.0), 3.0]),
+        ("leaky_relu", None, [-0.02, 3.0]),
+        ("elu", None, [np.expm1(-2.0), 3.0]),
+    ],
+)
+def test_forward_applies_the_layers_parameter(name, alpha, expected):
+    network = Network((Dense([[1.0, 1.0]], [-3.0, 2.0], name, alpha),))
+    np.testing.assert_allclose(network.predict([1.0]), [expected], rtol=1e-15)
+
+
+def test_a_parameter_is_refused_where_the_activation_takes_none():
+    with pytest.raises(ValueError, match="gelu_tanh takes no parameter"):
+        Dense([[1.0]], [0.0], "gelu_tanh", 0.2)
+
+
+def test_the_parameter_is_kept_as_a_float():
+    layer = Dense([[1.0]], [0.0], "elu", np.float32(0.5))
+    assert type(layer.parameter) is float and layer.parameter == 0.5

@@ -30,12 +30,13 @@ ELEMENTWISE = {
     "RELU": activations.relu,
     "IDENTITY": activations.identity,
     "TANH": activations.tanh,
-    "ELU": activations.elu,
     "SOFTPLUS": activations.softplus,
     "GELU": activations.gelu,
+    "GELU_TANH": activations.gelu_tanh,
     "SILU": activations.silu,
     "HARD_SIGMOID": activations.hard_sigmoid,
     "LEAKY_RELU": activations.leaky_relu,  # default alpha 0.01
+    "ELU": activations.elu,  # default alpha 1
 }
 GROUPED = {"SOFTMAX": activations.softmax, "LOG_SOFTMAX": activations.log_softmax}
 ACTIVATION = {**ELEMENTWISE, **GROUPED}
@@ -491,6 +492,7 @@ def test_meta_function_names(meta):
             "ELU",
             "SOFTPLUS",
             "GELU",
+            "GELU_TANH",
             "SILU",
             "HARD_SIGMOID",
             "LOG_SOFTMAX",
@@ -531,9 +533,11 @@ def test_meta_optional_parameters(meta):
     }
     assert optional == {
         ("LEAKY_RELU", "alpha"),
+        ("ELU", "alpha"),
         ("SOFTMAX", "direction"),
         ("LOG_SOFTMAX", "direction"),
         ("DENSE", "activation"),
+        ("DENSE", "parameter"),
     }
 
 

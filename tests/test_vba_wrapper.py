@@ -295,12 +295,15 @@ def test_step_wrapper_is_step_function(vba):
 
 def test_optional_parameters_are_optional_in_vba(vba):
     assert re.search(r"^Function leaky_relu\(x, Optional alpha\)$", vba, re.MULTILINE)
+    assert re.search(r"^Function elu\(x, Optional alpha\)$", vba, re.MULTILINE)
     assert re.search(r"^Function softmax\(x, Optional direction\)$", vba, re.MULTILINE)
     assert re.search(
         r"^Function log_softmax\(x, Optional direction\)$", vba, re.MULTILINE
     )
     assert re.search(
-        r"^Function dense\(x, W, b, Optional activation\)$", vba, re.MULTILINE
+        r"^Function dense\(x, W, b, Optional activation, Optional parameter\)$",
+        vba,
+        re.MULTILINE,
     )
 
 

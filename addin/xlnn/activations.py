@@ -46,6 +46,7 @@ __all__ = [
     "elu",
     "softplus",
     "gelu",
+    "gelu_tanh",
     "silu",
     "log_softmax",
     "hard_sigmoid",
@@ -544,6 +545,53 @@ def gelu(x):
     phi = 0.5 * np.asarray(_erfc(-x / math.sqrt(2.0)), dtype=np.float64)
     with np.errstate(invalid="ignore"):
         out = x * phi
+    return _like_ufunc(np.where(np.isneginf(x), 0.0, out))
+
+
+#: Beyond this |x| the tanh form is x (or 0 for negative x) to the last bit of
+#: float64: at 100 the sigmoid below is exp(-71,000) from 1 or 0. Clamping the
+#: cubic there keeps x**3, which overflows past 5.6e102, in range.
+GELU_TANH_CLAMP = 100.0
+
+
+def gelu_tanh(x):
+    """GELU in its tanh approximation, as PyTorch's ``GELU(approximate="tanh")``.
+
+    .. math:: \\mathrm{GELU_{tanh}}(x) = \\tfrac{x}{2} \\left(1 + \\tanh\\left(
+              \\sqrt{2/\\pi} \\, (x + 0.044715 x^3)\\right)\\right)
+              = x \\, \\sigma\\left(\\sqrt{8/\\pi} \\, (x + 0.044715 x^3)\\right)
+
+    Also ONNX's ``Gelu`` with ``approximate="tanh"`` and Keras'
+    ``gelu(approximate=True)``. Computed in the sigmoid form, as
+    ``x * n / (1 + e)`` with ``e = exp(-sqrt(8/pi) (a + 0.044715 a^3))``,
+    ``a = min(|x|, 100)`` and ``n`` 1 for x >= 0, else ``e``: only exp of a
+    negative number is taken, and ``1 + tanh`` never cancels for negative x.
+    The cubic of ``a`` cannot overflow; for |x| > 100 the result is ``x``, or
+    -0.0 for negative x (the true value underflows), without a warning.
+    ``gelu_tanh(inf) == inf``, ``gelu_tanh(-inf) == 0``; NaN stays NaN.
+
+    Parameters
+    ----------
+    x : array_like of numbers
+        Computed in float64 (float32, int and bool input too).
+
+    Returns
+    -------
+    numpy.float64 or numpy.ndarray
+        A scalar for scalar ``x``, else a float64 array of ``x``'s shape.
+
+    Examples
+    --------
+    >>> gelu_tanh([-1.0, 0.0, 1.0])
+    array([-0.15880801,  0.        ,  0.84119199])
+    >>> print(gelu_tanh(1e300), gelu_tanh(float("-inf")))
+    1e+300 0.0
+    """
+    x = _as_float(x)
+    a = np.minimum(np.abs(x), GELU_TANH_CLAMP)  # NaN stays NaN
+    with np.errstate(under="ignore", invalid="ignore"):  # exp(-71,000) is 0
+        e = np.exp(-math.sqrt(8.0 / math.pi) * (a + 0.044715 * a**3))
+        out = x * np.where(x >= 0, 1.0, e) / (1.0 + e)
     return _like_ufunc(np.where(np.isneginf(x), 0.0, out))
 
 

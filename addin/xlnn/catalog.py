@@ -12,6 +12,7 @@ function, its tests and one entry here.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -33,10 +34,14 @@ class Activation:
 
     ``plain`` turns a range reference into a formula body (no ``=``) computing
     the activation with built-in functions, to be entered as an array formula
-    over a range of the same shape. For a ``grouped`` activation (softmax) the
-    formula normalizes the whole range it is given, so callers pass it one
-    sample (row) at a time. ``python_name`` is the adapter's name in
-    :mod:`xlnn.udfs`, which classic xlwings uses for its VBA wrapper.
+    over a range of the same shape; an activation with a ``parameter`` takes
+    its value as a second argument, already written as formula text (see
+    :meth:`formula`). For a ``grouped`` activation (softmax) the formula
+    normalizes the whole range it is given, so callers pass it one sample
+    (row) at a time. ``caption`` of an activation with a parameter holds
+    ``{alpha}`` (and ``{minus_alpha}``) where the value is shown.
+    ``python_name`` is the adapter's name in :mod:`xlnn.udfs`, which classic
+    xlwings uses for its VBA wrapper.
     """
 
     name: str
@@ -44,7 +49,7 @@ class Activation:
     excel_name: str
     help: str
     caption: str
-    plain: Callable[[str], str]
+    plain: Callable[..., str]
     grouped: bool = False
     gallery: bool = True
     parameter: Parameter | None = None
@@ -54,6 +59,71 @@ class Activation:
     def __post_init__(self):
         if not self.python_name:
             object.__setattr__(self, "python_name", self.name)
+
+    def _value(self, parameter: float | None) -> float:
+        if parameter is None:
+            return self.parameter.default if self.parameter else 0.0
+        if self.parameter is None:
+            raise ValueError(f"{self.name} takes no parameter")
+        return float(parameter)
+
+    def formula(self, ref: str, parameter: float | None = None) -> str:
+        """The built-in formula body on ``ref``, with ``parameter`` (None: default).
+
+        >>> get("leaky_relu").formula("A1:B1", 0.2)
+        'IF(A1:B1>0,A1:B1,0.2*A1:B1)'
+        """
+        if self.parameter is None:
+            self._value(parameter)  # refuses a parameter
+            return self.plain(ref)
+        return self.plain(ref, formula_number(self._value(parameter)))
+
+    def describe(self, parameter: float | None = None) -> str:
+        """The caption, showing ``parameter`` (None: the default) where it has one.
+
+        >>> get("leaky_relu").describe(0.20000000298023224)
+        'leaky ReLU keeps positive sums and scales the rest by 0.2'
+        """
+        if self.parameter is None:
+            self._value(parameter)
+            return self.caption
+        value = self._value(parameter)
+        name = self.parameter.name
+        shown = {name: shown_number(value), f"minus_{name}": shown_number(-value)}
+        return self.caption.format_map(shown)
+
+    def label(self, parameter: float | None = None) -> str:
+        """The name, with the parameter when one is given: ``elu (alpha 0.5)``."""
+        if parameter is None:
+            return self.name
+        value = self._value(parameter)
+        return f"{self.name} ({self.parameter.name} {shown_number(value)})"
+
+
+def formula_number(value: float) -> str:
+    """``value`` as formula text that reads back as exactly the same float64.
+
+    Python's ``repr`` is the shortest text that round-trips, so a float32
+    weight such as 0.2 (0.20000000298023224 in float64) keeps all its digits;
+    the exponent is written as Excel writes it.
+
+    >>> formula_number(0.01), formula_number(0.20000000298023224), formula_number(1e-5)
+    ('0.01', '0.20000000298023224', '1E-05')
+    """
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"a formula cannot hold the number {value}")
+    return repr(value).upper()
+
+
+def shown_number(value: float) -> str:
+    """``value`` for reading in a caption: six significant digits, ``1`` not ``1.0``."""
+    return f"{float(value):.6g}"
+
+
+def _scaled(factor: str, body: str) -> str:
+    # Multiplying by 1 is left out, so that ELU's default formula stays short.
+    return body if float(factor) == 1.0 else f"{factor}*({body})"
 
 
 def _stable_sigmoid(r: str) -> str:
@@ -71,6 +141,24 @@ def _shifted(r: str) -> str:
 _SIGMOID_NOTE = (
     "SIGMOID in built-in functions: 1/(1+EXP(-x)), written as "
     "IF(x>=0,1,EXP(-ABS(x)))/(1+EXP(-ABS(x))) so that EXP never overflows."
+)
+
+
+def _gelu_tanh(r: str) -> str:
+    # x * sigmoid(v), v = SQRT(8/PI())*(x+0.044715*x^3), as activations.gelu_tanh
+    # computes it: only EXP of -|v| (never overflows), |x| clamped where the
+    # result is already x or 0 so that x^3 cannot overflow. IF, not MIN, which
+    # would reduce an array formula's range to one number.
+    clamp = formula_number(activations.GELU_TANH_CLAMP)
+    a = f"IF(ABS({r})>{clamp},{clamp},ABS({r}))"
+    e = f"EXP(-SQRT(8/PI())*({a}+0.044715*{a}^3))"
+    return f"{r}*IF({r}>=0,1,{e})/(1+{e})"
+
+
+_GELU_TANH_NOTE = (
+    "GELU_TANH in built-in functions: x/2*(1+TANH(u)), u = SQRT(2/PI())*"
+    "(x+0.044715*x^3), written as x*SIGMOID(2u) with EXP(-ABS(2u)) only and "
+    "|x| capped at 100, so that neither EXP nor x^3 overflows."
 )
 
 #: Every activation, in the order the gallery and ``xlnn functions`` list them.
@@ -123,8 +211,8 @@ TABLE = (
         function=activations.leaky_relu,
         excel_name="LEAKY_RELU",
         help="Leaky ReLU: x where x > 0, else alpha * x.",
-        caption="leaky ReLU keeps positive sums and scales the rest by 0.01",
-        plain=lambda r: f"IF({r}>0,{r},0.01*{r})",
+        caption="leaky ReLU keeps positive sums and scales the rest by {alpha}",
+        plain=lambda r, alpha: f"IF({r}>0,{r},{alpha}*{r})",
         parameter=Parameter(
             "alpha", 0.01, "Slope for x <= 0 (optional, default 0.01)."
         ),
@@ -133,10 +221,15 @@ TABLE = (
         name="elu",
         function=activations.elu,
         excel_name="ELU",
-        help="ELU: x where x > 0, else EXP(x)-1.",
-        caption="ELU keeps positive sums and bends the rest towards -1",
+        help="ELU: x where x > 0, else alpha * (EXP(x)-1).",
+        caption="ELU keeps positive sums and bends the rest towards {minus_alpha}",
         # EXP only of min(x, 0), so a large positive x never overflows.
-        plain=lambda r: f"IF({r}>0,{r},EXP(IF({r}>0,0,{r}))-1)",
+        plain=lambda r, alpha: (
+            f"IF({r}>0,{r},{_scaled(alpha, f'EXP(IF({r}>0,0,{r}))-1')})"
+        ),
+        parameter=Parameter(
+            "alpha", 1.0, "Scale of the negative side (optional, default 1)."
+        ),
     ),
     Activation(
         name="softplus",
@@ -154,6 +247,16 @@ TABLE = (
         help="GELU: x times the normal CDF of x.",
         caption="GELU weighs each sum by the normal CDF of itself",
         plain=lambda r: f"{r}*ERFC(-{r}/SQRT(2))/2",
+    ),
+    Activation(
+        name="gelu_tanh",
+        function=activations.gelu_tanh,
+        excel_name="GELU_TANH",
+        help="GELU, tanh approximation: x/2*(1+TANH(SQRT(2/PI())*(x+0.044715*x^3))).",
+        caption="GELU's tanh form weighs each sum by a smooth step of itself",
+        plain=_gelu_tanh,
+        plain_note=_GELU_TANH_NOTE,
+        gallery=False,  # read from ONNX; the gallery workbooks stay as they are
     ),
     Activation(
         name="silu",

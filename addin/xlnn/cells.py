@@ -472,6 +472,20 @@ def read_number(
     return (np.nan, error) if error is not None else (number, None)
 
 
+def read_optional_number(
+    value, name: str, classic: bool = False
+) -> tuple[float | None, str | None]:
+    """As :func:`read_number`, but a blank gives ``(None, None)``: not given.
+
+    >>> read_optional_number(None, "parameter"), read_optional_number(0.5, "parameter")
+    ((None, None), (0.5, None))
+    """
+    if not isinstance(value, (list, tuple)) and _decode(value, classic)[1]:
+        return None, None
+    number, error = read_number(value, name, np.nan, classic)
+    return (None, error) if error is not None else (number, None)
+
+
 def _every_cell(grid: Cells, error: str):
     """What Excel shows when ``error`` fills every cell of ``grid``'s shape."""
     errors = np.full(grid.values.shape, error, dtype=object)
@@ -681,7 +695,9 @@ def _weighted_sums(values: np.ndarray, weights: Cells, bias: Cells) -> np.ndarra
     return sums
 
 
-def apply_dense(x, weights, bias, activation: Choice, classic: bool = False):
+def apply_dense(
+    x, weights, bias, activation: Choice, classic: bool = False, parameter=None
+):
     """One dense layer, ``activation(x . W + b)``, on Excel cells, row by row.
 
     ``x`` holds one sample per row (n_in columns), ``weights`` (W) is
@@ -697,6 +713,11 @@ def apply_dense(x, weights, bias, activation: Choice, classic: bool = False):
     W or b, or an error as the activation, makes every output cell one error:
     the first (reading order: W, then b), a blank or text being #VALUE!.
     A sum or result that is NaN or inf is #NUM!.
+
+    ``parameter`` is the activation's single-number argument as Excel sent
+    it (LEAKY_RELU's alpha), read by :func:`read_optional_number`: a blank
+    calls ``function(sums)``, a number ``function(sums, number)``, and an
+    error or text fills every output cell like an error in W.
 
     Shapes that do not make a layer, an unknown activation name, and more
     than :data:`MAX_CELLS` cells in (x, W and b together) or out raise
@@ -715,10 +736,14 @@ def apply_dense(x, weights, bias, activation: Choice, classic: bool = False):
     bias_cells = read(bias, classic)
     n_out = _layer_outputs(grid, weight_cells, bias_cells)
     function, activation_error = read_choice(activation, classic)
+    number, parameter_error = read_optional_number(parameter, "parameter", classic)
     shape = (grid.values.shape[0], n_out)
     zeros = np.zeros(shape)
     error = (
-        _first_unusable(weight_cells) or _first_unusable(bias_cells) or activation_error
+        _first_unusable(weight_cells)
+        or _first_unusable(bias_cells)
+        or activation_error
+        or parameter_error
     )
     if error is not None:
         errors = np.full(shape, error, dtype=object)
@@ -728,7 +753,7 @@ def apply_dense(x, weights, bias, activation: Choice, classic: bool = False):
     values = np.where(skipped[:, None], 0.0, grid.values)
     sums = _weighted_sums(values, weight_cells, bias_cells)
     with np.errstate(invalid="ignore"):
-        result = function(sums)
+        result = function(sums) if number is None else function(sums, number)
     errors = None
     if not np.all(row_errors == None):  # noqa: E711 (elementwise)
         errors = np.broadcast_to(row_errors[:, None], shape)

@@ -132,12 +132,22 @@ def _step_caption(step, k: int) -> str:
 
 
 def _dense_available(flavor: Flavor) -> bool:
-    """Whether the add-in has ``DENSE(x, W, b, [activation])`` (one call a layer)."""
+    """Whether the add-in has ``DENSE(x, W, b, [activation], [parameter])``."""
     if not flavor.add_in:
         return False
     from xlnn import udfs
 
     return "DENSE" in udfs.by_excel_name()
+
+
+def _dense_arguments(layer, *, quoted: bool = False) -> str:
+    """DENSE's arguments after b: the activation, then its parameter if any."""
+    name = f'"{layer.activation}"' if quoted else layer.activation
+    if layer.parameter is None:
+        return name
+    if quoted:
+        return f"{name},{catalog.formula_number(layer.parameter)}"
+    return f"{name}, {catalog.shown_number(layer.parameter)}"
 
 
 # --- the weights sheet -------------------------------------------------------------
@@ -449,7 +459,7 @@ def _batch_sheet(book: BookLayout, model: Model, flavor: Flavor, x_values, n_row
                 outputs
                 if z_is_output
                 else columns.block(
-                    f"{symbol} = DENSE(..., W{k}, b{k}, {layer.activation})",
+                    f"{symbol} = DENSE(..., W{k}, b{k}, {_dense_arguments(layer)})",
                     [f"{symbol.lower()}[{j}]" for j in range(layer.n_outputs)],
                 )
             )
@@ -457,8 +467,9 @@ def _batch_sheet(book: BookLayout, model: Model, flavor: Flavor, x_values, n_row
                 sheet,
                 rows,
                 z,
-                lambda i, s=source, n=names, a=layer.activation: (
-                    f'DENSE({s.row_block(i).ref},{n.weights},{n.bias},"{a}")'
+                lambda i, s=source, n=names, layer=layer: (
+                    f"DENSE({s.row_block(i).ref},{n.weights},{n.bias},"
+                    f"{_dense_arguments(layer, quoted=True)})"
                 ),
                 rows.expected(framework if z_is_output else computed.z, n_rows),
                 number_format=COMPACT,
@@ -485,7 +496,7 @@ def _batch_sheet(book: BookLayout, model: Model, flavor: Flavor, x_values, n_row
                 outputs
                 if z_is_output
                 else columns.block(
-                    f"{symbol} = {layer.activation}(A{k})",
+                    f"{symbol} = {network_layout.applied(layer, f'A{k}')}",
                     [f"{symbol.lower()}[{j}]" for j in range(layer.n_outputs)],
                 )
             )
@@ -496,8 +507,8 @@ def _batch_sheet(book: BookLayout, model: Model, flavor: Flavor, x_values, n_row
                 sheet,
                 rows,
                 z,
-                lambda i, a=a, f=layer.activation: flavor.activation(
-                    f, a.row_block(i).ref
+                lambda i, a=a, layer=layer: flavor.activation(
+                    layer.activation, a.row_block(i).ref, layer.parameter
                 ),
                 rows.expected(framework if z_is_output else computed.z, n_rows),
                 number_format=number_format,
@@ -577,7 +588,7 @@ def _about_sheet(
             str(k),
             str(layer.n_inputs),
             str(layer.n_outputs),
-            layer.activation,
+            catalog.get(layer.activation).label(layer.parameter),
             names.weights,
             names.bias,
         ]

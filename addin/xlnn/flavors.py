@@ -1,6 +1,6 @@
 """The workbooks' two flavors: how each writes an activation as formula text.
 
-- ``plain``: built-in functions only (EXP, ABS, IF, MAX, SUM, TANH, LN, ERFC),
+- ``plain``: built-in functions only (EXP, ABS, IF, MAX, SUM, TANH, LN, ERFC, SQRT, PI),
   for any Excel, LibreOffice and other spreadsheets, with no add-in. The text
   of each activation comes from :mod:`xlnn.catalog`.
 - ``addin``: a call of xlnn's Excel function, ``SIGMOID(B4:D4)``.
@@ -16,6 +16,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from xlnn import catalog
+from xlnn.catalog import formula_number
 
 
 @dataclass(frozen=True)
@@ -41,18 +42,27 @@ class Flavor:
     vba_names: bool = False
     binding_help: tuple[str, ...] = ()
 
-    def activation(self, name: str, ref: str) -> str:
-        """Formula body (no ``=``) applying activation ``name`` to range ``ref``."""
+    def activation(self, name: str, ref: str, parameter: float | None = None) -> str:
+        """Formula body (no ``=``) applying activation ``name`` to range ``ref``.
+
+        ``parameter`` is the activation's parameter (LEAKY_RELU's alpha), or
+        None for its default, which leaves the text as it was without one.
+
+        >>> ADDIN.activation("leaky_relu", "A1:C1", 0.2)
+        'LEAKY_RELU(A1:C1,0.2)'
+        >>> PLAIN.activation("leaky_relu", "A1:C1", 0.2)
+        'IF(A1:C1>0,A1:C1,0.2*A1:C1)'
+        """
         activation = catalog.get(name)
-        if self.add_in:
-            prefix = f"{self.namespace}." if self.namespace else ""
-            function = (
-                activation.python_name.upper()
-                if self.vba_names
-                else activation.excel_name
-            )
-            return f"{prefix}{function}({ref})"
-        return activation.plain(ref)
+        if not self.add_in:
+            return activation.formula(ref, parameter)
+        activation.label(parameter)  # refuses a parameter it does not take
+        prefix = f"{self.namespace}." if self.namespace else ""
+        function = (
+            activation.python_name.upper() if self.vba_names else activation.excel_name
+        )
+        arguments = ref if parameter is None else f"{ref},{formula_number(parameter)}"
+        return f"{prefix}{function}({arguments})"
 
     def in_namespace(self, namespace: str) -> Flavor:
         """This flavor, with the add-in's functions called as ``NAMESPACE.NAME``."""

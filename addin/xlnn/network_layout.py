@@ -101,9 +101,11 @@ def write_activation(
     output: bool = False,
     name: str = "",
     number_format: str = NUMBER,
+    parameter: float | None = None,
 ) -> Block:
     """Write ``activation(source)`` into ``target``, in as few formulas as possible.
 
+    ``parameter`` is the activation's (a layer's alpha), None for its default.
     A flavor that cannot normalize several sample rows in one formula gets
     one formula per row (see :meth:`Flavor.rows_in_one_formula`).
     Probabilities (a grouped activation's results) get four decimals.
@@ -121,7 +123,7 @@ def write_activation(
     for part_source, part_target, part_expected in parts:
         sheet.put_formula(
             part_target,
-            flavor.activation(activation, part_source.ref),
+            flavor.activation(activation, part_source.ref, parameter),
             expected=part_expected,
             number_format=number_format,
             output=output,
@@ -165,12 +167,23 @@ def place_layer(
         output=output,
         name=z_symbol,
         number_format=number_format,
+        parameter=layer.parameter,
     )
     return PlacedLayer(a, z, values)
 
 
 def _caption(layer: Dense) -> str:
-    return catalog.get(layer.activation).caption
+    return catalog.get(layer.activation).describe(layer.parameter)
+
+
+def applied(layer: Dense, symbol: str) -> str:
+    """How a caption writes the layer's activation of ``symbol``: ``relu(a1)``,
+    or with its parameter, ``leaky_relu(a1, alpha=0.2)``."""
+    if layer.parameter is None:
+        return f"{layer.activation}({symbol})"
+    name = catalog.get(layer.activation).parameter.name
+    shown = catalog.shown_number(layer.parameter)
+    return f"{layer.activation}({symbol}, {name}={shown})"
 
 
 #: Rows each layer takes in :func:`single_sample`: caption and block for a and z.
@@ -271,7 +284,7 @@ def single_sample(
         a = cursor.at(1, layer.n_outputs)
         cursor.skip(2)  # a, then a blank row
         cursor.text(
-            f"{symbols.z} = {layer.activation}({symbols.a}): {_caption(layer)}",
+            f"{symbols.z} = {applied(layer, symbols.a)}: {_caption(layer)}",
             "caption",
         )
         z = cursor.at(1, layer.n_outputs)
@@ -327,7 +340,7 @@ def batch(
         caption = f"{symbols.a} = {symbols.inputs} . W{k} + b{k}"
         a = block(next_col, width, caption, symbols.a)
         next_col = a.last_col + 2
-        caption = f"{symbols.z} = {layer.activation}({symbols.a})"
+        caption = f"{symbols.z} = {applied(layer, symbols.a)}"
         if k == last and output_col:
             return a, block(output_col, width, caption, symbols.z)
         z = block(next_col, width, caption, symbols.z)

@@ -142,9 +142,26 @@ def _register(activation: Activation):
     return adapter
 
 
+def _layer_activation(activation: Activation):
+    """DENSE's ``activation``: the NumPy function, with the parameter if given."""
+    function = activation.function
+    if activation.parameter is not None:
+        return function
+
+    def without_parameter(sums, *parameter):
+        if parameter:
+            raise cells.ArgumentError(
+                f"{activation.name} takes no parameter; leave DENSE's fifth "
+                "argument out"
+            )
+        return function(sums)
+
+    return without_parameter
+
+
 #: DENSE's activations, by the table's names.
 LAYER_ACTIVATIONS = {
-    activation.name: activation.function for activation in catalog.TABLE
+    activation.name: _layer_activation(activation) for activation in catalog.TABLE
 }
 
 DENSE_HELP = {
@@ -154,13 +171,15 @@ DENSE_HELP = {
     "b": "The biases: a row of one value per column of W.",
     "activation": 'Optional: "sigmoid", "relu", "softmax", ... (any case); '
     "blank means identity. Softmax normalizes each row.",
+    "parameter": "Optional: the activation's parameter, such as leaky_relu's or "
+    "elu's alpha; blank means its default.",
 }
 
 
-def dense(x, W, b, activation=None):
+def dense(x, W, b, activation=None, parameter=None):
     """Dense layer: activation(MMULT(x, W) + b), each row of x one sample."""
     choice = cells.Choice(activation, LAYER_ACTIVATIONS, "identity", "activation")
-    return cells.apply_dense(x, W, b, choice, CLASSIC)
+    return cells.apply_dense(x, W, b, choice, CLASSIC, parameter)
 
 
 def _register_dense():
