@@ -1449,7 +1449,7 @@ def _exact(proto, model: Model, the_input: _Input):
 
     double = _as_float64(proto)
     try:
-        evaluator = ReferenceEvaluator(double)
+        evaluator = ReferenceEvaluator(double, new_ops=_float64_ops())
     except Exception:  # an op it lacks (ai.onnx.ml's), or one it cannot build
         return None
 
@@ -1461,6 +1461,34 @@ def _exact(proto, model: Model, the_input: _Input):
         return _in_batches(run_batch, x, the_input)
 
     return run
+
+
+def _float64_ops() -> list:
+    """Ops the ReferenceEvaluator computes otherwise than the ONNX spec says.
+
+    onnx 1.23's ``BatchNormalization`` (opsets 9 to 13) uses the batch's own
+    statistics (training mode) whenever ``momentum`` is set, which the
+    schema's default always is; onnxruntime, and the exporters, mean the
+    stored mean and variance. Its ``Erf`` rounds every value to float32.
+    """
+    from onnx.reference.op_run import OpRun
+
+    class BatchNormalization(OpRun):
+        op_domain = ""
+
+        def _run(self, x, scale, bias, mean, var, epsilon=None, **unused):
+            shape = (-1,) + (1,) * (x.ndim - 2)  # one value per channel (axis 1)
+            epsilon = 1e-5 if epsilon is None else epsilon
+            y = (x - mean.reshape(shape)) / np.sqrt(var.reshape(shape) + epsilon)
+            return ((y * scale.reshape(shape) + bias.reshape(shape)).astype(x.dtype),)
+
+    class Erf(OpRun):
+        op_domain = ""
+
+        def _run(self, x):
+            return (np.asarray(_erf(x), np.float64).astype(x.dtype),)
+
+    return [BatchNormalization, Erf]
 
 
 def _as_float64(proto):
