@@ -584,4 +584,5 @@ def test_registered_functions_keep_their_signatures():
         "W",
         "b",
         "activation",
+        "parameter",
     ]
