@@ -292,12 +292,23 @@ def test_the_restricted_unpickler_reads_every_protocol(protocol):
         "b1": np.array([0.5, -1.0, 2.0]),
         "empty": np.zeros((0, 2)),
         "scalar": np.float64(2.5),
-        "nested": [(1, 2), {"a": {3}}, frozenset({4}), b"", bytearray(b"x"), 1j],
+        "fortran": np.asfortranarray(np.arange(6.0).reshape(2, 3)),
+        "big_endian": np.arange(3, dtype=">i4"),
+        "names": np.array(["relu", "softmax"]),
+        "bools": np.array([True, False]),
+        # bytearray is refused as a global (bytearray(3e9) allocates), so
+        # none here: protocols 0-4 can only write it that way.
+        "nested": [(1, 2), {"a": {3}}, frozenset({4}), b"", b"x", 1j],
     }
-    loaded = pickle_source.restricted_load(pickle.dumps(data, protocol=protocol))
+    written = pickle.dumps(data, protocol=protocol)
+    loaded = pickle_source.restricted_load(written)
+    # Plain pickle is the reference (it makes big-endian native below protocol 5).
+    trusted = pickle.loads(written)
     assert loaded.keys() == data.keys()
-    for key in ("W1", "b1", "empty", "scalar"):
-        assert loaded[key].dtype == data[key].dtype
+    for key in ("W1", "b1", "empty", "scalar", "fortran", "big_endian", "names"):
+        assert type(loaded[key]) is type(data[key])
+        assert loaded[key].dtype == trusted[key].dtype
+        assert loaded[key].flags.f_contiguous == trusted[key].flags.f_contiguous
         np.testing.assert_array_equal(loaded[key], data[key])
     assert loaded["nested"] == data["nested"]
 
