@@ -103,8 +103,6 @@ def _read(stream, path, n_inputs, max_rows, max_line_bytes) -> SampleInputs:
     rows: list[np.ndarray] = []
     max_cells = limits.MAX_ARRAY_BYTES // 8
     for number, cells in _lines(stream, path, max_line_bytes):
-        if len(rows) == max_rows:
-            return SampleInputs(_stack(rows), names, more=True)
         where = f"{path}, line {number}"
         values = [_number(cell) for cell in cells]
         first = not rows and names is None
@@ -146,6 +144,11 @@ def _read(stream, path, n_inputs, max_rows, max_line_bytes) -> SampleInputs:
                 f"{where}: more values than xlnn.limits.MAX_ARRAY_BYTES allows"
             )
         rows.append(np.array(values, dtype=np.float64))
+        if len(rows) == max_rows:
+            # Whatever follows is not read, let alone checked: only whether
+            # there is more than blank space.
+            more = bool(stream.read(4096).strip())
+            return SampleInputs(_stack(rows), names, more=more)
     if not rows:
         raise ExportError(f"{path}: no rows of numbers")
     return SampleInputs(_stack(rows), names)
@@ -195,8 +198,14 @@ def _header(cells: list[str], width: int | None, where: str) -> tuple[str, ...]:
             f"{where}, column {cells.index('') + 1}: the header's cell is empty"
         )
     if width is not None and len(cells) != width:
+        hint = (
+            " (cells are separated by commas, not semicolons)"
+            if any(";" in cell for cell in cells)
+            else ""
+        )
         raise ExportError(
-            f"{where}: the header names {len(cells)} columns, the model takes {width}"
+            f"{where}: the header names {len(cells)} column"
+            f"{'s' if len(cells) != 1 else ''}, the model takes {width}{hint}"
         )
     return tuple(cells)
 

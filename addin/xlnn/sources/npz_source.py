@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 import re
 import zipfile
+import zlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -59,6 +60,20 @@ def is_used(name: str) -> bool:
     return name == "activations" or _LAYER_ARRAY.fullmatch(name) is not None
 
 
+#: What zipfile raises on a damaged or unsupported archive or member: bad
+#: headers, truncation, a CRC or deflate stream that does not check out, a
+#: password, an unknown compression method.
+_BROKEN_ZIP = (
+    OSError,
+    ValueError,
+    EOFError,
+    RuntimeError,
+    NotImplementedError,
+    zipfile.BadZipFile,
+    zlib.error,
+) + ((zipfile.lzma.LZMAError,) if getattr(zipfile, "lzma", None) else ())
+
+
 def read_used_arrays(path: str | Path, *, where: str) -> dict[str, np.ndarray]:
     """The arrays of an ``.npz`` that xlnn uses (:func:`is_used`), nothing else.
 
@@ -89,8 +104,7 @@ def read_used_arrays(path: str | Path, *, where: str) -> dict[str, np.ndarray]:
                 return arrays
     except SourceError:
         raise
-    except (OSError, ValueError, EOFError, RuntimeError, NotImplementedError,
-            zipfile.BadZipFile) as error:  # fmt: skip
+    except _BROKEN_ZIP as error:
         raise SourceError(f"{where}: not a NumPy .npz file ({error})") from None
 
 
@@ -145,12 +159,12 @@ def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, name: str,
         n_bytes = math.prod(shape) * dtype.itemsize
         if n_bytes > limits.MAX_ARRAY_BYTES:
             raise refuse(
-                f"of shape {_shape(shape)} needs {n_bytes} bytes, more than "
+                f"of shape {_dims(shape)} needs {n_bytes} bytes, more than "
                 f"xlnn.limits.MAX_ARRAY_BYTES ({limits.MAX_ARRAY_BYTES})"
             )
         if member.tell() + n_bytes != info.file_size:
             raise refuse(
-                f"of shape {_shape(shape)} needs {n_bytes} bytes of data, but the "
+                f"of shape {_dims(shape)} needs {n_bytes} bytes of data, but the "
                 f"zip member holds {info.file_size - member.tell()}"
             )
         data = member.read(n_bytes)
@@ -299,4 +313,8 @@ def _bias(
 
 
 def _shape(array) -> str:
-    return "x".join(str(size) for size in np.shape(array)) or "a scalar"
+    return _dims(np.shape(array))
+
+
+def _dims(shape: tuple[int, ...]) -> str:
+    return "x".join(str(size) for size in shape) or "a scalar"
