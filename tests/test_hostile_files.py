@@ -46,22 +46,38 @@ def _arrays(seed: int = 0) -> dict[str, np.ndarray]:
     }
 
 
+#: Runs argv[1:] and prints its exit status and peak resident memory (KB).
+#: Linux counts the memory a process had before exec in its peak, so the
+#: measured process is forked from this small one, not from pytest.
+_LAUNCHER = """
+import os, subprocess, sys
+child = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL)
+_, status, usage = os.wait4(child.pid, 0)
+print(os.waitstatus_to_exitcode(status), usage.ru_maxrss)
+"""
+
+
 def _run(args: list[str], tmp_path: Path) -> tuple[int, str, float]:
     """Exit status, stderr and peak resident memory (MB) of ``python args``."""
-    err = tmp_path / "stderr.txt"
     env = {**os.environ, "PYTHONPATH": str(ADDIN)}
-    with open(err, "wb") as stderr:
-        process = subprocess.Popen(
-            [sys.executable, *args],
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-            env=env,
-            cwd=tmp_path,
-        )
-        # wait4: this child's own peak, not the largest of all children so far.
-        _, status, usage = os.wait4(process.pid, 0)
-        process.returncode = os.waitstatus_to_exitcode(status)
-    return process.returncode, err.read_text(), usage.ru_maxrss / 1024
+    launched = subprocess.run(
+        [sys.executable, "-c", _LAUNCHER, sys.executable, *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        check=True,
+    )
+    code, peak_kb = map(int, launched.stdout.split())
+    return code, launched.stderr, peak_kb / 1024
+
+
+def test_the_peak_memory_measure_sees_an_allocation(tmp_path):
+    # The control for every PEAK_MB check below.
+    code, _, peak = _run(["-c", "b = bytearray(300 * 2**20)"], tmp_path)
+    assert code == 0 and peak > 300
+    code, _, peak = _run(["-c", "pass"], tmp_path)
+    assert code == 0 and peak < 50
 
 
 def _export(model: Path, tmp_path: Path, *extra: str) -> tuple[int, str, float]:
