@@ -184,6 +184,15 @@ def test_the_ndarray_constructor_really_gives_uninitialized_memory():
     assert pickle.loads(data)["W1"].nbytes > len(data)
 
 
+def _lists_nested_through_the_memo(count: int, *, outermost_first: bool) -> bytes:
+    """Lists L0..Ln-1 in the memo, then Li.append(Li+1): a chain n deep."""
+    data = b"\x80\x02" + b"".join(b"]r%s0" % struct.pack("<I", i) for i in range(count))
+    order = range(count - 1) if outermost_first else range(count - 2, -1, -1)
+    for i in order:
+        data += b"j%sj%sa0" % (struct.pack("<I", i), struct.pack("<I", i + 1))
+    return data + b"j\x00\x00\x00\x00."
+
+
 #: [array], the array put in the list between _reconstruct and its BUILD.
 _PLACEHOLDER_IN_A_LIST = b"".join(
     [
@@ -206,6 +215,15 @@ _PLACEHOLDER_IN_A_LIST = b"".join(
         (b"\x80\x02}K\x01b.", "BUILD of a dict"),
         # A placeholder put in a list before its BUILD stays one there.
         (_PLACEHOLDER_IN_A_LIST, "used before it was built"),
+        # Grown after nesting, L0 would look 2 deep and be 5 deep.
+        (
+            _lists_nested_through_the_memo(5, outermost_first=True),
+            "a container grows deeper after it was put in another",
+        ),
+        (
+            _lists_nested_through_the_memo(150, outermost_first=False),
+            "nested deeper than 100 levels",
+        ),
         # [x] appended to itself: a cycle.
         (b"\x80\x02]q\x00h\x00a.", "a container holds itself"),
         (b"\x80\x02c__builtin__\nset\nK\x05\x85R.", "set(...) of something other"),

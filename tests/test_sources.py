@@ -316,6 +316,18 @@ def test_the_restricted_unpickler_reads_every_protocol(protocol):
     assert loaded["nested"] == data["nested"]
 
 
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (b"(c__builtin__\nset\no.", set()),  # OBJ: the class is above the mark
+        (b"(c__builtin__\ncomplex\nF1.5\nF2.0\no.", 1.5 + 2j),
+        (b"\x80\x02]q\x00(K\x01K\x02e0h\x00.", [1, 2]),  # APPENDS, POP, GET
+    ],
+)
+def test_the_opcode_scan_follows_the_stack(data, expected):
+    assert pickle_source.restricted_load(data) == expected
+
+
 def test_pickle_activations_can_be_given(tmp_path, arrays):
     path = tmp_path / "net.pkl"
     path.write_bytes(pickle.dumps(arrays))

@@ -447,8 +447,9 @@ def _pop_mark(stack: list) -> list:
 def _apply(name: str, op, stack: list) -> None:
     before = op.stack_before
     if pickletools.markobject in before:
+        # What lies below the mark: APPENDS' list, nothing for TUPLE or OBJ.
         children = _pop_mark(stack)
-        children = _pop(stack, len(before) - 2) + children
+        children = _pop(stack, before.index(pickletools.markobject)) + children
     else:
         children = _pop(stack, len(before))
     if name in _MUTATORS:
