@@ -175,33 +175,11 @@ def random_inputs(model: Model, count: int, *, image=None, seed: int = SEED):
     return z
 
 
-def read_inputs(path, n_inputs: int) -> np.ndarray:
-    """The rows of a CSV of numbers (a header line is skipped), one sample each."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as error:
-        raise ExportError(f"{path}: {error.strerror or error}") from None
-    lines = [line for line in text.splitlines() if line.strip()]
-    rows = []
-    for number, line in enumerate(lines, start=1):
-        cells = [cell.strip() for cell in line.split(",")]
-        try:
-            rows.append([float(cell) for cell in cells])
-        except ValueError:
-            if number == 1:
-                continue  # a header
-            raise ExportError(
-                f"{path}, line {number}: not a row of numbers: {line[:60]!r}"
-            ) from None
-    if not rows:
-        raise ExportError(f"{path}: no rows of numbers")
-    widths = {len(row) for row in rows}
-    if widths != {n_inputs}:
-        raise ExportError(
-            f"{path}: rows have {sorted(widths)} values, the model takes {n_inputs}"
-        )
-    return np.array(rows, dtype=np.float64)
+def read_inputs(path, n_inputs: int, max_rows: int | None = None) -> np.ndarray:
+    """The rows of a CSV of numbers, one sample each (:mod:`xlnn.sample_inputs`)."""
+    from xlnn import sample_inputs
+
+    return sample_inputs.read(path, n_inputs, max_rows=max_rows).rows
 
 
 def parse_image(text: str) -> tuple[int, int]:

@@ -13,20 +13,23 @@ rewriting it.
 
 A ``softmax`` last layer makes a classifier whose classes are ``0..n-1``;
 anything else gives plain values. NumPy is the framework, so the model's
-reference is its own NumPy forward pass. The file is read with
-``allow_pickle=False``: an ``.npz`` never runs code.
+reference is its own NumPy forward pass. Only the arrays used are read, with
+their declared sizes checked first (:func:`read_used_arrays`, with the bounds
+of :mod:`xlnn.limits`), and never with pickle: an ``.npz`` never runs code.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import zipfile
+import zlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from xlnn import catalog
+from xlnn import catalog, limits
 from xlnn.model import Model, Source
 from xlnn.network import Dense, Network
 from xlnn.sources import SourceError, file_sha256
@@ -40,31 +43,143 @@ def read(path: str | Path, *, activations: Sequence[str] | None = None) -> Model
     Raises
     ------
     SourceError
-        A missing, misshaped or non-numeric array (named), missing or unknown
-        activations, or a file NumPy cannot open.
+        A missing, misshaped, oversized or non-numeric array (named), missing
+        or unknown activations, or a file that is not an ``.npz``.
     """
     path = Path(path)
     where = path.name
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {name: _load_array(data, name, where) for name in data.files}
-    except (OSError, ValueError, zipfile.BadZipFile) as error:
-        if isinstance(error, SourceError):
-            raise
-        raise SourceError(f"{where}: not a NumPy .npz file ({error})") from None
+    arrays = read_used_arrays(path, where=where)
     if activations is None and "activations" in arrays:
         activations = _names_in_file(arrays["activations"], where)
     network = network_from_arrays(arrays, activations, where=where)
     return model_of(network, Source(str(path), "npz", file_sha256(path)))
 
 
-def _load_array(data, name: str, where: str) -> np.ndarray:
+def is_used(name: str) -> bool:
+    """Whether xlnn reads the array ``name`` (``W<k>``, ``b<k>``, ``activations``)."""
+    return name == "activations" or _LAYER_ARRAY.fullmatch(name) is not None
+
+
+#: What zipfile raises on a damaged or unsupported archive or member: bad
+#: headers, truncation, a CRC or deflate stream that does not check out, a
+#: password, an unknown compression method.
+_BROKEN_ZIP = (
+    OSError,
+    ValueError,
+    EOFError,
+    RuntimeError,
+    NotImplementedError,
+    zipfile.BadZipFile,
+    zlib.error,
+) + ((zipfile.lzma.LZMAError,) if getattr(zipfile, "lzma", None) else ())
+
+
+def read_used_arrays(path: str | Path, *, where: str) -> dict[str, np.ndarray]:
+    """The arrays of an ``.npz`` that xlnn uses (:func:`is_used`), nothing else.
+
+    Unlike ``numpy.load``, each member's sizes (the zip's and the ``.npy``
+    header's) are checked against :data:`xlnn.limits.MAX_ARRAY_BYTES` and
+    against each other before its data is read, and members that are not used
+    are never decompressed.
+
+    Raises
+    ------
+    SourceError
+        Naming the array, or saying why the file is not an ``.npz``.
+    """
     try:
-        return data[name]
-    except ValueError as error:  # an object array, which needs pickle
-        raise SourceError(
-            f"{where}: array {name!r} cannot be read without pickle ({error})"
-        ) from None
+        with open(path, "rb") as stream:
+            _check_directory(stream, where)
+            with zipfile.ZipFile(stream) as archive:
+                arrays: dict[str, np.ndarray] = {}
+                for info in archive.infolist():
+                    # numpy.savez names members "W1.npy"; np.load also finds
+                    # a member by its full name.
+                    name = info.filename.removesuffix(".npy")
+                    if not is_used(name):
+                        continue
+                    if name in arrays:
+                        raise SourceError(f"{where}: array {name} appears twice")
+                    arrays[name] = _read_member(archive, info, name, where)
+                return arrays
+    except SourceError:
+        raise
+    except _BROKEN_ZIP as error:
+        raise SourceError(f"{where}: not a NumPy .npz file ({error})") from None
+
+
+def _check_directory(stream, where: str) -> None:
+    # zipfile parses the whole central directory on opening; its size is in
+    # the end record (a private helper, hence the fallback to no check).
+    end_record = getattr(zipfile, "_EndRecData", lambda stream: None)(stream)
+    size_index = getattr(zipfile, "_ECD_SIZE", None)
+    if end_record and size_index is not None:
+        size = end_record[size_index]
+        if size > limits.MAX_ZIP_DIRECTORY_BYTES:
+            raise SourceError(
+                f"{where}: the zip directory declares {size} bytes, more than "
+                f"xlnn.limits.MAX_ZIP_DIRECTORY_BYTES "
+                f"({limits.MAX_ZIP_DIRECTORY_BYTES})"
+            )
+    stream.seek(0)
+
+
+#: .npy headers are short; NumPy's own default bound.
+_MAX_HEADER_BYTES = 10_000
+
+
+def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, name: str,
+                 where: str) -> np.ndarray:  # fmt: skip
+    def refuse(why: str) -> SourceError:
+        return SourceError(f"{where}: array {name} {why}")
+
+    if info.file_size > limits.MAX_ARRAY_BYTES + _MAX_HEADER_BYTES:
+        raise refuse(
+            f"declares {info.file_size} bytes, more than "
+            f"xlnn.limits.MAX_ARRAY_BYTES ({limits.MAX_ARRAY_BYTES})"
+        )
+    with archive.open(info) as member:
+        try:
+            version = np.lib.format.read_magic(member)
+            header = {
+                (1, 0): np.lib.format.read_array_header_1_0,
+                (2, 0): np.lib.format.read_array_header_2_0,
+            }.get(version)
+            if header is None:
+                raise ValueError(f".npy version {version[0]}.{version[1]}")
+            shape, fortran, dtype = header(member, max_header_size=_MAX_HEADER_BYTES)
+        except (ValueError, EOFError) as error:
+            raise refuse(f"is not a .npy array ({_first_line(error)})") from None
+        if dtype.hasobject or dtype.kind not in "biufcUS":
+            raise refuse(
+                f"holds {dtype}: it cannot be read without pickle, and xlnn "
+                "reads numbers and strings only"
+            )
+        # Python integers: a product of hostile sizes cannot overflow.
+        n_bytes = math.prod(shape) * dtype.itemsize
+        if n_bytes > limits.MAX_ARRAY_BYTES:
+            raise refuse(
+                f"of shape {_dims(shape)} needs {n_bytes} bytes, more than "
+                f"xlnn.limits.MAX_ARRAY_BYTES ({limits.MAX_ARRAY_BYTES})"
+            )
+        if member.tell() + n_bytes != info.file_size:
+            raise refuse(
+                f"of shape {_dims(shape)} needs {n_bytes} bytes of data, but the "
+                f"zip member holds {info.file_size - member.tell()}"
+            )
+        data = member.read(n_bytes)
+        # Reading on to the end makes zipfile check the CRC.
+        if len(data) != n_bytes or member.read(1):
+            raise refuse("is truncated or longer than it declares")
+    array = np.frombuffer(data, dtype=dtype)
+    if fortran:
+        return array.reshape(shape[::-1]).T
+    return array.reshape(shape)
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip().splitlines()
+    return text[0][:120] if text else type(error).__name__
 
 
 def _names_in_file(array: np.ndarray, where: str) -> list[str]:
@@ -198,4 +313,8 @@ def _bias(
 
 
 def _shape(array) -> str:
-    return "x".join(str(size) for size in np.shape(array)) or "a scalar"
+    return _dims(np.shape(array))
+
+
+def _dims(shape: tuple[int, ...]) -> str:
+    return "x".join(str(size) for size in shape) or "a scalar"

@@ -1,0 +1,218 @@
+"""Verification inputs from a CSV file: one sample per row, numbers only.
+
+The file is read a line at a time and reading stops after ``max_rows`` rows
+(the export's ``--rows``), so a file of a million rows costs no more than
+the rows used; a line longer than :data:`xlnn.limits.MAX_LINE_BYTES` (a file
+without line ends, ``/dev/zero``) is refused as soon as that many bytes are
+read. Every refusal is an :class:`~xlnn.export_sheets.ExportError` whose one
+line names the line, and the column where one is to blame.
+
+The format:
+
+* UTF-8, with or without a byte order mark. Other encodings are refused
+  naming the line, rather than guessed: a Latin-1 byte read as something
+  else would turn a name into another one.
+* Cells separated by commas; quotes as in any CSV. Blank lines are skipped.
+* The first line is a header when none of its cells is a number: its cells
+  become the feature names. A first line mixing numbers and text is
+  refused, naming the first cell that is not a number (a header with a name
+  such as ``2`` would otherwise be taken for a row, or a row with a typo for
+  a header).
+* Every other cell is a finite number: NaN and infinities are refused, since
+  a workbook's cell cannot hold them and the comparison would be meaningless.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from xlnn import limits
+from xlnn.export_sheets import ExportError
+
+__all__ = ["SampleInputs", "read"]
+
+_BOM = b"\xef\xbb\xbf"
+
+
+@dataclass(frozen=True)
+class SampleInputs:
+    """The rows of a CSV of sample inputs, and its header's names if it had one.
+
+    Attributes
+    ----------
+    rows : numpy.ndarray
+        ``float64``, one sample per row, every value finite.
+    feature_names : tuple of str or None
+        The header's cells, one per column; ``None`` without a header.
+    more : bool
+        The file holds rows after the ``max_rows`` read.
+    """
+
+    rows: np.ndarray
+    feature_names: tuple[str, ...] | None = None
+    more: bool = False
+
+
+def read(
+    path: str | Path,
+    n_inputs: int | None = None,
+    *,
+    max_rows: int | None = None,
+    max_line_bytes: int = limits.MAX_LINE_BYTES,
+) -> SampleInputs:
+    """The sample inputs in the CSV ``path``, at most ``max_rows`` of them.
+
+    Parameters
+    ----------
+    path : str or Path
+        The CSV file.
+    n_inputs : int, optional
+        The values each row must have (the model's inputs); by default the
+        width of the first line.
+    max_rows : int, optional
+        Stop after this many rows; by default
+        :data:`xlnn.limits.MAX_SAMPLE_ROWS`.
+    max_line_bytes : int
+        The longest line accepted.
+
+    Raises
+    ------
+    ExportError
+        The file cannot be read, or a line is not as the module docstring
+        says (named, with its column when one cell is to blame).
+    """
+    path = Path(path)
+    max_rows = limits.MAX_SAMPLE_ROWS if max_rows is None else max_rows
+    if max_rows < 1:
+        raise ExportError(f"{path}: max_rows must be at least 1, not {max_rows}")
+    try:
+        with open(path, "rb") as stream:
+            return _read(stream, path, n_inputs, max_rows, max_line_bytes)
+    except OSError as error:
+        raise ExportError(f"{path}: {error.strerror or error}") from None
+
+
+def _read(stream, path, n_inputs, max_rows, max_line_bytes) -> SampleInputs:
+    names: tuple[str, ...] | None = None
+    width = n_inputs
+    rows: list[np.ndarray] = []
+    max_cells = limits.MAX_ARRAY_BYTES // 8
+    for number, cells in _lines(stream, path, max_line_bytes):
+        where = f"{path}, line {number}"
+        values = [_number(cell) for cell in cells]
+        first = not rows and names is None
+        if first and all(value is None for value in values):
+            names = _header(cells, width, where)
+            width = len(names)
+            continue
+        if None in values:
+            column = values.index(None) + 1
+            hint = (
+                " (the first line mixes numbers and text: a header has no "
+                "numbers, a row only numbers)"
+                if first
+                else ""
+            )
+            raise ExportError(
+                f"{where}, column {column}: {_show(cells[column - 1])} is not a "
+                f"number{hint}"
+            )
+        if width is None:
+            width = len(values)
+        if len(values) != width:
+            raise ExportError(
+                f"{where}: {len(values)} values, "
+                + (
+                    f"the model takes {n_inputs}"
+                    if n_inputs is not None
+                    else f"the first line has {width}"
+                )
+            )
+        for column, value in enumerate(values, start=1):
+            if not math.isfinite(value):
+                raise ExportError(
+                    f"{where}, column {column}: {_show(cells[column - 1])} is not "
+                    "a finite number"
+                )
+        if (len(rows) + 1) * width > max_cells:
+            raise ExportError(
+                f"{where}: more values than xlnn.limits.MAX_ARRAY_BYTES allows"
+            )
+        rows.append(np.array(values, dtype=np.float64))
+        if len(rows) == max_rows:
+            # Whatever follows is not read, let alone checked: only whether
+            # there is more than blank space.
+            more = bool(stream.read(4096).strip())
+            return SampleInputs(_stack(rows), names, more=more)
+    if not rows:
+        raise ExportError(f"{path}: no rows of numbers")
+    return SampleInputs(_stack(rows), names)
+
+
+def _lines(stream, path, max_line_bytes):
+    """(line number, cells) for each line that is not blank."""
+    number = 0
+    while True:
+        raw = stream.readline(max_line_bytes + 1)
+        if not raw:
+            return
+        number += 1
+        if len(raw) > max_line_bytes:
+            raise ExportError(
+                f"{path}, line {number}: longer than {max_line_bytes} bytes "
+                "(xlnn.limits.MAX_LINE_BYTES); is it a CSV file?"
+            )
+        if number == 1 and raw.startswith(_BOM):
+            raw = raw[len(_BOM) :]
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise ExportError(
+                f"{path}, line {number}: not UTF-8 (byte 0x{raw[error.start]:02x} "
+                f"at byte {error.start + 1}); save the CSV as UTF-8"
+            ) from None
+        if not text.strip():
+            continue
+        try:
+            cells = next(csv.reader([text], strict=True))
+        except csv.Error as error:
+            raise ExportError(f"{path}, line {number}: {error}") from None
+        yield number, [cell.strip() for cell in cells]
+
+
+def _number(cell: str) -> float | None:
+    try:
+        return float(cell)
+    except ValueError:
+        return None
+
+
+def _header(cells: list[str], width: int | None, where: str) -> tuple[str, ...]:
+    if "" in cells:
+        raise ExportError(
+            f"{where}, column {cells.index('') + 1}: the header's cell is empty"
+        )
+    if width is not None and len(cells) != width:
+        hint = (
+            " (cells are separated by commas, not semicolons)"
+            if any(";" in cell for cell in cells)
+            else ""
+        )
+        raise ExportError(
+            f"{where}: the header names {len(cells)} column"
+            f"{'s' if len(cells) != 1 else ''}, the model takes {width}{hint}"
+        )
+    return tuple(cells)
+
+
+def _show(cell: str) -> str:
+    return repr(cell if len(cell) <= 40 else cell[:37] + "...")
+
+
+def _stack(rows: list[np.ndarray]) -> np.ndarray:
+    return np.vstack(rows)
