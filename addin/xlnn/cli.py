@@ -345,7 +345,14 @@ def _add_export(commands, raw, default_timeout: float) -> None:
         "--sample-inputs",
         type=Path,
         metavar="CSV",
-        help="verification inputs, one sample per row (default: seeded random)",
+        help="verification inputs, one sample per row, UTF-8, finite numbers; a "
+        "first line with no number is a header of feature names; only the first "
+        "--rows rows are read (default: seeded random inputs)",
+    )
+    export.add_argument(
+        "--no-verify",
+        action="store_true",
+        help="only write: skip recalculating the workbook and comparing it",
     )
     export.add_argument(
         "--force",
@@ -383,11 +390,14 @@ def run_export(args) -> int:
         else None
     )
     model = export.as_model(args.model, activations=activations)
-    inputs = (
-        export.read_inputs(args.sample_inputs, model.n_inputs)
-        if args.sample_inputs
-        else None
-    )
+    progress = _progress_to_stderr()
+    inputs = None
+    if args.sample_inputs:
+        inputs, model = _sample_inputs(args.sample_inputs, model, args.rows, progress)
+    if image is None:
+        image = export.image_of(model)
+        if image:
+            progress(f"the input is a {image[0]}x{image[1]} image: drawn as one")
     result = export.to_workbook(
         model,
         out,
@@ -396,8 +406,9 @@ def run_export(args) -> int:
         image=image,
         force=args.force,
         sample_inputs=inputs,
+        verify=not args.no_verify,
         timeout=args.timeout,
-        progress=_progress_to_stderr(),
+        progress=progress,
     )
     for workbook in result.workbooks:
         print(workbook.line())
@@ -409,6 +420,20 @@ def run_export(args) -> int:
         )
     failed = result.failed or (args.strict and result.unverified)
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def _sample_inputs(path: Path, model, rows: int, progress):
+    """The CSV's first ``rows`` rows, and the model named by its header."""
+    import dataclasses
+
+    from xlnn import sample_inputs
+
+    read = sample_inputs.read(path, model.n_inputs, max_rows=rows)
+    if read.more:
+        progress(f"{path}: only its first {rows} rows are used (--rows {rows})")
+    if read.feature_names is not None:
+        model = dataclasses.replace(model, feature_names=read.feature_names)
+    return read.rows, model
 
 
 def run_insert(args) -> int:

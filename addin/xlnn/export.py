@@ -182,6 +182,22 @@ def read_inputs(path, n_inputs: int, max_rows: int | None = None) -> np.ndarray:
     return sample_inputs.read(path, n_inputs, max_rows=max_rows).rows
 
 
+def image_of(model: Model) -> tuple[int, int] | None:
+    """The H x W canvas a model's own input shape suggests, or None.
+
+    An input of one sample shaped (H, W), (1, H, W) or (H, W, 1), as image
+    models are exported, is drawn as an image without ``--image``; several
+    channels are not (their values interleave or stack).
+    """
+    shape = model.input_shape
+    if not shape:
+        return None
+    dims = [size for size in shape if size != 1]
+    if len(dims) != 2 or min(dims) < 2:
+        return None
+    return dims[0], dims[1]
+
+
 def parse_image(text: str) -> tuple[int, int]:
     """``"28x28"`` -> (28, 28)."""
     height, sep, width = text.lower().partition("x")
