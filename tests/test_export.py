@@ -395,7 +395,9 @@ def test_plain_export_verified_by_libreoffice(soffice, tmp_path, model):
     if model().is_classifier:
         assert workbook.agreement.labels == export.DEFAULT_SAMPLES + 1
     strings = _xml(workbook.path)
-    assert "verified by LibreOffice against the framework" in strings
+    assert "verified by LibreOffice: " in strings
+    assert "against float64: worst " in strings
+    assert "against the framework (float64): worst " in strings
 
 
 @pytest.mark.engine
@@ -480,8 +482,8 @@ def test_cli_end_to_end(soffice, sources, npz, tmp_path, capsys):
     )
     captured = capsys.readouterr()
     assert code == 0, captured
-    assert "worst relative error" in captured.out
-    assert "predicted labels agree 3/3"  # 2 rows + predict in captured.out
+    assert "against float64: worst " in captured.out
+    assert "predicted labels agree 3/3" in captured.out  # 2 rows + predict
     assert out.is_file()
 
 
