@@ -311,7 +311,8 @@ def compare(
                 cells.cells += 1
                 if problem:
                     cells.mismatches.append(f"{where}: {problem}")
-                reference = None if check.framework is None else check.framework[i, j]
+                framework = getattr(check, "framework", None)
+                reference = None if framework is None else framework[i, j]
                 if isinstance(expected, Label):
                     agreement.labels += 1
                     agreement.labels_agree += problem is None

@@ -119,9 +119,10 @@ def plain(value):
 
 def cell_scale(check: Check, i: int, j: int) -> float:
     """The size of the terms behind cell (i, j) of ``check``; 0 when unknown."""
-    if check.scale is None:
+    scales = getattr(check, "scale", None)  # records without one compare relatively
+    if scales is None:
         return 0.0
-    scale = check.scale[i, j]
+    scale = scales[i, j]
     return float(scale) if isinstance(scale, (int, float, np.number)) else 0.0
 
 
