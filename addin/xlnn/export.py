@@ -7,13 +7,21 @@ book's pickle by :mod:`xlnn.sources`) is laid out as four sheets
 Verification. The batch is filled with the verification inputs (the rows of
 a CSV, or seeded random ones), the last rows left empty to show the
 empty-row rule. An engine recalculates the rendered file (LibreOffice for
-plain, ``formulas`` for the add-in); every output cell is compared with the
-framework's own inference (:meth:`Model.framework_predict`) within the
-model's :attr:`~xlnn.model.Model.reference_tolerance` (1e-9, or 1e-5 against
-a float32 ONNX graph), every predicted label with the framework's, every
-other cell with NumPy's forward pass within
-:data:`xlnn.verify.RELATIVE_TOLERANCE`, and every empty row with blanks. The
-result is then written into the about sheet, and the file takes its final
+plain, ``formulas`` for the add-in) and :mod:`xlnn.verify`'s rule compares
+it, each number against the size of its terms as well as its own:
+
+- every output cell with a float64 evaluation of the model
+  (:meth:`Model.exact_predict`), every other cell with NumPy's forward pass,
+  within :data:`xlnn.verify.RELATIVE_TOLERANCE`; every empty row with blanks;
+- every output cell with the framework's own inference
+  (:meth:`Model.framework_predict`) within the model's
+  :attr:`~xlnn.model.Model.reference_tolerance` (1e-9, or 1e-5 against a
+  float32 ONNX graph), probabilities against at least
+  :data:`xlnn.model.PROBABILITY_SCALE`;
+- every predicted label with the float64 one, and with the framework's
+  except where the framework's top two are a near-tie (excused, counted).
+
+The result is then written into the about sheet, and the file takes its final
 name (no-clobber and atomic, as ``xlnn build`` writes).
 """
 
@@ -61,18 +69,24 @@ SEED = 20240801
 
 @dataclass
 class Agreement:
-    """How a recalculated workbook compares with the framework.
+    """How a recalculated workbook compares with float64 and with the framework.
 
-    ``outputs`` is the comparison of the output cells (probabilities or
-    values) with the framework; ``labels`` counts predicted labels that agree;
-    ``cells`` the comparison of every checked cell (intermediates with NumPy,
-    empty rows with blanks).
+    ``cells`` compares every checked cell at float64's tolerance: outputs
+    with the float64 evaluation, intermediates with NumPy, empty rows with
+    blanks. ``outputs`` compares the output cells (probabilities or values)
+    with the framework at its ``precision``. ``labels_agree`` counts
+    predicted labels equal to the float64 ones; ``framework_labels_agree``
+    those equal to the framework's, of which ``near_ties`` differ only where
+    the framework's top two are within its precision (excused).
     """
 
     outputs: verify.Verification
     cells: verify.Verification
     labels_agree: int = 0
     labels: int = 0
+    framework_labels_agree: int = 0
+    near_ties: int = 0
+    precision: str = "float64"
 
     @property
     def verified(self) -> bool:
@@ -80,26 +94,40 @@ class Agreement:
 
     @property
     def failed(self) -> bool:
+        labels_differ = self.labels_agree != self.labels or (
+            self.framework_labels_agree + self.near_ties != self.labels
+        )
         return self.verified and (
-            self.cells.failed or self.outputs.failed or self.labels_agree != self.labels
+            self.cells.failed or self.outputs.failed or labels_differ
         )
 
     def summary(self) -> str:
+        """One line: the outcome, the worst cell of each comparison, the labels."""
         if not self.verified:
             return f"not verified: {self.cells.problem}"
-        outputs = self.outputs
         head = "verified" if not self.failed else "FAILED verification"
         line = (
-            f"{head} by {self.cells.engine} against the framework: "
-            f"{outputs.cells} output cells, worst relative error "
-            f"{outputs.worst_relative_error:.1e}"
+            f"{head} by {self.cells.engine}: {self.outputs.cells} output cells; "
+            f"against float64: {_worst(self.cells)}; against the framework "
+            f"({self.precision}): {_worst(self.outputs)}"
         )
         if self.labels:
-            line += f", predicted labels agree {self.labels_agree}/{self.labels}"
-        problems = [*outputs.mismatches, *self.cells.mismatches]
+            line += f"; predicted labels agree {self.labels_agree}/{self.labels}"
+            if self.framework_labels_agree != self.labels:
+                line += (
+                    f" (with the framework {self.framework_labels_agree}, "
+                    f"{self.near_ties} near-ties excused)"
+                )
+        problems = [*self.outputs.mismatches, *self.cells.mismatches]
         if problems:
             line += f"; {len(problems)} cells differ, e.g. {'; '.join(problems[:3])}"
         return line
+
+
+def _worst(result: verify.Verification) -> str:
+    if not result.worst_cell:
+        return "no cells"
+    return f"worst {result.worst_relative_error:.1e} at {result.worst_cell}"
 
 
 @dataclass
@@ -239,61 +267,100 @@ def _engine(flavor: Flavor, timeout: float):
     return engines(timeout=timeout)[flavor.name]
 
 
-def _is_output(check: Check) -> bool:
-    return check.name in ("output", "p0", "p1")
-
-
 def compare(
     checks,
     values,
     engine: str = "an engine",
     *,
     reference_tolerance: float = verify.RELATIVE_TOLERANCE,
+    reference_scale: float = 0.0,
+    precision: str = "float64",
 ) -> Agreement:
     """Compare a recalculated workbook's ``values`` with the export's checks.
 
-    Outputs are compared with the framework within ``reference_tolerance``
-    (:attr:`xlnn.model.Model.reference_tolerance`), every other cell with
-    NumPy within :data:`xlnn.verify.RELATIVE_TOLERANCE`.
+    Every cell is held to its float64 ``expected`` within
+    :data:`xlnn.verify.RELATIVE_TOLERANCE` of the larger of its value and its
+    terms' ``scale``; a cell with a ``framework`` value is also held to it
+    within ``reference_tolerance`` (:attr:`xlnn.model.Model.reference_tolerance`)
+    of the larger of those and ``reference_scale``
+    (:attr:`xlnn.model.Model.reference_scale`). ``precision`` names the
+    framework's in the summary.
     """
     outputs = verify.Verification(engine)
     cells = verify.Verification(engine)
-    agree = total = 0
+    agreement = Agreement(outputs, cells, precision=precision)
     for check in checks:
         sheet = values.get(check.block.sheet, {})
-        target = outputs if _is_output(check) else cells
         for i in range(check.block.rows):
             for j in range(check.block.cols):
-                expected = check.expected[i, j]
+                where = f"{check.block.sheet}!{check.block.address(i, j)}"
                 got = sheet.get(check.block.address(i, j))
-                tolerance = (
-                    reference_tolerance
-                    if target is outputs
-                    else verify.RELATIVE_TOLERANCE
+                scale = verify.cell_scale(check, i, j)
+                expected = verify.plain(check.expected[i, j])
+                problem = _difference(
+                    expected,
+                    got,
+                    cells,
+                    verify.RELATIVE_TOLERANCE,
+                    scale=scale,
+                    where=where,
                 )
-                problem = _difference(expected, got, target, tolerance)
-                if isinstance(expected, Label):
-                    total += 1
-                    agree += problem is None
-                target.cells += 1
+                cells.cells += 1
                 if problem:
-                    target.mismatches.append(
-                        f"{check.block.sheet}!{check.block.address(i, j)}: {problem}"
+                    cells.mismatches.append(f"{where}: {problem}")
+                framework = getattr(check, "framework", None)
+                reference = None if framework is None else framework[i, j]
+                if isinstance(expected, Label):
+                    agreement.labels += 1
+                    agreement.labels_agree += problem is None
+                    _judge_label(agreement, reference, got)
+                elif reference is not None and not _blank(reference):
+                    outputs.cells += 1
+                    problem = _difference(
+                        verify.plain(reference),
+                        got,
+                        outputs,
+                        reference_tolerance,
+                        scale=max(scale, reference_scale),
+                        where=where,
                     )
-    return Agreement(outputs, cells, agree, total)
+                    if problem:
+                        outputs.mismatches.append(
+                            f"{where}: {problem} ({precision} framework)"
+                        )
+    return agreement
+
+
+def _blank(value) -> bool:
+    return isinstance(value, str) and value == ""
+
+
+def _judge_label(agreement: Agreement, reference, got) -> None:
+    """Count the workbook's label ``got`` against the framework's ``reference``."""
+    if not isinstance(reference, Label) or _label_text(got) == reference.text:
+        # (a check without the framework's label has only the float64 one)
+        agreement.framework_labels_agree += 1
+    elif reference.near_tie:
+        agreement.near_ties += 1
 
 
 def _difference(
-    expected, got, result: verify.Verification, tolerance: float
+    expected,
+    got,
+    result: verify.Verification,
+    tolerance: float,
+    *,
+    scale: float = 0.0,
+    where: str = "",
 ) -> str | None:
     if isinstance(expected, Label):
         shown = _label_text(got)
         return None if shown == expected.text else f"{got!r} is not {expected.text}"
-    if isinstance(expected, str) and expected == "":
+    if _blank(expected):
         return None if got in (None, "") else f"{got!r} is not empty"
-    if isinstance(expected, np.generic):
-        expected = expected.item()
-    return verify._difference(expected, got, tolerance, result)
+    return verify._difference(
+        expected, got, tolerance, result, scale=scale, where=where
+    )
 
 
 def _label_text(value) -> str | None:
@@ -310,11 +377,14 @@ def check_workbook(
     timeout: float = DEFAULT_TIMEOUT,
     progress: Progress = quiet,
     reference_tolerance: float = verify.RELATIVE_TOLERANCE,
+    reference_scale: float = 0.0,
+    precision: str = "float64",
 ) -> Agreement:
     """Recalculate ``path`` with its flavor's engine and compare with ``checks``.
 
-    A missing, failing or hanging engine gives an agreement that is not
-    verified, with the reason; it never raises for that.
+    The keywords after ``progress`` go to :func:`compare`. A missing, failing
+    or hanging engine gives an agreement that is not verified, with the
+    reason; it never raises for that.
     """
     engine = _engine(flavor, timeout)
     reason = engine.missing()
@@ -326,7 +396,14 @@ def check_workbook(
     if reason:
         unknown = verify.Verification(engine.name, problem=reason)
         return Agreement(unknown, unknown)
-    return compare(checks, values, engine.name, reference_tolerance=reference_tolerance)
+    return compare(
+        checks,
+        values,
+        engine.name,
+        reference_tolerance=reference_tolerance,
+        reference_scale=reference_scale,
+        precision=precision,
+    )
 
 
 # --- the API ---------------------------------------------------------------------
@@ -581,6 +658,8 @@ def _export_one(
                 timeout=timeout,
                 progress=progress,
                 reference_tolerance=model.reference_tolerance,
+                reference_scale=model.reference_scale,
+                precision=model.reference_precision,
             )
         data = fill_result(data, workbook.agreement.summary())
     try:

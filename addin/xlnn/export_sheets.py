@@ -13,8 +13,10 @@
 - **about**: the source, its hash, the export time, xlnn's version, the layer
   table and the verification result (:data:`PENDING` until it is known).
 
-Every formula carries its check: outputs the framework's values, every other
-cell NumPy's, empty rows blanks.
+Every formula carries its check: outputs a float64 evaluation of the model
+(:meth:`Model.exact_predict`) and the framework's values, every other cell
+NumPy's, empty rows blanks; numbers carry the size of their terms
+(:func:`xlnn.verify.scales`).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 import xlnn
-from xlnn import catalog, network_layout
+from xlnn import catalog, network_layout, verify
 from xlnn.errors import UserError
 from xlnn.flavors import Flavor
 from xlnn.layout import (
@@ -85,9 +87,15 @@ def _dimensions(model: Model) -> str:
 
 @dataclass(frozen=True)
 class Label:
-    """An expected predicted label (text), told apart from error text."""
+    """An expected predicted label (text), told apart from error text.
+
+    ``near_tie`` marks a framework's label whose top two probabilities are
+    within the framework's precision: a workbook that picks the other one
+    is excused.
+    """
 
     text: str
+    near_tie: bool = False
 
 
 def _predicted(model: Model, outputs: np.ndarray) -> list[Label]:
@@ -95,12 +103,47 @@ def _predicted(model: Model, outputs: np.ndarray) -> list[Label]:
     return [Label(labels[k]) for k in np.argmax(outputs, axis=1)]
 
 
-def _set_expected(book: BookLayout, block: Block, expected, name: str) -> None:
-    """Make the check of ``block`` expect ``expected`` (the framework's values)."""
+def _framework_labels(model: Model, framework: np.ndarray) -> list[Label]:
+    """The framework's labels, each marked when its top two are a near-tie.
+
+    Two probabilities are a near-tie when each may be off by the framework's
+    allowed error (its tolerance times the larger of the top probability and
+    :attr:`Model.reference_scale`), so their gap is at most twice that.
+    """
+    labels = _labels(model)
+    ordered = np.sort(framework, axis=1)
+    top = ordered[:, -1]
+    gap = top - ordered[:, -2] if framework.shape[1] > 1 else np.full_like(top, np.inf)
+    allowed = model.reference_tolerance * np.maximum(top, model.reference_scale)
+    near = gap <= 2 * allowed
+    return [
+        Label(labels[k], bool(tie))
+        for k, tie in zip(np.argmax(framework, axis=1), near, strict=True)
+    ]
+
+
+def _set_expected(
+    book: BookLayout, block: Block, expected, name: str, *, scale, framework
+) -> None:
+    """Make the check of ``block`` an output's: float64 ``expected``, ``framework``."""
     for k, check in enumerate(book.checks):
         if check.block == block:
+            shaped = (
+                np.asarray(values, dtype=object).reshape(block.shape)
+                for values in (expected, scale, framework)
+            )
+            book.checks[k] = Check(block, next(shaped), name, *shaped)
+            return
+    raise KeyError(f"no formula over {block.coordinates}")
+
+
+def _set_scale(book: BookLayout, block: Block, scale) -> None:
+    """Give the check of ``block`` the size of its terms."""
+    for k, check in enumerate(book.checks):
+        if check.block == block:
+            shaped = np.asarray(scale, dtype=object).reshape(block.shape)
             book.checks[k] = Check(
-                block, np.asarray(expected, dtype=object).reshape(block.shape), name
+                block, check.expected, check.name, shaped, check.framework
             )
             return
     raise KeyError(f"no formula over {block.coordinates}")
@@ -216,14 +259,19 @@ def _input_row(sheet, cursor: Cursor, model: Model, x_values, image):
     return x, cursor
 
 
-def _preprocess_row(sheet, cursor: Cursor, model: Model, x: Block, x_values):
+def _preprocess_row(
+    sheet, cursor: Cursor, model: Model, x: Block, x_values, scales: verify.Scales
+):
     """Each preprocessing step as one formula over the row; returns the last."""
     source, values = x, x_values[np.newaxis, :]
     for k, step in enumerate(model.preprocessing, start=1):
         values = step.apply(values)
         cursor.text(_step_caption(step, k), "caption")
         source = cursor.formula(
-            _step_formula(step, k, source.ref), expected=values, name=f"step {k}"
+            _step_formula(step, k, source.ref),
+            expected=values,
+            name=f"step {k}",
+            scale=scales.steps[k - 1],
         )
         cursor.skip()
     return source, values[0]
@@ -244,7 +292,8 @@ def _predict_sheet(book: BookLayout, model: Model, flavor: Flavor, x_values, ima
     )
     x, cursor = _input_row(sheet, cursor, model, x_values, image)
     sheet.anchor("x", x)
-    source, processed = _preprocess_row(sheet, cursor, model, x, x_values)
+    scales = verify.scales(model, x_values[np.newaxis, :])
+    source, processed = _preprocess_row(sheet, cursor, model, x, x_values, scales)
     placed = network_layout.single_sample(
         cursor,
         network=model.network,
@@ -253,17 +302,30 @@ def _predict_sheet(book: BookLayout, model: Model, flavor: Flavor, x_values, ima
         x_values=processed,
         weights_here=False,
     )
+    for layer, scale in zip(placed.layers, scales.layers, strict=True):
+        _set_scale(book, layer.a, scale.a)
+        _set_scale(book, layer.z, scale.z)
     framework = model.framework_predict(x_values[np.newaxis, :])
+    exact = model.exact_predict(x_values[np.newaxis, :])
     y = placed.output
     labels = _labels(model)
     if model.output == "binary":
-        _set_expected(book, y, framework[:, 1:], "output")
+        _set_expected(
+            book,
+            y,
+            exact[:, 1:],
+            "output",
+            scale=scales.outputs[:, 1:],
+            framework=framework[:, 1:],
+        )
         cursor.text("P: the probability of each class", "caption")
         p = sheet.block(cursor.row, y.col, 1, 2)
         sheet.put_formula(
             p.cell(0, 0),
             f"1-{y.address()}",
-            expected=framework[0, 0],
+            expected=exact[0, 0],
+            scale=scales.outputs[0, 0],
+            framework=framework[0, 0],
             number_format=PROBABILITY,
             output=True,
             name="p0",
@@ -271,7 +333,9 @@ def _predict_sheet(book: BookLayout, model: Model, flavor: Flavor, x_values, ima
         sheet.put_formula(
             p.cell(0, 1),
             y.address(),
-            expected=framework[0, 1],
+            expected=exact[0, 1],
+            scale=scales.outputs[0, 1],
+            framework=framework[0, 1],
             number_format=PROBABILITY,
             output=True,
             name="p1",
@@ -280,13 +344,15 @@ def _predict_sheet(book: BookLayout, model: Model, flavor: Flavor, x_values, ima
         cursor.skip(2)
         y = p
     else:
-        _set_expected(book, y, framework, "output")
+        _set_expected(
+            book, y, exact, "output", scale=scales.outputs, framework=framework
+        )
     header_row = sheet.block(y.row + 1, y.col, 1, y.cols)
     sheet.headers(header_row, labels)
     sheet.anchor("labels", header_row)
     cursor.row = max(cursor.row, y.row + 3)
     if model.is_classifier:
-        _prediction_cell(sheet, model, y, header_row, framework)
+        _prediction_cell(sheet, model, y, header_row, exact, framework)
         anchor = (
             sheet.block(sheet.anchors["image"].last_row + 2, sheet.anchors["image"].col)
             if image
@@ -315,12 +381,13 @@ def _predict_sheet(book: BookLayout, model: Model, flavor: Flavor, x_values, ima
             sheet.heights[row] = 18  # square pixels in 3.5-character columns
 
 
-def _prediction_cell(sheet, model, y: Block, labels: Block, framework) -> None:
+def _prediction_cell(sheet, model, y: Block, labels: Block, exact, framework) -> None:
     sheet.text(sheet.block(y.row, y.last_col + 2), "prediction", "header")
     sheet.put_formula(
         sheet.block(y.row, y.last_col + 3),
         f"INDEX({labels.ref},MATCH(MAX({y.ref}),{y.ref},0))",
-        expected=_predicted(model, framework)[0],
+        expected=_predicted(model, exact)[0],
+        framework=_framework_labels(model, framework)[0],
         number_format="General",
         output=True,
         name="prediction",
@@ -372,13 +439,28 @@ class _Columns:
         return self.sheet.block(self.first, col, self.rows, len(headers))
 
 
-def _per_row(sheet, rows: _Rows, target: Block, body, expected, **options) -> None:
-    """One guarded formula per row: ``body(i)`` computes row ``i`` of ``target``."""
+def _per_row(
+    sheet,
+    rows: _Rows,
+    target: Block,
+    body,
+    expected,
+    *,
+    scale,
+    framework=None,
+    **options,
+) -> None:
+    """One guarded formula per row: ``body(i)`` computes row ``i`` of ``target``.
+
+    ``expected``, ``scale`` and ``framework`` (optional) have a row per row.
+    """
     for i in range(target.rows):
         sheet.put_formula(
             target.row_block(i),
             rows.guard(i, body(i)),
             expected=expected[i],
+            scale=scale[i],
+            framework=None if framework is None else framework[i],
             **options,
         )
 
@@ -402,6 +484,8 @@ def _batch_sheet(book: BookLayout, model: Model, flavor: Flavor, x_values, n_row
     )
     filled = len(x_values)
     framework = model.framework_predict(x_values)
+    exact = model.exact_predict(x_values)
+    scales = verify.scales(model, x_values)
     labels = _labels(model)
     dense = _dense_available(flavor)
 
@@ -442,18 +526,24 @@ def _batch_sheet(book: BookLayout, model: Model, flavor: Flavor, x_values, n_row
                 st, kk, s.row_block(i).ref
             ),
             rows.expected(values, n_rows),
+            scale=rows.expected(scales.steps[k - 1], n_rows),
             number_format=COMPACT,
         )
         source = target
 
     layer_values = model.network.forward(values)
     last = len(model.network.layers)
-    for k, (layer, computed) in enumerate(
-        zip(model.network.layers, layer_values, strict=True), start=1
+    for k, (layer, computed, scale) in enumerate(
+        zip(model.network.layers, layer_values, scales.layers, strict=True), start=1
     ):
         names = network_layout.layer_names(k)
         symbol = "Y" if k == last else f"Z{k}"
         z_is_output = k == last and model.output != "binary"
+        z_checks = {
+            "expected": rows.expected(exact if z_is_output else computed.z, n_rows),
+            "scale": rows.expected(scales.outputs if z_is_output else scale.z, n_rows),
+            "framework": rows.expected(framework, n_rows) if z_is_output else None,
+        }
         if dense:
             z = (
                 outputs
@@ -471,7 +561,7 @@ def _batch_sheet(book: BookLayout, model: Model, flavor: Flavor, x_values, n_row
                     f"DENSE({s.row_block(i).ref},{n.weights},{n.bias},"
                     f"{_dense_arguments(layer, quoted=True)})"
                 ),
-                rows.expected(framework if z_is_output else computed.z, n_rows),
+                **z_checks,
                 number_format=COMPACT,
                 output=z_is_output,
                 name="output" if z_is_output else symbol,
@@ -489,6 +579,7 @@ def _batch_sheet(book: BookLayout, model: Model, flavor: Flavor, x_values, n_row
                     f"MMULT({s.row_block(i).ref},{n.weights})+{n.bias}"
                 ),
                 rows.expected(computed.a, n_rows),
+                scale=rows.expected(scale.a, n_rows),
                 number_format=COMPACT,
                 name=f"A{k}",
             )
@@ -510,7 +601,7 @@ def _batch_sheet(book: BookLayout, model: Model, flavor: Flavor, x_values, n_row
                 lambda i, a=a, layer=layer: flavor.activation(
                     layer.activation, a.row_block(i).ref, layer.parameter
                 ),
-                rows.expected(framework if z_is_output else computed.z, n_rows),
+                **z_checks,
                 number_format=number_format,
                 output=z_is_output,
                 name="output" if z_is_output else symbol,
@@ -519,14 +610,18 @@ def _batch_sheet(book: BookLayout, model: Model, flavor: Flavor, x_values, n_row
         source = z
 
     if model.output == "binary":
-        p0 = rows.expected(framework[:, :1], n_rows)
-        p1 = rows.expected(framework[:, 1:], n_rows)
+        expected, scale, reference = (
+            rows.expected(values, n_rows)
+            for values in (exact, scales.outputs, framework)
+        )
         for i in range(n_rows):
-            for j, body, expected in ((0, "1-", p0), (1, "", p1)):
+            for j, body in ((0, "1-"), (1, "")):
                 sheet.put_formula(
                     outputs.cell(i, j),
                     rows.guard(i, f"{body}{source.address(i)}"),
-                    expected=expected[i],
+                    expected=expected[i, j],
+                    scale=scale[i, j],
+                    framework=reference[i, j],
                     number_format=PROBABILITY,
                     output=True,
                     name="output",
@@ -534,13 +629,16 @@ def _batch_sheet(book: BookLayout, model: Model, flavor: Flavor, x_values, n_row
     sheet.anchor("outputs", outputs)
     headers = sheet.block(outputs.row - 1, outputs.col, 1, outputs.cols)
     if label is not None:
-        predicted = [*_predicted(model, framework), *([""] * (n_rows - filled))]
+        blank = [""] * (n_rows - filled)
+        predicted = [*_predicted(model, exact), *blank]
+        reference = [*_framework_labels(model, framework), *blank]
         for i in range(n_rows):
             ref = outputs.row_block(i).ref
             sheet.put_formula(
                 label.cell(i),
                 rows.guard(i, f"INDEX({headers.ref},MATCH(MAX({ref}),{ref},0))"),
                 expected=predicted[i],
+                framework=reference[i],
                 number_format="General",
                 output=True,
                 name="prediction",

@@ -112,11 +112,20 @@ class Block:
 
 @dataclass(frozen=True)
 class Check:
-    """What a recalculated block must hold: numbers, or error text such as #NUM!."""
+    """What a recalculated block must hold: numbers, or error text such as #NUM!.
+
+    ``scale`` (optional, shaped like the block) is the size of the terms each
+    cell sums, so that a value near 0 among large terms is judged against
+    the terms (:mod:`xlnn.verify`). ``framework`` (optional) holds what the
+    framework that trained the model gives for an output, compared at the
+    framework's own precision besides the float64 ``expected``.
+    """
 
     block: Block
     expected: np.ndarray
     name: str = ""
+    scale: np.ndarray | None = None
+    framework: np.ndarray | None = None
 
 
 # --- what a sheet holds ------------------------------------------------------
@@ -274,20 +283,22 @@ class SheetLayout:
         output: bool = False,
         name: str = "",
         note: str = "",
+        scale=None,
+        framework=None,
     ) -> Block:
         """One formula over exactly ``block``, and the values it must give.
 
         ``name`` labels the check and makes the block findable with
         :meth:`BookLayout.find`; ``note`` becomes the formula's cell note.
+        ``scale`` and ``framework`` go to the :class:`Check`.
         """
-        expected = np.asarray(expected, dtype=object)
-        if expected.size != block.rows * block.cols:
-            raise ValueError(
-                f"{expected.size} expected values do not fit {block.coordinates}"
-            )
-        expected = expected.reshape(block.shape)
+        expected = _fit(expected, block)
+        scale, framework = (
+            None if values is None else _fit(values, block, what)
+            for values, what in ((scale, "scales"), (framework, "framework values"))
+        )
         self.formulas.append(Formula(block, body, number_format, output, note))
-        self.book.checks.append(Check(block, expected, name))
+        self.book.checks.append(Check(block, expected, name, scale, framework))
         if name:
             self.anchor(name, block)
         return block
@@ -300,6 +311,13 @@ class SheetLayout:
     def width(self, first_col: int, last_col: int, width: float) -> None:
         for col in range(first_col, last_col + 1):
             self.widths[col] = width
+
+
+def _fit(values, block: Block, what: str = "expected values") -> np.ndarray:
+    values = np.asarray(values, dtype=object)
+    if values.size != block.rows * block.cols:
+        raise ValueError(f"{values.size} {what} do not fit {block.coordinates}")
+    return values.reshape(block.shape)
 
 
 @dataclass

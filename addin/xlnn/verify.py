@@ -5,6 +5,13 @@ An engine (:mod:`xlnn.engines`) recalculates the files; each file's checks
 are compared with the engine's values. A file has one of three outcomes:
 verified, failed (a cell differs: a real problem) or not verified (the engine
 is missing, crashed or hung: nothing is known about the cells).
+
+The rule. A cell passes when ``|got - expected| <= tolerance * max(|expected|,
+scale)``. ``scale`` (a check's optional per-cell array, see :func:`scales`)
+is the size of the terms the cell sums: a value near 0 that is a sum of large
+terms carries the rounding of those terms, which is tiny against them but not
+against the value (LibreOffice's -2.95e-7 where NumPy's differs by 2e-15 in
+a sum of terms of size 9.85). Without a scale the comparison is relative.
 """
 
 from __future__ import annotations
@@ -18,6 +25,8 @@ import numpy as np
 
 from xlnn.engines import Engine, EngineError, Progress
 from xlnn.layout import Check
+from xlnn.model import Affine
+from xlnn.network import LayerValues, Network
 
 #: Relative tolerance of every comparison; LibreOffice keeps 15 significant digits.
 RELATIVE_TOLERANCE = 1e-9
@@ -33,7 +42,10 @@ class Verification:
 
     engine: str
     cells: int = 0
+    #: The largest ``|got - expected| / max(|expected|, scale)`` over every
+    #: numeric cell, failing ones included; ``worst_cell`` is where it is.
     worst_relative_error: float = 0.0
+    worst_cell: str = ""
     mismatches: list[str] = field(default_factory=list)
     problem: str = ""
 
@@ -85,35 +97,175 @@ def compare(
         sheet = values.get(check.block.sheet, {})
         for (i, j), expected in _cells(check):
             address = check.block.address(i, j)
-            got = sheet.get(address)
+            where = f"{check.block.sheet}!{address}"
             result.cells += 1
-            problem = _difference(expected, got, tolerance, result)
+            problem = _difference(
+                expected,
+                sheet.get(address),
+                tolerance,
+                result,
+                scale=cell_scale(check, i, j),
+                where=where,
+            )
             if problem:
-                result.mismatches.append(f"{check.block.sheet}!{address}: {problem}")
+                result.mismatches.append(f"{where}: {problem}")
     return result
+
+
+def plain(value):
+    """A NumPy scalar as a Python one: messages read 0.5, not np.float64(0.5)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def cell_scale(check: Check, i: int, j: int) -> float:
+    """The size of the terms behind cell (i, j) of ``check``; 0 when unknown."""
+    scales = getattr(check, "scale", None)  # records without one compare relatively
+    if scales is None:
+        return 0.0
+    scale = scales[i, j]
+    return float(scale) if isinstance(scale, (int, float, np.number)) else 0.0
 
 
 def _cells(check: Check):
     for i in range(check.block.rows):
         for j in range(check.block.cols):
-            expected = check.expected[i, j]
-            # plain Python values, so that messages read 0.5, not np.float64(0.5)
-            yield (
-                (i, j),
-                expected.item() if isinstance(expected, np.generic) else expected,
-            )
+            yield (i, j), plain(check.expected[i, j])
 
 
-def _difference(expected, got, tolerance, result: Verification) -> str | None:
+def relative_error(expected: float, got: float, scale: float = 0.0) -> float:
+    """``|got - expected|`` relative to the larger of ``|expected|`` and ``scale``.
+
+    A cell passes when this is at most the tolerance. With neither a value
+    nor a scale (an exact 0 of no terms) the error is absolute.
+    """
+    size = max(abs(expected), scale)
+    error = abs(got - expected)
+    error = error / size if size else error
+    return error if math.isfinite(error) else math.inf
+
+
+def _difference(
+    expected,
+    got,
+    tolerance,
+    result: Verification,
+    *,
+    scale: float = 0.0,
+    where: str = "",
+) -> str | None:
+    """Why ``got`` is not ``expected`` (None when it is), noting the worst error.
+
+    A failing number counts towards the worst error too, so that a summary
+    never reports a smaller worst error than the cells that failed.
+    """
     if isinstance(expected, str):
         return None if _as_error(got) == expected else f"{got!r} is not {expected}"
     if isinstance(got, bool) or not isinstance(got, (int, float)):
         return f"{got!r} is not a number (expected {expected!r})"
-    error = abs(got - expected) / abs(expected) if expected else abs(got)
-    if not math.isfinite(error) or error > tolerance:
+    error = relative_error(expected, got, scale)
+    if error > result.worst_relative_error or not result.worst_cell:
+        result.worst_relative_error, result.worst_cell = error, where
+    if error > tolerance:
         return f"{got!r} differs from {expected!r}"
-    result.worst_relative_error = max(result.worst_relative_error, error)
     return None
+
+
+# --- the size of the terms behind each cell ------------------------------------
+
+#: The step, relative to the terms' size, over which an elementwise
+#: activation's slope is measured: far above float64's rounding (so the
+#: difference is meaningful) and far below the curvature of any activation
+#: at the scale of its inputs.
+_SLOPE_STEP = 1e-6
+
+
+@dataclass(frozen=True)
+class Scales:
+    """Per-cell term sizes of a model's cells for a batch (see :func:`scales`).
+
+    ``steps`` has one array per preprocessing step, ``layers`` the sums'
+    (``a``) and the activations' (``z``) scales of each layer, and
+    ``outputs`` the scale of each column of :meth:`Model.predict`.
+    """
+
+    steps: list[np.ndarray]
+    layers: list[LayerValues]
+    outputs: np.ndarray
+
+
+def scales(model, x) -> Scales:
+    """The size of the terms behind every cell of ``model`` on the batch ``x``.
+
+    Inputs are exact (their own size). An :class:`~xlnn.model.Affine` step's
+    terms are ``|x| + |offset|`` times ``|scale|``; a normalization divides
+    its input's scale by the row's norm; a layer's sums are
+    ``sum_i s_i |W_ij| + |b_j|`` (``s`` its input's scales), and an
+    activation carries its input's scale through its slope (see
+    :func:`activation_scale`). A ``binary`` model's P(classes[0]) = 1 - y
+    has the terms 1 and y.
+    """
+    values = np.atleast_2d(np.asarray(x, dtype=np.float64))
+    scale = np.abs(values)
+    steps = []
+    for step in model.preprocessing:
+        if isinstance(step, Affine):
+            scale = (scale + np.abs(step.offset)) * np.abs(step.scale)
+        else:
+            scale = scale / _norm(step.norm, values)
+        values = step.apply(values)
+        steps.append(scale)
+    layers = network_scales(model.network, values, scale)
+    last = layers[-1].z
+    outputs = np.hstack([1.0 + last, last]) if model.output == "binary" else last
+    return Scales(steps, layers, outputs)
+
+
+def _norm(norm: str, x: np.ndarray) -> np.ndarray:
+    if norm == "l1":
+        size = np.abs(x).sum(axis=1, keepdims=True)
+    elif norm == "l2":
+        size = np.sqrt((x * x).sum(axis=1, keepdims=True))
+    else:
+        size = np.abs(x).max(axis=1, keepdims=True)
+    return np.where(size == 0, 1.0, size)
+
+
+def network_scales(network: Network, x, x_scale=None) -> list[LayerValues]:
+    """Each layer's term sizes: ``a`` for the sums, ``z`` for the activations.
+
+    ``x_scale`` is the size of the terms behind the inputs ``x`` (``|x|``
+    when they are exact).
+    """
+    z = np.atleast_2d(np.asarray(x, dtype=np.float64))
+    scale = np.abs(z) if x_scale is None else np.asarray(x_scale, np.float64)
+    result = []
+    for layer, computed in zip(network.layers, network.forward(z), strict=True):
+        a_scale = scale @ np.abs(layer.weights) + np.abs(layer.bias)
+        scale = activation_scale(layer, computed.a, a_scale)
+        result.append(LayerValues(a_scale, scale))
+    return result
+
+
+def activation_scale(layer, a: np.ndarray, a_scale: np.ndarray) -> np.ndarray:
+    """The size of what ``layer``'s activation passes on of its input's terms.
+
+    Softmax's outputs move by ``z_j (da_j + sum_k z_k da_k)``, log-softmax's
+    by ``da_j + sum_k z_k da_k`` (both bounded with the row's largest term
+    size, as their formulas subtract the row's maximum); an elementwise
+    activation by its slope over a step of the terms' size (a saturated
+    sigmoid passes little on, a ReLU at 0 all of it).
+    """
+    name = layer.activation
+    if name in ("softmax", "log_softmax"):
+        row = a_scale.max(axis=1, keepdims=True)
+        spread = a_scale + row
+        return spread * layer.activate(a) if name == "softmax" else spread
+    step = _SLOPE_STEP * a_scale
+    z = layer.activate(a)
+    rise = np.maximum(
+        np.abs(layer.activate(a + step) - z), np.abs(z - layer.activate(a - step))
+    )
+    return rise / _SLOPE_STEP
 
 
 def verify_files(
