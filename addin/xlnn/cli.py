@@ -73,8 +73,10 @@ sample_weight.pkl) as a workbook that runs it: a predict sheet (one input
 row, or an image grid with --image), a batch sheet to paste rows into, the
 named weights and an about sheet. Then recalculate it (LibreOffice for plain,
 formulas for addin) on the --sample-inputs rows, or on seeded random inputs,
-and compare every output and predicted label with the framework's own
-inference, within 1e-9 relative.
+and compare every cell with a float64 evaluation of the model (1e-9), every
+output also with the framework's own inference at the framework's precision
+(1e-5 for float32), each number judged against the size of the terms it
+sums, and every predicted label with both.
 
 No file is overwritten without --force, and --force replaces only a regular
 file, never the model; a file is complete or absent. Progress goes to stderr.
