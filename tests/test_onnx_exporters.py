@@ -735,12 +735,5 @@ def test_cli_export_from_another_folder(soffice, tmp_path, monkeypatch, capsys, 
     code = cli.main(["export", os.path.relpath(path), "--out", str(out)])
     printed = capsys.readouterr().out
     assert out.is_file()  # read, laid out and recalculated from another folder
-    assert "verification by LibreOffice" in printed
-    if code == 1:
-        # The read is right; the check of a float32 graph against onnxruntime
-        # is too strict for outputs near 0 (measured: 3e-5 relative on 2 of
-        # 1010 cells). Fairer float32 verification is on another branch.
-        worst = float(printed.split("worst relative error ")[1].split(";")[0])
-        assert worst < 1e-4, printed
-        pytest.xfail(f"float32 tolerance of verify.py: {printed.strip()}")
+    assert "verified by libreoffice" in printed.lower(), printed
     assert code == 0, printed
