@@ -45,13 +45,12 @@ from xlnn.layout import (
     Series,
     SheetLayout,
 )
+from xlnn.limits import EXCEL_COLUMNS, EXCEL_ROWS
 from xlnn.model import Affine, Model
 from xlnn.samples import intro
 
 #: Rows of the batch sheet unless told otherwise.
 DEFAULT_ROWS = 100
-#: A worksheet's size in every Excel since 2007 (and LibreOffice since 7.4).
-EXCEL_ROWS, EXCEL_COLUMNS = 1_048_576, 16_384
 #: Rows the batch sheet's title, notes and headers take above its samples.
 BATCH_HEADER_ROWS = 10
 #: Stands for the verification result in the rendered file until it is known.

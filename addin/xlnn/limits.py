@@ -8,13 +8,23 @@ gigabytes. They are far above what a workbook can hold: Excel's sheet has
 :data:`MAX_ARRAY_BYTES` makes a workbook nobody can open.
 
 The readers that honour them: :mod:`xlnn.sources.pickle_source`,
-:mod:`xlnn.sources.npz_source` and :mod:`xlnn.sample_inputs`.
+:mod:`xlnn.sources.npz_source`, :mod:`xlnn.sources.onnx_source` and
+:mod:`xlnn.sample_inputs`; :mod:`xlnn.export_sheets` holds a workbook to a
+sheet's size.
 """
 
 from __future__ import annotations
 
-#: Bytes of one array (weights, biases, activation names, sample inputs).
+#: A worksheet's size in every Excel since 2007 (and LibreOffice since 7.4):
+#: no input, layer or batch can be wider or longer than this.
+EXCEL_ROWS, EXCEL_COLUMNS = 1_048_576, 16_384
+
+#: Bytes of one array (weights, biases, activation names, sample inputs), as
+#: float64 once read.
 MAX_ARRAY_BYTES = 256 * 2**20
+
+#: Bytes of an ONNX model with its external data: protobuf's own limit.
+MAX_MODEL_FILE_BYTES = 2**31
 
 #: Bytes of a pickle file, which is read whole before unpickling.
 MAX_PICKLE_BYTES = 512 * 2**20

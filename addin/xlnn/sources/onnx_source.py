@@ -77,7 +77,7 @@ from pathlib import Path, PurePath
 
 import numpy as np
 
-from xlnn import catalog
+from xlnn import catalog, limits
 from xlnn.errors import UserError
 from xlnn.model import (
     FLOAT32_TOLERANCE,
@@ -105,12 +105,12 @@ SUPPORTED = (
     "ai.onnx.ml Scaler, Normalizer(L1, L2), ZipMap, ArrayFeatureExtractor"
 )
 
-#: The largest .onnx file (and external data) read: protobuf's own limit.
-MAX_FILE_BYTES = 2**31
+#: The largest .onnx file (and external data) read.
+MAX_FILE_BYTES = limits.MAX_MODEL_FILE_BYTES
 #: Excel's columns: the widest input or layer a workbook can hold.
-MAX_COLUMNS = 16_384
-#: The most values one tensor may declare (a 16,384 x 16,384 weight matrix).
-MAX_TENSOR_VALUES = MAX_COLUMNS * MAX_COLUMNS
+MAX_COLUMNS = limits.EXCEL_COLUMNS
+#: The most values one tensor may declare: xlnn reads weights as float64.
+MAX_TENSOR_VALUES = limits.MAX_ARRAY_BYTES // 8
 
 _ML = "ai.onnx.ml"
 # ONNX TensorProto element types.
@@ -397,8 +397,8 @@ def _tensor_values(tensor) -> int:
     count = math.prod(tensor.dims)
     if count > MAX_TENSOR_VALUES:
         raise SourceError(
-            f"tensor {tensor.name}: {count} values; xlnn reads tensors of at "
-            f"most {MAX_TENSOR_VALUES} (a {MAX_COLUMNS} x {MAX_COLUMNS} matrix)"
+            f"tensor {tensor.name}: {count:,} values; xlnn reads tensors of at "
+            f"most {MAX_TENSOR_VALUES:,} (xlnn.limits.MAX_ARRAY_BYTES as float64)"
         )
     return count
 
