@@ -52,6 +52,7 @@ from xlnn.export_sheets import (
     layout,
     now,
 )
+from xlnn.export_sheets import _labels as header_labels
 from xlnn.flavors import FLAVORS, Flavor
 from xlnn.layout import (
     Check,
@@ -337,7 +338,7 @@ def _blank(value) -> bool:
 
 def _judge_label(agreement: Agreement, reference, got) -> None:
     """Count the workbook's label ``got`` against the framework's ``reference``."""
-    if not isinstance(reference, Label) or _label_text(got) == reference.text:
+    if not isinstance(reference, Label) or reference.matches(got):
         # (a check without the framework's label has only the float64 one)
         agreement.framework_labels_agree += 1
     elif reference.near_tie:
@@ -354,19 +355,12 @@ def _difference(
     where: str = "",
 ) -> str | None:
     if isinstance(expected, Label):
-        shown = _label_text(got)
-        return None if shown == expected.text else f"{got!r} is not {expected.text}"
+        return None if expected.matches(got) else f"{got!r} is not {expected.text}"
     if _blank(expected):
         return None if got in (None, "") else f"{got!r} is not empty"
     return verify._difference(
         expected, got, tolerance, result, scale=scale, where=where
     )
-
-
-def _label_text(value) -> str | None:
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return None if value is None else str(value)
 
 
 def check_workbook(
@@ -518,6 +512,30 @@ def _as_cells_hold_it(model: Model) -> Model:
     )
 
 
+def true_labels(model: Model, labels, count: int) -> list | None:
+    """``labels`` (a file's path or a sequence) as the classes the headers hold.
+
+    Raises
+    ------
+    ExportError
+        The model is not a classifier, a label is not one of its classes, or
+        there are not ``count`` labels (one per sample row).
+    """
+    if labels is None:
+        return None
+    if not model.is_classifier:
+        raise ExportError(
+            "sample labels are for classifiers: this model gives values "
+            f"({model.output}), not classes"
+        )
+    from xlnn import sample_labels
+
+    classes = header_labels(model)
+    if isinstance(labels, (str, os.PathLike)):
+        return sample_labels.read(labels, classes, count)
+    return sample_labels.match_all(labels, classes, count)
+
+
 def _input_files(model: Model) -> list[str]:
     """The model's own file, which ``force`` must never replace."""
     path = model.source.path if model.source is not None else None
@@ -538,6 +556,7 @@ def to_workbook(
     timeout: float = DEFAULT_TIMEOUT,
     progress: Progress | None = None,
     activations=None,
+    sample_labels=None,
 ) -> ExportResult:
     """Write ``model`` as a workbook that runs it, and verify it by recalculation.
 
@@ -573,6 +592,12 @@ def to_workbook(
         Receives a line at each step.
     activations : sequence of str, optional
         One activation per layer, for a model file that does not name them.
+    sample_labels : str, Path or sequence, optional
+        The true label of each sample input, in order: a text file of one
+        label a line (:mod:`xlnn.sample_labels`) or the labels themselves,
+        each one of the classifier's classes (a numeric class matched by
+        value). The batch sheet then shows the true labels, the accuracy
+        and the confusion matrix (:mod:`xlnn.export_accuracy`).
 
     Raises
     ------
@@ -593,6 +618,7 @@ def to_workbook(
         count = min(DEFAULT_SAMPLES, max(1, rows - 2))
         sample_inputs = random_inputs(model, count, image=image)
     sample_inputs = np.atleast_2d(np.asarray(sample_inputs, dtype=np.float64))
+    truth = true_labels(model, sample_labels, len(sample_inputs))
     exported_at = exported_at or now()
     result = ExportResult()
     for name, target in planned.items():
@@ -607,6 +633,7 @@ def to_workbook(
                 protect=protect,
                 check=verify,
                 inputs=sample_inputs,
+                truth=truth,
                 exported_at=exported_at,
                 timeout=timeout,
                 progress=progress,
@@ -626,6 +653,7 @@ def _export_one(
     protect,
     check,
     inputs,
+    truth,
     exported_at,
     timeout,
     progress: Callable,
@@ -639,6 +667,7 @@ def _export_one(
         image=image,
         exported_at=exported_at,
         status=PENDING if check else "not verified (verify=False)",
+        labels=truth,
     )
     data = xlsx_writer.to_bytes(book)
     progress(
