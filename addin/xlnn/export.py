@@ -512,6 +512,22 @@ def _as_cells_hold_it(model: Model) -> Model:
     )
 
 
+def label_classes(model: Model) -> list:
+    """The classes a true label may be: the output headers (numbers stay numbers).
+
+    Raises
+    ------
+    ExportError
+        The model is a regressor: its outputs are values, not classes.
+    """
+    if not model.is_classifier:
+        raise ExportError(
+            "sample labels are for classifiers: this model gives values "
+            f"({model.output}), not classes"
+        )
+    return header_labels(model)
+
+
 def true_labels(model: Model, labels, count: int) -> list | None:
     """``labels`` (a file's path or a sequence) as the classes the headers hold.
 
@@ -523,14 +539,9 @@ def true_labels(model: Model, labels, count: int) -> list | None:
     """
     if labels is None:
         return None
-    if not model.is_classifier:
-        raise ExportError(
-            "sample labels are for classifiers: this model gives values "
-            f"({model.output}), not classes"
-        )
     from xlnn import sample_labels
 
-    classes = header_labels(model)
+    classes = label_classes(model)
     if isinstance(labels, (str, os.PathLike)):
         return sample_labels.read(labels, classes, count)
     return sample_labels.match_all(labels, classes, count)

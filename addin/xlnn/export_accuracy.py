@@ -246,15 +246,3 @@ def freeze_rows(summary: Summary | None) -> bool:
     leave no room for the rows themselves, so the columns alone are frozen.
     """
     return summary is None or summary.height <= 12
-
-
-def print_setup(sheet: SheetLayout, *, caption_row: int, first: int,
-                last: Block) -> None:  # fmt: skip
-    """Print from the top to ``last`` (the outputs), headers on every page.
-
-    The page is fitted to the width of the results, not of the whole sheet
-    (the inputs and layers run far right), and runs as many pages down as
-    the rows need.
-    """
-    sheet.print_area = sheet.block(1, 1, last.last_row, last.last_col)
-    sheet.repeat_rows = sheet.block(caption_row, 1, first - caption_row, 1)

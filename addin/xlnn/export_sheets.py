@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 import xlnn
-from xlnn import catalog, export_accuracy, network_layout, verify
+from xlnn import catalog, export_accuracy, export_readable, network_layout, verify
 from xlnn.errors import UserError
 from xlnn.flavors import Flavor
 from xlnn.layout import (
@@ -405,6 +405,7 @@ def _predict_sheet(book: BookLayout, model: Model, flavor: Flavor, x_values, ima
             )
         )
     sheet.freeze = sheet.block(2, 1)
+    export_readable.fit_widths(sheet)  # issue 12: no ### for values of 10+
     if image:
         # The printout shows the canvas, the chart and the outputs; the rows
         # of pixels and of the hidden layers run further right.
@@ -697,7 +698,8 @@ def _batch_sheet(
         )
     frozen_rows = export_accuracy.freeze_rows(summary)
     sheet.freeze = sheet.block(x.row if frozen_rows else 1, x.col)
-    export_accuracy.print_setup(sheet, caption_row=caption_row, first=x.row,
+    export_readable.fit_widths(sheet)
+    export_readable.print_setup(sheet, caption_row=caption_row, first=x.row,
                                 last=outputs)  # fmt: skip
 
 

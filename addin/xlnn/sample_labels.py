@@ -33,6 +33,7 @@ def read(
     classes,
     count: int,
     *,
+    more: bool = False,
     max_line_bytes: int = limits.MAX_LINE_BYTES,
 ) -> list:
     """The ``count`` labels in ``path``, each as its class in ``classes``.
@@ -45,6 +46,10 @@ def read(
         The model's classes, as the workbook's headers hold them.
     count : int
         The sample rows: the file must hold exactly this many labels.
+    more : bool
+        The sample inputs' file held rows after the ``count`` read
+        (:attr:`xlnn.sample_inputs.SampleInputs.more`): the labels after
+        the ``count``-th are theirs, and are not read either.
     max_line_bytes : int
         The longest line accepted.
 
@@ -62,15 +67,17 @@ def read(
     path = Path(path)
     try:
         with open(path, "rb") as stream:
-            return _read(stream, path, list(classes), count, max_line_bytes)
+            return _read(stream, path, list(classes), count, more, max_line_bytes)
     except OSError as error:
         raise ExportError(f"{path}: {error.strerror or error}") from None
 
 
-def _read(stream, path, classes, count, max_line_bytes) -> list:
+def _read(stream, path, classes, count, more, max_line_bytes) -> list:
     match = _matcher(classes)
     labels = []
     for number, text in _lines(stream, path, max_line_bytes):
+        if len(labels) == count and more:
+            break
         if len(labels) == count:
             raise ExportError(
                 f"{path}, line {number}: more labels than the {count} sample rows"
