@@ -39,7 +39,10 @@ MAX_MATRIX_CLASSES = 50
 SHARE = "0.0%"
 #: The narrowest column a count or a share is shown in without ###.
 MATRIX_WIDTH = 8
-#: Characters COUNTIFS reads as wildcards in a text criterion.
+#: Characters COUNTIFS reads as wildcards in a text criterion, ``~`` first
+#: (it escapes the others). Excel and LibreOffice read ``~~`` as ``~``; the
+#: ``formulas`` package does not, so a class with a ``~`` fails the add-in
+#: flavor's verification there (honestly: the counts differ).
 _WILDCARDS = "~*?"
 
 
