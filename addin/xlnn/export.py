@@ -164,8 +164,20 @@ class ExportedWorkbook:
     def line(self) -> str:
         return (
             f"{self.path}  sheets: {', '.join(self.sheets)}  formulas: "
-            f"{self.formulas}  {self.status}"
+            f"{self.formulas}  {self.status}{_accuracy(self.checks)}"
         )
+
+
+def _accuracy(checks) -> str:
+    """The framework's accuracy the workbook's ``accuracy`` cell is checked
+    against, and over how many rows; "" without true labels."""
+    found = {c.name: c for c in checks if c.block.sheet == "batch"}
+    if "accuracy" not in found:
+        return ""
+    accuracy = found["accuracy"].framework[0, 0]
+    labelled = sum(not _blank(c.expected[0, 0]) for c in checks if c.name == "correct")
+    shown = f"{accuracy:.1%}" if not _blank(accuracy) else "none"
+    return f"; accuracy (framework) {shown} of {labelled} labelled rows"
 
 
 @dataclass

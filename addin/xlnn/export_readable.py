@@ -50,7 +50,13 @@ def fit_widths(sheet: SheetLayout) -> None:
         for check in sheet.book.checks
         if check.block.sheet == sheet.title
     ]
-    sized += [(e.block, e.number_format, e.values) for e in sheet.inputs]
+    # An image's grid keeps its square pixels: it is read by its shades.
+    grids = {heat_map.block for heat_map in sheet.heat_maps}
+    sized += [
+        (e.block, e.number_format, e.values)
+        for e in sheet.inputs
+        if e.block not in grids
+    ]
     needed: dict[int, float] = {}
     for block, number_format, values in sized:
         decimals = _decimals(number_format)
