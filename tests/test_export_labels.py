@@ -368,3 +368,38 @@ def test_cli_with_labels_end_to_end(tmp_path, capsys):
     assert code == 0, printed.err
     assert "verified by LibreOffice" in printed.out and "FAILED" not in printed.out
     assert LibreOffice().recalculate([out])[out]["batch"]
+
+
+# --- numbers as numbers, readable -------------------------------------------------
+
+
+def test_a_numeric_label_must_come_back_a_number_of_its_value():
+    from xlnn.export_sheets import Label
+
+    assert Label(7).matches(7.0) and Label(0.5).matches(0.5)
+    assert not Label(7).matches("7") and not Label(7).matches(True)
+    assert not Label(7).matches(8.0) and not Label(7).matches(None)
+    # A text class "7" may come back from an engine as the number 7.
+    assert Label("7").matches(7.0) and Label("cat").matches("cat")
+
+
+def test_predict_columns_are_wide_enough_for_their_numbers(tmp_path):
+    rng = np.random.default_rng(1)
+    model = Model(
+        Network((Dense(rng.normal(size=(3, 2)) * 3000, np.zeros(2), "identity"),)),
+        output="values",
+    )
+    out = tmp_path / "r.xlsx"
+    result = export.to_workbook(model, out, rows=3, sample_inputs=np.ones((1, 3)),
+                                verify=False)  # fmt: skip
+    sheet = openpyxl.load_workbook(out)["predict"]
+    checks = [c for c in result.workbooks[0].checks if c.block.sheet == "predict"]
+    for check in checks:
+        for j, value in enumerate(check.expected[0]):
+            letter = check.block.address(0, j).rstrip("0123456789")
+            shown = f"{float(value):.6f}"  # the predict sheet's 6 decimals
+            assert abs(float(value)) >= 10
+            # (a column not sized is the default 8.43 wide, whatever openpyxl
+            # reports for it on indexing, which creates it)
+            dimension = sheet.column_dimensions.get(letter)
+            assert dimension is not None and dimension.width > len(shown), letter

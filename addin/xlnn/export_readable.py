@@ -34,6 +34,10 @@ def _decimals(number_format: str | None) -> int | None:
 
 def _largest(values) -> float | None:
     array = np.asarray(values, dtype=object).ravel()
+    try:  # the common case, a block of numbers, at NumPy's speed
+        return float(np.max(np.abs(array.astype(np.float64)))) if array.size else None
+    except (TypeError, ValueError):
+        pass  # blanks ("") of empty rows, or text
     numbers = [
         abs(float(v))
         for v in array
