@@ -403,3 +403,29 @@ def test_predict_columns_are_wide_enough_for_their_numbers(tmp_path):
             # reports for it on indexing, which creates it)
             dimension = sheet.column_dimensions.get(letter)
             assert dimension is not None and dimension.width > len(shown), letter
+
+
+@pytest.mark.engine
+@pytest.mark.parametrize("flavor", ["plain", "addin"])
+def test_a_binary_classifier_gets_its_two_classes_counted(tmp_path, flavor):
+    rng = np.random.default_rng(2)
+    model = Model(
+        Network((Dense(rng.normal(size=(3, 1)) * 2, np.zeros(1), "sigmoid"),)),
+        output="binary",
+        classes=(0, 1),
+    )
+    x = rng.normal(size=(15, 3))
+    truth = rng.integers(0, 2, size=15)
+    out = tmp_path / f"b_{flavor}.xlsx"
+    result = export.to_workbook(model, out, rows=16, sample_inputs=x, flavor=flavor,
+                                sample_labels=truth)  # fmt: skip
+    assert not result.failed and not result.unverified, result.workbooks[0].status
+    predicted = np.argmax(model.framework_predict(x), axis=1)
+    accuracy, matrix, recall, precision = _numpy_summary(
+        [0, 1], truth.tolist(), predicted.tolist()
+    )
+    got = _read_summary(result, _recalculated(out, flavor), 2)
+    assert got[0] == pytest.approx(accuracy, rel=1e-12)
+    np.testing.assert_array_equal(got[1], matrix)
+    _close(got[2], recall)
+    _close(got[3], precision)

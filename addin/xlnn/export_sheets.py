@@ -81,9 +81,9 @@ def _labels(model: Model) -> list:
 
 def _header_value(name):
     value = name.item() if isinstance(name, np.generic) else name
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return value
-    return str(value)
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    # A cell cannot hold NaN or an infinity: such a class stays its text.
+    return value if number and np.isfinite(value) else str(value)
 
 
 def _feature_names(model: Model) -> list[str]:
