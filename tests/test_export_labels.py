@@ -429,3 +429,30 @@ def test_a_binary_classifier_gets_its_two_classes_counted(tmp_path, flavor):
     np.testing.assert_array_equal(got[1], matrix)
     _close(got[2], recall)
     _close(got[3], precision)
+
+
+def test_cli_refuses_labels_for_a_regressor_in_one_line(tmp_path, capsys):
+    npz = tmp_path / "reg.npz"
+    np.savez(npz, W1=np.ones((3, 1)), b1=np.zeros(1),
+             activations=np.array(["identity"]))  # fmt: skip
+    code, out = _cli(npz, tmp_path, "--sample-labels",
+                     str(_write(tmp_path, "1.5\n" * 6)))  # fmt: skip
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1
+    assert "sample labels are for classifiers" in err and not out.exists()
+
+
+def test_above_the_limit_only_the_accuracy_is_written(tmp_path):
+    from xlnn.export_accuracy import MAX_MATRIX_CLASSES
+
+    k = MAX_MATRIX_CLASSES + 1
+    rng = np.random.default_rng(4)
+    model = Model(
+        Network((Dense(rng.normal(size=(2, k)), np.zeros(k), "softmax"),)),
+        classes=tuple(f"c{j}" for j in range(k)),
+    )
+    out = tmp_path / "many.xlsx"
+    result = export.to_workbook(model, out, rows=3, sample_inputs=np.ones((2, 2)),
+                                sample_labels=["c0", "c1"], verify=False)  # fmt: skip
+    names = {c.name for c in result.workbooks[0].checks}
+    assert "accuracy" in names and "confusion" not in names

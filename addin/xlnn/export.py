@@ -534,8 +534,8 @@ def label_classes(model: Model) -> list:
     """
     if not model.is_classifier:
         raise ExportError(
-            "sample labels are for classifiers: this model gives values "
-            f"({model.output}), not classes"
+            "sample labels are for classifiers: this model's outputs are "
+            "values, not classes"
         )
     return header_labels(model)
 
