@@ -456,3 +456,15 @@ def test_above_the_limit_only_the_accuracy_is_written(tmp_path):
                                 sample_labels=["c0", "c1"], verify=False)  # fmt: skip
     names = {c.name for c in result.workbooks[0].checks}
     assert "accuracy" in names and "confusion" not in names
+
+
+def test_a_tall_summary_leaves_the_rows_unfrozen(tmp_path):
+    model, images, labels = _digits(4)
+    frozen = {}
+    for name, given in (("plain", None), ("labelled", labels)):
+        out = tmp_path / f"{name}.xlsx"
+        export.to_workbook(model, out, rows=5, sample_inputs=images,
+                           sample_labels=given, verify=False)  # fmt: skip
+        frozen[name] = openpyxl.load_workbook(out)["batch"].freeze_panes
+    # Without labels the headers stay; above 10 classes' matrix, only columns.
+    assert not frozen["plain"].endswith("1") and frozen["labelled"].endswith("1")

@@ -242,10 +242,16 @@ def _counts(classes, truth, predicted) -> np.ndarray:
     return counts
 
 
-def freeze_rows(summary: Summary | None) -> bool:
-    """Whether the batch's headers can stay frozen above its rows.
+#: The most rows kept frozen above the batch's rows with a summary above
+#: them: a laptop's window shows 30 to 40 rows.
+MAX_FROZEN_ROWS = 20
 
-    Frozen rows never scroll away: a tall matrix above the columns would
-    leave no room for the rows themselves, so the columns alone are frozen.
+
+def freeze_rows(summary: Summary | None, first: int) -> bool:
+    """Whether the rows above ``first`` (the batch's first row) can stay frozen.
+
+    Frozen rows never scroll away: with a tall matrix above the columns they
+    would leave little room for the rows themselves, so the columns alone
+    are frozen then (the printout repeats the headers on every page anyway).
     """
-    return summary is None or summary.height <= 12
+    return summary is None or first - 1 <= MAX_FROZEN_ROWS

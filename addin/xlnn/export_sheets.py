@@ -696,7 +696,7 @@ def _batch_sheet(
             predicted=predicted[:filled],
             framework=reference[:filled],
         )
-    frozen_rows = export_accuracy.freeze_rows(summary)
+    frozen_rows = export_accuracy.freeze_rows(summary, x.row)
     sheet.freeze = sheet.block(x.row if frozen_rows else 1, x.col)
     export_readable.fit_widths(sheet)
     export_readable.print_setup(sheet, caption_row=caption_row, first=x.row,
