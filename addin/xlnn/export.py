@@ -20,6 +20,9 @@ it, each number against the size of its terms as well as its own:
   :data:`xlnn.model.PROBABILITY_SCALE`;
 - every predicted label with the float64 one, and with the framework's
   except where the framework's top two are a near-tie (excused, counted).
+- with true labels (``sample_labels``), the accuracy, every confusion
+  matrix count, recall and precision with what the float64 labels give and
+  with what the framework's give (:mod:`xlnn.export_accuracy`).
 
 The result is then written into the about sheet, and the file takes its final
 name (no-clobber and atomic, as ``xlnn build`` writes).
