@@ -193,25 +193,31 @@ def _matrix(sheet, summary: Summary, label, truth, exact, reference) -> None:
                 **{name: m[i, j] for name, m in counts.items()},
             )
     sheet.anchor("confusion", cells)
-    for i in range(k):
-        _share(sheet, cells, cells.cell(i, k), i, i, cells.row_block(i), counts,
-               "recall", axis=1)  # fmt: skip
-    for j in range(k):
-        _share(sheet, cells, cells.cell(k, j), j, j, cells.column_block(j), counts,
-               "precision", axis=0)  # fmt: skip
+    for n in range(k):
+        _share(sheet, cells, n, counts, "recall", axis=1)
+        _share(sheet, cells, n, counts, "precision", axis=0)
     for j in range(col + 1, col + k + 2):
         sheet.widths[j] = max(sheet.widths.get(j, MATRIX_WIDTH), MATRIX_WIDTH)
 
 
-def _share(sheet, cells, target, i, j, line, counts, name, *, axis) -> None:
-    """``cells[i, j]`` over the sum of ``line`` (a row or a column), blank for 0."""
+def _share(sheet, cells: Block, n: int, counts, name: str, *, axis: int) -> None:
+    """Class ``n``'s diagonal count over its row's sum (``axis=1``, recall,
+    written at the row's right) or its column's (``axis=0``, precision,
+    written below the column); blank when that sum is 0.
+    """
+    k = cells.rows
+    target, line = (
+        (cells.cell(n, k), cells.row_block(n))
+        if axis == 1
+        else (cells.cell(k, n), cells.column_block(n))
+    )
     expected = {}
     for kind, m in counts.items():
-        total = m.sum(axis=axis)[i if axis == 1 else j]
-        expected[kind] = m[i, j] / total if total else ""
+        total = m.sum(axis=axis)[n]
+        expected[kind] = m[n, n] / total if total else ""
     sheet.put_formula(
         target,
-        f'IFERROR({cells.address(i, j)}/SUM({line.ref}),"")',
+        f'IFERROR({cells.address(n, n)}/SUM({line.ref}),"")',
         number_format=SHARE,
         output=True,
         name=name,
