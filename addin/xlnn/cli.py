@@ -95,7 +95,8 @@ examples:
   xlnn export model.onnx                              model.xlsx, plain formulas
   xlnn export weights.npz --activations relu,softmax  activations not in the file
   xlnn export sample_weight.pkl --image 28x28 --activations sigmoid,sigmoid,softmax
-  xlnn export model.onnx --flavor both --rows 1000 --sample-inputs test.csv"""
+  xlnn export model.onnx --flavor both --rows 1000 --sample-inputs test.csv
+  xlnn export model.onnx --sample-inputs test.csv --sample-labels test_labels.txt"""
 
 INSERT_DESCRIPTION = """\
 Write a sample (its sheets, formulas, names and formats) into the active
@@ -352,6 +353,14 @@ def _add_export(commands, raw, default_timeout: float) -> None:
         "--rows rows are read (default: seeded random inputs)",
     )
     export.add_argument(
+        "--sample-labels",
+        type=Path,
+        metavar="TXT",
+        help="a classifier's true label of each --sample-inputs row, one a line, "
+        "UTF-8, each one of the model's classes; adds the accuracy (named "
+        "accuracy) and a confusion matrix to the batch sheet",
+    )
+    export.add_argument(
         "--no-verify",
         action="store_true",
         help="only write: skip recalculating the workbook and comparing it",
@@ -384,6 +393,8 @@ def run_export(args) -> int:
         raise UserError(error) from None
     if args.rows < 1:
         raise UserError(f"--rows must be at least 1, not {args.rows}")
+    if args.sample_labels and not args.sample_inputs:
+        raise UserError("--sample-labels labels the rows of --sample-inputs: give both")
     out = args.out or Path(args.model.stem + ".xlsx")
     export.targets(out, args.flavor)  # a wrong name is refused before any reading
     activations = (
@@ -393,9 +404,12 @@ def run_export(args) -> int:
     )
     model = export.as_model(args.model, activations=activations)
     progress = _progress_to_stderr()
-    inputs = None
+    inputs = labels = None
     if args.sample_inputs:
-        inputs, model = _sample_inputs(args.sample_inputs, model, args.rows, progress)
+        inputs, model, more = _sample_inputs(
+            args.sample_inputs, model, args.rows, progress
+        )
+        labels = _sample_labels(args.sample_labels, model, len(inputs), more)
     if image is None:
         image = export.image_of(model)
         if image:
@@ -408,6 +422,7 @@ def run_export(args) -> int:
         image=image,
         force=args.force,
         sample_inputs=inputs,
+        sample_labels=labels,
         verify=not args.no_verify,
         timeout=args.timeout,
         progress=progress,
@@ -435,7 +450,22 @@ def _sample_inputs(path: Path, model, rows: int, progress):
         progress(f"{path}: only its first {rows} rows are used (--rows {rows})")
     if read.feature_names is not None:
         model = dataclasses.replace(model, feature_names=read.feature_names)
-    return read.rows, model
+    return read.rows, model, read.more
+
+
+def _sample_labels(path: Path | None, model, count: int, more: bool):
+    """The first ``count`` labels of ``path``, as the model's classes; or None.
+
+    Read here rather than by ``to_workbook``: only here is it known whether
+    the CSV's rows beyond ``--rows`` (and so the labels beyond ``count``)
+    were left unread on purpose.
+    """
+    if path is None:
+        return None
+    from xlnn import export, sample_labels
+
+    classes = export.label_classes(model)
+    return sample_labels.read(path, classes, count, more=more)
 
 
 def run_insert(args) -> int:

@@ -20,6 +20,9 @@ it, each number against the size of its terms as well as its own:
   :data:`xlnn.model.PROBABILITY_SCALE`;
 - every predicted label with the float64 one, and with the framework's
   except where the framework's top two are a near-tie (excused, counted).
+- with true labels (``sample_labels``), the accuracy, every confusion
+  matrix count, recall and precision with what the float64 labels give and
+  with what the framework's give (:mod:`xlnn.export_accuracy`).
 
 The result is then written into the about sheet, and the file takes its final
 name (no-clobber and atomic, as ``xlnn build`` writes).
@@ -52,6 +55,7 @@ from xlnn.export_sheets import (
     layout,
     now,
 )
+from xlnn.export_sheets import _labels as header_labels
 from xlnn.flavors import FLAVORS, Flavor
 from xlnn.layout import (
     Check,
@@ -163,8 +167,20 @@ class ExportedWorkbook:
     def line(self) -> str:
         return (
             f"{self.path}  sheets: {', '.join(self.sheets)}  formulas: "
-            f"{self.formulas}  {self.status}"
+            f"{self.formulas}  {self.status}{_accuracy(self.checks)}"
         )
+
+
+def _accuracy(checks) -> str:
+    """The framework's accuracy the workbook's ``accuracy`` cell is checked
+    against, and over how many rows; "" without true labels."""
+    found = {c.name: c for c in checks if c.block.sheet == "batch"}
+    if "accuracy" not in found:
+        return ""
+    accuracy = found["accuracy"].framework[0, 0]
+    labelled = sum(not _blank(c.expected[0, 0]) for c in checks if c.name == "correct")
+    shown = f"{accuracy:.1%}" if not _blank(accuracy) else "none"
+    return f"; accuracy (framework) {shown} of {labelled} labelled rows"
 
 
 @dataclass
@@ -337,7 +353,7 @@ def _blank(value) -> bool:
 
 def _judge_label(agreement: Agreement, reference, got) -> None:
     """Count the workbook's label ``got`` against the framework's ``reference``."""
-    if not isinstance(reference, Label) or _label_text(got) == reference.text:
+    if not isinstance(reference, Label) or reference.matches(got):
         # (a check without the framework's label has only the float64 one)
         agreement.framework_labels_agree += 1
     elif reference.near_tie:
@@ -354,19 +370,12 @@ def _difference(
     where: str = "",
 ) -> str | None:
     if isinstance(expected, Label):
-        shown = _label_text(got)
-        return None if shown == expected.text else f"{got!r} is not {expected.text}"
+        return None if expected.matches(got) else f"{got!r} is not {expected.text}"
     if _blank(expected):
         return None if got in (None, "") else f"{got!r} is not empty"
     return verify._difference(
         expected, got, tolerance, result, scale=scale, where=where
     )
-
-
-def _label_text(value) -> str | None:
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return None if value is None else str(value)
 
 
 def check_workbook(
@@ -518,6 +527,41 @@ def _as_cells_hold_it(model: Model) -> Model:
     )
 
 
+def label_classes(model: Model) -> list:
+    """The classes a true label may be: the output headers (numbers stay numbers).
+
+    Raises
+    ------
+    ExportError
+        The model is a regressor: its outputs are values, not classes.
+    """
+    if not model.is_classifier:
+        raise ExportError(
+            "sample labels are for classifiers: this model's outputs are "
+            "values, not classes"
+        )
+    return header_labels(model)
+
+
+def true_labels(model: Model, labels, count: int) -> list | None:
+    """``labels`` (a file's path or a sequence) as the classes the headers hold.
+
+    Raises
+    ------
+    ExportError
+        The model is not a classifier, a label is not one of its classes, or
+        there are not ``count`` labels (one per sample row).
+    """
+    if labels is None:
+        return None
+    from xlnn import sample_labels
+
+    classes = label_classes(model)
+    if isinstance(labels, (str, os.PathLike)):
+        return sample_labels.read(labels, classes, count)
+    return sample_labels.match_all(labels, classes, count)
+
+
 def _input_files(model: Model) -> list[str]:
     """The model's own file, which ``force`` must never replace."""
     path = model.source.path if model.source is not None else None
@@ -538,6 +582,7 @@ def to_workbook(
     timeout: float = DEFAULT_TIMEOUT,
     progress: Progress | None = None,
     activations=None,
+    sample_labels=None,
 ) -> ExportResult:
     """Write ``model`` as a workbook that runs it, and verify it by recalculation.
 
@@ -573,6 +618,12 @@ def to_workbook(
         Receives a line at each step.
     activations : sequence of str, optional
         One activation per layer, for a model file that does not name them.
+    sample_labels : str, Path or sequence, optional
+        The true label of each sample input, in order: a text file of one
+        label a line (:mod:`xlnn.sample_labels`) or the labels themselves,
+        each one of the classifier's classes (a numeric class matched by
+        value). The batch sheet then shows the true labels, the accuracy
+        and the confusion matrix (:mod:`xlnn.export_accuracy`).
 
     Raises
     ------
@@ -593,6 +644,7 @@ def to_workbook(
         count = min(DEFAULT_SAMPLES, max(1, rows - 2))
         sample_inputs = random_inputs(model, count, image=image)
     sample_inputs = np.atleast_2d(np.asarray(sample_inputs, dtype=np.float64))
+    truth = true_labels(model, sample_labels, len(sample_inputs))
     exported_at = exported_at or now()
     result = ExportResult()
     for name, target in planned.items():
@@ -607,6 +659,7 @@ def to_workbook(
                 protect=protect,
                 check=verify,
                 inputs=sample_inputs,
+                truth=truth,
                 exported_at=exported_at,
                 timeout=timeout,
                 progress=progress,
@@ -626,6 +679,7 @@ def _export_one(
     protect,
     check,
     inputs,
+    truth,
     exported_at,
     timeout,
     progress: Callable,
@@ -639,6 +693,7 @@ def _export_one(
         image=image,
         exported_at=exported_at,
         status=PENDING if check else "not verified (verify=False)",
+        labels=truth,
     )
     data = xlsx_writer.to_bytes(book)
     progress(

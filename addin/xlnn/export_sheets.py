@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 import xlnn
-from xlnn import catalog, network_layout, verify
+from xlnn import catalog, export_accuracy, export_readable, network_layout, verify
 from xlnn.errors import UserError
 from xlnn.flavors import Flavor
 from xlnn.layout import (
@@ -64,13 +64,25 @@ class ExportError(UserError):
 # --- small helpers ---------------------------------------------------------------
 
 
-def _labels(model: Model) -> list[str]:
-    """Header of each output column: class labels, output names, or y[k]."""
+def _labels(model: Model) -> list:
+    """Header of each output column: class labels, output names, or y[k].
+
+    A numeric class stays a number (a Python int or float), so that its
+    header, the predicted label and a true label typed in are numbers alike;
+    every other name is text.
+    """
     width = 2 if model.output == "binary" else model.network.layers[-1].n_outputs
     names = model.classes if model.is_classifier else model.output_names
     if names is not None and len(names) == width:
-        return [str(name) for name in names]
+        return [_header_value(name) for name in names]
     return [f"y[{k}]" for k in range(width)]
+
+
+def _header_value(name):
+    value = name.item() if isinstance(name, np.generic) else name
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    # A cell cannot hold NaN or an infinity: such a class stays its text.
+    return value if number and np.isfinite(value) else str(value)
 
 
 def _feature_names(model: Model) -> list[str]:
@@ -86,15 +98,37 @@ def _dimensions(model: Model) -> str:
 
 @dataclass(frozen=True)
 class Label:
-    """An expected predicted label (text), told apart from error text.
+    """An expected predicted label, told apart from error text.
 
-    ``near_tie`` marks a framework's label whose top two probabilities are
-    within the framework's precision: a workbook that picks the other one
-    is excused.
+    ``text`` is the label as its header holds it: text, or a number for a
+    numeric class. ``near_tie`` marks a framework's label whose top two
+    probabilities are within the framework's precision: a workbook that
+    picks the other one is excused.
     """
 
-    text: str
+    text: str | int | float
     near_tie: bool = False
+
+    def matches(self, got) -> bool:
+        """Whether a recalculated cell's ``got`` shows this label.
+
+        A numeric label must come back a number of its value: a text "7"
+        would be a header written as text.
+        """
+        if isinstance(self.text, str):
+            return _label_text(got) == self.text
+        return (
+            isinstance(got, (int, float))
+            and not isinstance(got, bool)
+            and float(got) == float(self.text)
+        )
+
+
+def _label_text(value) -> str | None:
+    """A text label as the cell shows it (an engine may give "7" as 7.0)."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return None if value is None else str(value)
 
 
 def _predicted(model: Model, outputs: np.ndarray) -> list[Label]:
@@ -370,6 +404,7 @@ def _predict_sheet(book: BookLayout, model: Model, flavor: Flavor, x_values, ima
             )
         )
     sheet.freeze = sheet.block(2, 1)
+    export_readable.fit_widths(sheet)  # issue 12: no ### for values of 10+
     if image:
         # The printout shows the canvas, the chart and the outputs; the rows
         # of pixels and of the hidden layers run further right.
@@ -464,7 +499,9 @@ def _per_row(
         )
 
 
-def _batch_sheet(book: BookLayout, model: Model, flavor: Flavor, x_values, n_rows):
+def _batch_sheet(
+    book: BookLayout, model: Model, flavor: Flavor, x_values, n_rows, truth=None
+):
     sheet = book.sheet("batch")
     cursor = intro(
         sheet,
@@ -477,6 +514,8 @@ def _batch_sheet(book: BookLayout, model: Model, flavor: Flavor, x_values, n_row
         ],
         flavor,
     )
+    # issue 12: the accuracy and the confusion matrix, above the columns
+    summary = export_accuracy.reserve(cursor, _labels(model), truth)
     caption_row = cursor.row
     columns = _Columns(
         sheet, caption_row=caption_row, first=caption_row + 2, rows=n_rows
@@ -494,6 +533,8 @@ def _batch_sheet(book: BookLayout, model: Model, flavor: Flavor, x_values, n_row
         if (model.is_classifier)
         else None
     )
+    if summary:  # issue 12: the true labels beside the predicted ones
+        truth_block, correct = export_accuracy.truth_columns(columns)
     outputs = columns.block(
         "P: probability of each class" if model.is_classifier else "Y: outputs",
         labels,
@@ -643,7 +684,22 @@ def _batch_sheet(book: BookLayout, model: Model, flavor: Flavor, x_values, n_row
                 name="prediction",
             )
         sheet.anchor("label", label)
-    sheet.freeze = sheet.block(x.row, x.col)
+    if summary:  # issue 12
+        export_accuracy.place(
+            summary,
+            sheet,
+            rows=rows,
+            label=label,
+            truth=truth_block,
+            correct=correct,
+            predicted=predicted[:filled],
+            framework=reference[:filled],
+        )
+    frozen_rows = export_accuracy.freeze_rows(summary, x.row)
+    sheet.freeze = sheet.block(x.row if frozen_rows else 1, x.col)
+    export_readable.fit_widths(sheet)
+    export_readable.print_setup(sheet, caption_row=caption_row, first=x.row,
+                                last=outputs)  # fmt: skip
 
 
 # --- the about sheet -------------------------------------------------------------
@@ -664,7 +720,7 @@ def _about_sheet(
         ("xlnn version", xlnn.__version__),
         ("flavor", flavor.note),
         ("network", _dimensions(model)),
-        ("outputs", f"{model.output}: {', '.join(_labels(model))}"),
+        ("outputs", f"{model.output}: {', '.join(map(str, _labels(model)))}"),
         ("verification", status),
     ]
     for name, value in facts:
@@ -717,17 +773,20 @@ def layout(
     image=None,
     exported_at: dt.datetime | None = None,
     status: str = PENDING,
+    labels=None,
 ) -> BookLayout:
     """The export's workbook for ``model``, its batch filled with ``inputs``.
 
     The about sheet's verification cell says ``status``; by default
     :data:`PENDING`, to be replaced with the result (:func:`fill_result`).
+    ``labels`` (optional) are the inputs' true labels, one per row, each one
+    of the output headers (:mod:`xlnn.export_accuracy`).
     """
     inputs = np.atleast_2d(np.asarray(inputs, dtype=np.float64))
     _check_shapes(model, inputs, rows=rows, image=image)
     book = BookLayout()
     _predict_sheet(book, model, flavor, inputs[0], image)
-    _batch_sheet(book, model, flavor, inputs, rows)
+    _batch_sheet(book, model, flavor, inputs, rows, truth=labels)
     _weights_sheet(book, model, flavor)
     _about_sheet(book, model, flavor, exported_at=exported_at or now(), status=status)
     _check_fits(book)

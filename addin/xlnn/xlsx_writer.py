@@ -114,7 +114,8 @@ def _write_sheet(worksheet, sheet: SheetLayout) -> None:
         for i, row in enumerate(inputs.values.tolist()):
             for j, value in enumerate(row):
                 style = styles.get("input", inputs.number_format)
-                _put(worksheet, block.row + i, block.col + j, value, style)
+                # An input may be a class name: text, never a formula.
+                _put_text(worksheet, block.row + i, block.col + j, value, style)
     for formula in sheet.formulas:
         block = formula.block
         kind = "output" if formula.output else "computed"
