@@ -31,6 +31,7 @@ import datetime as dt
 import importlib
 import io
 import os
+import shutil
 import sys
 import time
 import zipfile
@@ -139,10 +140,12 @@ class ExportedWorkbook:
     sheets: list[str]
     checks: list[Check]
     agreement: Agreement | None = None
+    #: Formulas written (a row block's checks cover many formulas each).
+    formula_count: int | None = None
 
     @property
     def formulas(self) -> int:
-        return len(self.checks)
+        return len(self.checks) if self.formula_count is None else self.formula_count
 
     @property
     def status(self) -> str:
@@ -238,24 +241,44 @@ def parse_image(text: str) -> tuple[int, int]:
     return shape
 
 
+#: Parts larger than this are copied in chunks: a batch sheet of 10,000 rows
+#: is hundreds of megabytes of XML, and never holds the result.
+_CHUNK = 1 << 24
+
+
 def fill_result(data: bytes, text: str) -> bytes:
     """The xlsx ``data`` with the :data:`PENDING` cell saying ``text``.
 
     Only the part holding it changes (openpyxl writes text inline, in the
     sheet); every part is copied with its fixed timestamp, so the file stays
-    reproducible.
+    reproducible. Large parts (the streamed batch sheet) are copied in chunks.
     """
     source = zipfile.ZipFile(io.BytesIO(data))
     buffer = io.BytesIO()
+    # The summary can quote a model's labels: no control characters.
+    shown = escape(xlsx_writer.text_value(text)).encode()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as out:
         for info in source.infolist():
+            if info.file_size > _CHUNK and not _holds_pending(source, info):
+                with source.open(info) as part, out.open(info, "w") as copy:
+                    shutil.copyfileobj(part, copy, _CHUNK)
+                continue
             content = source.read(info)
             if info.filename.startswith("xl/") and PENDING.encode() in content:
-                # The summary can quote a model's labels: no control characters.
-                shown = escape(xlsx_writer.text_value(text))
-                content = content.replace(PENDING.encode(), shown.encode())
+                content = content.replace(PENDING.encode(), shown)
             out.writestr(info, content)
     return buffer.getvalue()
+
+
+def _holds_pending(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bool:
+    """Whether a part holds :data:`PENDING`, read in overlapping chunks."""
+    marker, tail = PENDING.encode(), b""
+    with archive.open(info) as part:
+        while chunk := part.read(_CHUNK):
+            if marker in tail + chunk:
+                return True
+            tail = chunk[-len(marker) :]
+    return False
 
 
 # --- verification ----------------------------------------------------------------
@@ -644,7 +667,9 @@ def _export_one(
     progress(
         f"laid out and rendered {target.name} in {time.monotonic() - started:.1f} s"
     )
-    workbook = ExportedWorkbook(target, flavor.name, book.sheet_titles, book.checks)
+    workbook = ExportedWorkbook(
+        target, flavor.name, book.sheet_titles, book.checks, None, book.formula_count
+    )
     if check:
         # Named with this process's id, so that the next export removes it
         # should this one be killed.

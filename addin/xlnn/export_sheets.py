@@ -407,12 +407,6 @@ class _Rows:
     def guard(self, i: int, body: str) -> str:
         return f'IF({self.count.address(i, 0, absolute=True)}=0,"",{body})'
 
-    def expected(self, values: np.ndarray, rows: int) -> np.ndarray:
-        """``values`` for the filled rows, blanks ("") below them."""
-        values = np.atleast_2d(np.asarray(values, dtype=object))
-        blank = np.full((rows - len(values), values.shape[1]), "", dtype=object)
-        return np.vstack([values, blank])
-
 
 class _Columns:
     """Places blocks left to right on the batch sheet, each with caption and headers."""
@@ -452,17 +446,18 @@ def _per_row(
 ) -> None:
     """One guarded formula per row: ``body(i)`` computes row ``i`` of ``target``.
 
-    ``expected``, ``scale`` and ``framework`` (optional) have a row per row.
+    ``expected``, ``scale`` and ``framework`` (optional) hold the filled
+    rows; the rows below must stay blank.
     """
-    for i in range(target.rows):
-        sheet.put_formula(
-            target.row_block(i),
-            rows.guard(i, body(i)),
-            expected=expected[i],
-            scale=scale[i],
-            framework=None if framework is None else framework[i],
-            **options,
-        )
+    sheet.put_row_formulas(
+        target,
+        lambda i: rows.guard(i, body(i)),
+        expected=expected,
+        filled=rows.filled,
+        scale=scale,
+        framework=framework,
+        **options,
+    )
 
 
 def _batch_sheet(book: BookLayout, model: Model, flavor: Flavor, x_values, n_rows):
@@ -500,17 +495,15 @@ def _batch_sheet(book: BookLayout, model: Model, flavor: Flavor, x_values, n_row
         labels,
     )
     x = columns.block("X: inputs (editable)", _feature_names(model))
-    padded = np.full((n_rows, model.n_inputs), None, dtype=object)
-    padded[:filled] = x_values
-    sheet.put_inputs(x, padded, "General")
+    sheet.put_row_inputs(x, x_values, "General")
     rows = _Rows(count, filled)
-    for i in range(n_rows):
-        sheet.put_formula(
-            count.cell(i),
-            f"COUNTA({x.row_block(i).ref})",
-            expected=float(model.n_inputs if i < filled else 0),
-            number_format="0",
-        )
+    sheet.put_row_formulas(
+        count,
+        lambda i: f"COUNTA({x.row_block(i).ref})",
+        expected=np.full((filled, 1), float(model.n_inputs)),
+        filled=filled,
+        number_format="0",
+    )
     sheet.anchor("n", count)
     sheet.anchor("X", x)
 
@@ -525,8 +518,8 @@ def _batch_sheet(book: BookLayout, model: Model, flavor: Flavor, x_values, n_row
             lambda i, s=source, st=step, kk=k: _step_formula(
                 st, kk, s.row_block(i).ref
             ),
-            rows.expected(values, n_rows),
-            scale=rows.expected(scales.steps[k - 1], n_rows),
+            values,
+            scale=scales.steps[k - 1],
             number_format=COMPACT,
         )
         source = target
@@ -540,9 +533,9 @@ def _batch_sheet(book: BookLayout, model: Model, flavor: Flavor, x_values, n_row
         symbol = "Y" if k == last else f"Z{k}"
         z_is_output = k == last and model.output != "binary"
         z_checks = {
-            "expected": rows.expected(exact if z_is_output else computed.z, n_rows),
-            "scale": rows.expected(scales.outputs if z_is_output else scale.z, n_rows),
-            "framework": rows.expected(framework, n_rows) if z_is_output else None,
+            "expected": exact if z_is_output else computed.z,
+            "scale": scales.outputs if z_is_output else scale.z,
+            "framework": framework if z_is_output else None,
         }
         if dense:
             z = (
@@ -578,8 +571,8 @@ def _batch_sheet(book: BookLayout, model: Model, flavor: Flavor, x_values, n_row
                 lambda i, s=source, n=names: (
                     f"MMULT({s.row_block(i).ref},{n.weights})+{n.bias}"
                 ),
-                rows.expected(computed.a, n_rows),
-                scale=rows.expected(scale.a, n_rows),
+                computed.a,
+                scale=scale.a,
                 number_format=COMPACT,
                 name=f"A{k}",
             )
@@ -610,39 +603,37 @@ def _batch_sheet(book: BookLayout, model: Model, flavor: Flavor, x_values, n_row
         source = z
 
     if model.output == "binary":
-        expected, scale, reference = (
-            rows.expected(values, n_rows)
-            for values in (exact, scales.outputs, framework)
-        )
-        for i in range(n_rows):
-            for j, body in ((0, "1-"), (1, "")):
-                sheet.put_formula(
-                    outputs.cell(i, j),
-                    rows.guard(i, f"{body}{source.address(i)}"),
-                    expected=expected[i, j],
-                    scale=scale[i, j],
-                    framework=reference[i, j],
-                    number_format=PROBABILITY,
-                    output=True,
-                    name="output",
-                )
+        for j, minus in ((0, "1-"), (1, "")):
+            sheet.put_row_formulas(
+                outputs.column_block(j),
+                lambda i, minus=minus: rows.guard(i, f"{minus}{source.address(i)}"),
+                expected=exact[:, j : j + 1],
+                scale=scales.outputs[:, j : j + 1],
+                framework=framework[:, j : j + 1],
+                filled=filled,
+                number_format=PROBABILITY,
+                output=True,
+                name="output",
+            )
     sheet.anchor("outputs", outputs)
     headers = sheet.block(outputs.row - 1, outputs.col, 1, outputs.cols)
     if label is not None:
-        blank = [""] * (n_rows - filled)
-        predicted = [*_predicted(model, exact), *blank]
-        reference = [*_framework_labels(model, framework), *blank]
-        for i in range(n_rows):
-            ref = outputs.row_block(i).ref
-            sheet.put_formula(
-                label.cell(i),
-                rows.guard(i, f"INDEX({headers.ref},MATCH(MAX({ref}),{ref},0))"),
-                expected=predicted[i],
-                framework=reference[i],
-                number_format="General",
-                output=True,
-                name="prediction",
-            )
+        sheet.put_row_formulas(
+            label,
+            lambda i: rows.guard(
+                i,
+                f"INDEX({headers.ref},MATCH(MAX({outputs.row_block(i).ref}),"
+                f"{outputs.row_block(i).ref},0))",
+            ),
+            expected=np.array(_predicted(model, exact), dtype=object)[:, None],
+            framework=np.array(_framework_labels(model, framework), dtype=object)[
+                :, None
+            ],
+            filled=filled,
+            number_format="General",
+            output=True,
+            name="prediction",
+        )
         sheet.anchor("label", label)
     sheet.freeze = sheet.block(x.row, x.col)
 
@@ -738,9 +729,9 @@ def layout(
 def _check_fits(book: BookLayout) -> None:
     """Refuse a layout that runs past a worksheet's last row or column."""
     for sheet in book.sheets:
-        blocks = [
-            entry.block for entry in (*sheet.texts, *sheet.inputs, *sheet.formulas)
-        ]
+        entries = (*sheet.texts, *sheet.inputs, *sheet.formulas)
+        rows = (*sheet.row_inputs, *sheet.row_formulas)
+        blocks = [entry.block for entry in (*entries, *rows)]
         if not blocks:
             continue
         last_col = max(block.last_col for block in blocks)
