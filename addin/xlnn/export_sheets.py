@@ -503,6 +503,7 @@ def _batch_sheet(book: BookLayout, model: Model, flavor: Flavor, x_values, n_row
         expected=np.full((filled, 1), float(model.n_inputs)),
         filled=filled,
         number_format="0",
+        empty=0.0,
     )
     sheet.anchor("n", count)
     sheet.anchor("X", x)

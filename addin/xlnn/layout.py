@@ -370,13 +370,15 @@ class SheetLayout:
         note: str = "",
         scale=None,
         framework=None,
+        empty="",
     ) -> Block:
         """A formula per row of ``block``, ``body(i)`` for row ``i``.
 
         ``expected``, ``scale`` and ``framework`` hold the first ``filled``
-        rows (as arrays, not one object per cell); the rows below must be
-        blank. That makes two checks, the filled rows' and the blank rows'
-        (:func:`blank_check`), whatever the number of rows.
+        rows (as arrays, not one object per cell); every cell of the rows
+        below must show ``empty`` (blank by default). That makes two checks,
+        the filled rows' and the empty rows' (:func:`blank_check`), whatever
+        the number of rows.
         """
         self.row_formulas.append(RowFormulas(block, body, number_format, output, note))
         top = (
@@ -402,7 +404,9 @@ class SheetLayout:
                 block.rows - filled,
                 block.cols,
             )
-            self.book.checks.append(blank_check(rest, name, framework is not None))
+            self.book.checks.append(
+                blank_check(rest, name, framework is not None, empty)
+            )
         if name:
             self.anchor(name, block)
         return block
@@ -434,6 +438,16 @@ def _fit(values, block: Block, what: str = "expected values") -> np.ndarray:
     return values.reshape(block.shape)
 
 
+def is_uniform(check: Check) -> bool:
+    """Whether ``check`` expects one value everywhere (from :func:`blank_check`)."""
+    expected = check.expected
+    return (
+        isinstance(expected, np.ndarray)
+        and expected.size > 1
+        and not any(expected.strides)
+    )
+
+
 def _fit_array(values, block: Block, what: str) -> np.ndarray:
     """``values`` shaped like ``block``, keeping a numeric dtype when it has one."""
     values = np.asarray(values)
@@ -444,13 +458,15 @@ def _fit_array(values, block: Block, what: str) -> np.ndarray:
     return values.reshape(block.shape)
 
 
-def blank_check(block: Block, name: str = "", framework: bool = False) -> Check:
-    """A check that every cell of ``block`` is blank, in constant memory.
+def blank_check(
+    block: Block, name: str = "", framework: bool = False, value=""
+) -> Check:
+    """A check that every cell of ``block`` shows ``value`` (blank), in constant memory.
 
-    Its arrays are one "" seen through zero strides (``np.broadcast_to``):
+    Its arrays are one value seen through zero strides (``np.broadcast_to``):
     indexing, ``.size`` and ``.ravel()`` work as on any array.
     """
-    blank = np.broadcast_to(np.array("", dtype=object), block.shape)
+    blank = np.broadcast_to(np.array(value, dtype=object), block.shape)
     return Check(block, blank, name, None, blank if framework else None)
 
 
