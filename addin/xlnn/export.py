@@ -461,14 +461,8 @@ def check_workbook(
     reason = engine.missing()
     if not reason:
         try:
-            # LibreOffice reads back only the checked blocks; other engines
-            # evaluate in Python and hand back every cell.
-            options = (
-                {"only": [c.block for c in checks]}
-                if engine.name == "LibreOffice"
-                else {}
-            )
-            values = engine.recalculate([path], progress=progress, **options)[path]
+            only = [check.block for check in checks]
+            values = engine.recalculate([path], progress=progress, only=only)[path]
         except EngineError as error:
             reason = str(error)
     if reason:
