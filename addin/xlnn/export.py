@@ -56,7 +56,7 @@ from xlnn.export_sheets import (
     now,
 )
 from xlnn.flavors import FLAVORS, Flavor
-from xlnn.layout import Check, is_uniform
+from xlnn.layout import Check, column_letter, is_uniform
 from xlnn.model import Affine, Model
 
 #: Random verification inputs when no CSV is given (fewer when the batch is small).
@@ -323,44 +323,108 @@ def compare(
                     cells.mismatches.append(f"{where}: {got!r} is not empty")
             continue
         sheet = values.get(check.block.sheet, {})
-        for i in range(check.block.rows):
-            for j in range(check.block.cols):
-                where = f"{check.block.sheet}!{check.block.address(i, j)}"
-                got = sheet.get(check.block.address(i, j))
-                scale = verify.cell_scale(check, i, j)
-                expected = verify.plain(check.expected[i, j])
+        tolerances = (reference_tolerance, reference_scale, precision)
+        if not _compare_numbers(check, sheet, agreement, *tolerances):
+            _compare_cells(check, sheet, agreement, *tolerances)
+    return agreement
+
+
+def _compare_cells(
+    check, sheet, agreement: Agreement, reference_tolerance, reference_scale, precision
+) -> None:
+    """Compare ``check`` cell by cell: labels, text, errors, anything."""
+    cells, outputs = agreement.cells, agreement.outputs
+    for i in range(check.block.rows):
+        for j in range(check.block.cols):
+            where = f"{check.block.sheet}!{check.block.address(i, j)}"
+            got = sheet.get(check.block.address(i, j))
+            scale = verify.cell_scale(check, i, j)
+            expected = verify.plain(check.expected[i, j])
+            problem = _difference(
+                expected,
+                got,
+                cells,
+                verify.RELATIVE_TOLERANCE,
+                scale=scale,
+                where=where,
+            )
+            cells.cells += 1
+            if problem:
+                cells.mismatches.append(f"{where}: {problem}")
+            framework = getattr(check, "framework", None)
+            reference = None if framework is None else framework[i, j]
+            if isinstance(expected, Label):
+                agreement.labels += 1
+                agreement.labels_agree += problem is None
+                _judge_label(agreement, reference, got)
+            elif reference is not None and not _blank(reference):
+                outputs.cells += 1
                 problem = _difference(
-                    expected,
+                    verify.plain(reference),
                     got,
-                    cells,
-                    verify.RELATIVE_TOLERANCE,
-                    scale=scale,
+                    outputs,
+                    reference_tolerance,
+                    scale=max(scale, reference_scale),
                     where=where,
                 )
-                cells.cells += 1
                 if problem:
-                    cells.mismatches.append(f"{where}: {problem}")
-                framework = getattr(check, "framework", None)
-                reference = None if framework is None else framework[i, j]
-                if isinstance(expected, Label):
-                    agreement.labels += 1
-                    agreement.labels_agree += problem is None
-                    _judge_label(agreement, reference, got)
-                elif reference is not None and not _blank(reference):
-                    outputs.cells += 1
-                    problem = _difference(
-                        verify.plain(reference),
-                        got,
-                        outputs,
-                        reference_tolerance,
-                        scale=max(scale, reference_scale),
-                        where=where,
+                    outputs.mismatches.append(
+                        f"{where}: {problem} ({precision} framework)"
                     )
-                    if problem:
-                        outputs.mismatches.append(
-                            f"{where}: {problem} ({precision} framework)"
-                        )
-    return agreement
+
+
+def _compare_numbers(
+    check, sheet, agreement: Agreement, reference_tolerance, reference_scale, precision
+) -> bool:
+    """Compare a block of numbers at once, as :func:`_compare_cells` would.
+
+    Returns False, having changed nothing, when the check or the values are
+    not all numbers: then :func:`_compare_cells` says what each cell holds.
+    """
+    block, expected = check.block, check.expected
+    framework = getattr(check, "framework", None)
+    scale = getattr(check, "scale", None)
+    if not all(
+        _floats(array) for array in (expected, framework, scale) if array is not None
+    ):
+        return False
+    letters = [column_letter(block.col + j) for j in range(block.cols)]
+    got = [sheet.get(letter + str(row)) for row in range(block.row, block.last_row + 1)
+           for letter in letters]  # fmt: skip
+    if not set(map(type, got)) <= {float, int}:
+        return False
+    got = np.array(got, dtype=np.float64).reshape(block.shape)
+    scale = np.zeros(block.shape) if scale is None else scale.astype(np.float64)
+    _judge(agreement.cells, check, got, expected, scale, verify.RELATIVE_TOLERANCE, "")
+    if framework is not None:
+        scale = np.maximum(scale, reference_scale)
+        _judge(agreement.outputs, check, got, framework, scale, reference_tolerance,
+               f" ({precision} framework)")  # fmt: skip
+    return True
+
+
+def _floats(array) -> bool:
+    return isinstance(array, np.ndarray) and array.dtype.kind in "fiu"
+
+
+def _judge(result, check, got, expected, scale, tolerance, suffix: str) -> None:
+    """:func:`xlnn.verify.relative_error` and the worst cell, over a whole block."""
+    size = np.maximum(np.abs(expected), scale)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        error = np.abs(got - expected)
+        error = np.where(size > 0, error / np.where(size > 0, size, 1), error)
+    error = np.where(np.isfinite(error), error, np.inf)
+    result.cells += error.size
+    worst = np.unravel_index(np.argmax(error), error.shape)
+    if error[worst] > result.worst_relative_error or not result.worst_cell:
+        result.worst_relative_error = float(error[worst])
+        result.worst_cell = f"{check.block.sheet}!{check.block.address(*worst)}"
+    for i, j in zip(*np.nonzero(error > tolerance), strict=True):
+        where = f"{check.block.sheet}!{check.block.address(i, j)}"
+        result.mismatches.append(
+            f"{where}: {got[i, j].item()!r} differs from "
+            f"{expected[i, j].item()!r}{suffix}"
+        )
 
 
 class _Shown:
