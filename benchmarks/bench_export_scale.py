@@ -12,7 +12,8 @@ weights, fixed seed, 28x28 canvas):
    that LibreOffice reads more slowly shows.
 3. Reading back: the checked blocks with :func:`xlnn.engines.xlsx_values.read_blocks`
    against every cell with openpyxl (read-only), and the comparison.
-4. Peak memory of ``xlnn export --no-verify`` in a process of its own
+4. The whole export with verification (write, LibreOffice, read back, compare).
+5. Peak memory of ``xlnn export --no-verify`` in a process of its own
    (``ru_maxrss`` from ``os.wait4``), at several batch sizes.
 
     python benchmarks/bench_export_scale.py                   # 1,000 rows
@@ -233,6 +234,22 @@ def measure(rows: int, filled: int, folder: Path, lines: list[str]) -> None:
         f"compare {compare_s:.1f} s |"
     )
     print(*lines[-2:], agreement.summary()[:160], sep="\n", flush=True)
+    total_s, result = timed(
+        lambda: export.to_workbook(
+            model,
+            folder / f"verified_{rows}.xlsx",
+            rows=rows,
+            image=(28, 28),
+            sample_inputs=inputs,
+            force=True,
+            timeout=1800,
+        )
+    )
+    lines.append(
+        f"| `to_workbook` with verification, {name} | {total_s:.1f} s | | | "
+        f"{'verified' if not result.failed else 'FAILED'} |"
+    )
+    print(lines[-1], flush=True)
 
 
 def main() -> int:
