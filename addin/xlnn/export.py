@@ -418,12 +418,9 @@ def _compare_numbers(
         _floats(array) for array in (expected, framework, scale) if array is not None
     ):
         return False
-    letters = [column_letter(block.col + j) for j in range(block.cols)]
-    got = [sheet.get(letter + str(row)) for row in range(block.row, block.last_row + 1)
-           for letter in letters]  # fmt: skip
-    if not set(map(type, got)) <= {float, int}:
+    got = _block_numbers(sheet, block)
+    if got is None:
         return False
-    got = np.array(got, dtype=np.float64).reshape(block.shape)
     scale = np.zeros(block.shape) if scale is None else scale.astype(np.float64)
     _judge(agreement.cells, check, got, expected, scale, verify.RELATIVE_TOLERANCE, "")
     if framework is not None:
@@ -431,6 +428,23 @@ def _compare_numbers(
         _judge(agreement.outputs, check, got, framework, scale, reference_tolerance,
                f" ({precision} framework)")  # fmt: skip
     return True
+
+
+def _block_numbers(sheet, block) -> np.ndarray | None:
+    """The values of ``block`` as floats, or None when one is not a number."""
+    if hasattr(sheet, "block"):  # xlnn.engines.xlsx_values.SheetValues
+        numbers = sheet.block(block)
+        if numbers is not None:
+            return numbers
+    letters = [column_letter(block.col + j) for j in range(block.cols)]
+    got = [
+        sheet.get(letter + str(row))
+        for row in range(block.row, block.last_row + 1)
+        for letter in letters
+    ]
+    if not set(map(type, got)) <= {float, int}:
+        return None
+    return np.array(got, dtype=np.float64).reshape(block.shape)
 
 
 def _floats(array) -> bool:
@@ -465,6 +479,9 @@ class _Shown:
 
     def inside(self, block):
         """(``sheet!A1``, value) of each non-blank cell of ``block``."""
+        sheet = self.values.get(block.sheet, {})
+        if hasattr(sheet, "inside"):  # xlnn.engines.xlsx_values.SheetValues
+            return [(f"{block.sheet}!{a}", v) for a, v in sheet.inside(block)]
         if block.sheet not in self.cells:
             located = []
             for address, value in self.values.get(block.sheet, {}).items():
