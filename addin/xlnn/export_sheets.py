@@ -407,6 +407,15 @@ class _Rows:
     def guard(self, i: int, body: str) -> str:
         return f'IF({self.count.address(i, 0, absolute=True)}=0,"",{body})'
 
+    def expected(self, values, rows: int | None = None) -> np.ndarray:
+        """The checked values of the filled rows, as :func:`_per_row` takes them.
+
+        The rows below are checked as blank by
+        :meth:`~xlnn.layout.SheetLayout.put_row_formulas` without an array;
+        ``rows`` is accepted for callers written when they were padded.
+        """
+        return np.asarray(values)[: self.filled]
+
 
 class _Columns:
     """Places blocks left to right on the batch sheet, each with caption and headers."""
@@ -460,54 +469,25 @@ def _per_row(
     )
 
 
-def _batch_sheet(book: BookLayout, model: Model, flavor: Flavor, x_values, n_rows):
-    sheet = book.sheet("batch")
-    cursor = intro(
-        sheet,
-        f"The {_dimensions(model)} network on up to {n_rows} samples",
-        [
-            "Paste samples into X, one per row. An empty row gives empty outputs; "
-            "a cell that is not a number gives errors in its own row only.",
-            "n counts each row's filled cells. Further right: the preprocessing "
-            "and every layer, one formula per row.",
-        ],
-        flavor,
-    )
-    caption_row = cursor.row
-    columns = _Columns(
-        sheet, caption_row=caption_row, first=caption_row + 2, rows=n_rows
-    )
+def _batch_inputs(sheet, x: Block, count: Block, x_values) -> _Rows:
+    """The samples in X (the empty rows get no cells) and n, each row's count."""
     filled = len(x_values)
-    framework = model.framework_predict(x_values)
-    exact = model.exact_predict(x_values)
-    scales = verify.scales(model, x_values)
-    labels = _labels(model)
-    dense = _dense_available(flavor)
-
-    count = columns.block("n", ["n"], width=5)
-    label = (
-        columns.block("prediction", ["label"], width=10)
-        if (model.is_classifier)
-        else None
-    )
-    outputs = columns.block(
-        "P: probability of each class" if model.is_classifier else "Y: outputs",
-        labels,
-    )
-    x = columns.block("X: inputs (editable)", _feature_names(model))
     sheet.put_row_inputs(x, x_values, "General")
-    rows = _Rows(count, filled)
     sheet.put_row_formulas(
         count,
         lambda i: f"COUNTA({x.row_block(i).ref})",
-        expected=np.full((filled, 1), float(model.n_inputs)),
+        expected=np.full((filled, 1), float(x.cols)),
         filled=filled,
         number_format="0",
         empty=0.0,
     )
     sheet.anchor("n", count)
     sheet.anchor("X", x)
+    return _Rows(count, filled)
 
+
+def _batch_preprocessing(sheet, columns, rows, model, x, x_values, scales):
+    """Each preprocessing step, a formula per row; returns its last block and values."""
     source, values = x, x_values
     for k, step in enumerate(model.preprocessing, start=1):
         values = step.apply(values)
@@ -524,7 +504,67 @@ def _batch_sheet(book: BookLayout, model: Model, flavor: Flavor, x_values, n_row
             number_format=COMPACT,
         )
         source = target
+    return source, values
 
+
+def _plain_layer(
+    sheet, columns, rows, flavor, source, outputs, *, k, symbol, layer, computed,
+    scale, z_checks, name,
+):  # fmt: skip
+    """One layer in built-in formulas: A = X . W + b, then its activation Z.
+
+    Z goes into ``outputs`` when given (the last layer), else a block of its own.
+    """
+    names = network_layout.layer_names(k)
+    a = columns.block(
+        f"A{k} = {'X' if k == 1 else f'Z{k - 1}'} . W{k} + b{k}",
+        [f"a{k}[{j}]" for j in range(layer.n_outputs)],
+    )
+    _per_row(
+        sheet,
+        rows,
+        a,
+        lambda i: f"MMULT({source.row_block(i).ref},{names.weights})+{names.bias}",
+        computed.a,
+        scale=scale.a,
+        number_format=COMPACT,
+        name=f"A{k}",
+    )
+    z = (
+        outputs
+        if outputs is not None
+        else columns.block(
+            f"{symbol} = {network_layout.applied(layer, f'A{k}')}",
+            [f"{symbol.lower()}[{j}]" for j in range(layer.n_outputs)],
+        )
+    )
+    number_format = PROBABILITY if catalog.get(layer.activation).grouped else COMPACT
+    _per_row(
+        sheet,
+        rows,
+        z,
+        lambda i, a=a, layer=layer: flavor.activation(
+            layer.activation, a.row_block(i).ref, layer.parameter
+        ),
+        **z_checks,
+        number_format=number_format,
+        output=outputs is not None,
+        name=name,
+        note=flavor.formula_note(layer.activation),
+    )
+    return z
+
+
+def _batch_layers(
+    sheet, columns, rows, model, flavor, source, values, *, outputs, exact,
+    framework, scales,
+):  # fmt: skip
+    """Every layer of the batch, a formula per row; returns the last layer's block.
+
+    The last layer writes into ``outputs`` (unless binary: its probabilities
+    are computed from it afterwards).
+    """
+    dense = _dense_available(flavor)
     layer_values = model.network.forward(values)
     last = len(model.network.layers)
     for k, (layer, computed, scale) in enumerate(
@@ -561,47 +601,57 @@ def _batch_sheet(book: BookLayout, model: Model, flavor: Flavor, x_values, n_row
                 name="output" if z_is_output else symbol,
             )
         else:
-            a = columns.block(
-                f"A{k} = {'X' if k == 1 else f'Z{k - 1}'} . W{k} + b{k}",
-                [f"a{k}[{j}]" for j in range(layer.n_outputs)],
-            )
-            _per_row(
-                sheet,
-                rows,
-                a,
-                lambda i, s=source, n=names: (
-                    f"MMULT({s.row_block(i).ref},{n.weights})+{n.bias}"
-                ),
-                computed.a,
-                scale=scale.a,
-                number_format=COMPACT,
-                name=f"A{k}",
-            )
-            z = (
-                outputs
-                if z_is_output
-                else columns.block(
-                    f"{symbol} = {network_layout.applied(layer, f'A{k}')}",
-                    [f"{symbol.lower()}[{j}]" for j in range(layer.n_outputs)],
-                )
-            )
-            number_format = (
-                PROBABILITY if catalog.get(layer.activation).grouped else COMPACT
-            )
-            _per_row(
-                sheet,
-                rows,
-                z,
-                lambda i, a=a, layer=layer: flavor.activation(
-                    layer.activation, a.row_block(i).ref, layer.parameter
-                ),
-                **z_checks,
-                number_format=number_format,
-                output=z_is_output,
-                name="output" if z_is_output else symbol,
-                note=flavor.formula_note(layer.activation),
-            )
+            z = _plain_layer(
+                sheet, columns, rows, flavor, source, outputs if z_is_output else None,
+                k=k, symbol=symbol, layer=layer, computed=computed, scale=scale,
+                z_checks=z_checks, name="output" if z_is_output else symbol,
+            )  # fmt: skip
         source = z
+    return source
+
+
+def _batch_sheet(book: BookLayout, model: Model, flavor: Flavor, x_values, n_rows):
+    sheet = book.sheet("batch")
+    cursor = intro(
+        sheet,
+        f"The {_dimensions(model)} network on up to {n_rows} samples",
+        [
+            "Paste samples into X, one per row. An empty row gives empty outputs; "
+            "a cell that is not a number gives errors in its own row only.",
+            "n counts each row's filled cells. Further right: the preprocessing "
+            "and every layer, one formula per row.",
+        ],
+        flavor,
+    )
+    caption_row = cursor.row
+    columns = _Columns(
+        sheet, caption_row=caption_row, first=caption_row + 2, rows=n_rows
+    )
+    filled = len(x_values)
+    framework = model.framework_predict(x_values)
+    exact = model.exact_predict(x_values)
+    scales = verify.scales(model, x_values)
+    labels = _labels(model)
+
+    count = columns.block("n", ["n"], width=5)
+    label = (
+        columns.block("prediction", ["label"], width=10)
+        if (model.is_classifier)
+        else None
+    )
+    outputs = columns.block(
+        "P: probability of each class" if model.is_classifier else "Y: outputs",
+        labels,
+    )
+    x = columns.block("X: inputs (editable)", _feature_names(model))
+    rows = _batch_inputs(sheet, x, count, x_values)
+
+    source, values = _batch_preprocessing(sheet, columns, rows, model, x, x_values,
+                                          scales)  # fmt: skip
+    source = _batch_layers(
+        sheet, columns, rows, model, flavor, source, values,
+        outputs=outputs, exact=exact, framework=framework, scales=scales,
+    )  # fmt: skip
 
     if model.output == "binary":
         for j, minus in ((0, "1-"), (1, "")):
