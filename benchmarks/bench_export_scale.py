@@ -69,15 +69,19 @@ def _xlsxwriter_formats(book) -> dict:
 
 
 def _sheet_rows(sheet):
-    """(row, [(col, kind, payload)]) in row order, as constant_memory needs."""
+    """(row, [(col, kind, payload)]) in row order, as constant_memory needs.
+
+    Kept lean, so that the adapter costs XlsxWriter little: an input row is
+    one ``write_row``, and cells go in any column order (XlsxWriter orders
+    the row it holds).
+    """
     sparse: dict[int, list] = {}
     for text in sheet.texts:
         sparse.setdefault(text.block.row, []).append((text.block.col, "text", text))
     for inputs in sheet.inputs:
         for i, row in enumerate(inputs.values.tolist()):
-            for j, value in enumerate(row):
-                cell = (inputs.block.col + j, "number", (value, inputs.number_format))
-                sparse.setdefault(inputs.block.row + i, []).append(cell)
+            cell = (inputs.block.col, "row", (row, inputs.number_format))
+            sparse.setdefault(inputs.block.row + i, []).append(cell)
     for formula in sheet.formulas:
         sparse.setdefault(formula.block.row, []).append(
             (formula.block.col, "formula", formula)
@@ -86,23 +90,18 @@ def _sheet_rows(sheet):
     for block in (*sheet.row_inputs, *sheet.row_formulas):
         rows.update(range(block.block.row, block.block.last_row + 1))
     for row in sorted(rows):
-        cells = list(sparse.get(row, []))
+        cells = sparse.get(row, [])
         for inputs in sheet.row_inputs:
-            values = inputs.row_values(row - inputs.block.row)
-            if inputs.block.row <= row <= inputs.block.last_row and values:
-                for j, value in enumerate(values):
-                    cell = (
-                        inputs.block.col + j,
-                        "number",
-                        (value, inputs.number_format),
-                    )
-                    cells.append(cell)
-        for rows_ in sheet.row_formulas:
-            if rows_.block.row <= row <= rows_.block.last_row:
+            i = row - inputs.block.row
+            values = inputs.row_values(i) if 0 <= i < inputs.block.rows else None
+            if values:
+                cells.append((inputs.block.col, "row", (values, inputs.number_format)))
+        for block in sheet.row_formulas:
+            if block.block.row <= row <= block.block.last_row:
                 cells.append(
-                    (rows_.block.col, "formula", rows_.row(row - rows_.block.row))
+                    (block.block.col, "formula", block.row(row - block.block.row))
                 )
-        yield row, sorted(cells, key=lambda cell: cell[0])
+        yield row, cells
 
 
 def write_with_xlsxwriter(layout: BookLayout, path: Path) -> None:
@@ -116,8 +115,8 @@ def write_with_xlsxwriter(layout: BookLayout, path: Path) -> None:
                 r, c = row - 1, col - 1
                 if kind == "text":
                     worksheet.write_string(r, c, payload.text, get(payload.style))
-                elif kind == "number":
-                    worksheet.write_number(r, c, payload[0], get("input", payload[1]))
+                elif kind == "row":
+                    worksheet.write_row(r, c, payload[0], get("input", payload[1]))
                 else:
                     style = get(
                         "output" if payload.output else "computed",
