@@ -151,7 +151,7 @@ def _model() -> Model:
 
 
 def _formulas(book) -> list[str]:
-    return [f.body for sheet in book.sheets for f in sheet.formulas]
+    return [f.body for sheet in book.sheets for f in sheet.each_formula()]
 
 
 def _texts(book) -> list[str]:

@@ -301,3 +301,24 @@ def test_a_book_with_other_sheets_and_names_takes_the_layout():
     actions = written(layout, book=book)
     assert of(actions, "addSheet")[0]["args"] == [2, "net"]
     assert {a["sheet_position"] for a in of(actions, "setValues")} == {2}
+
+
+def test_row_blocks_get_their_filled_rows_and_a_formula_per_row():
+    layout = BookLayout()
+    sheet = layout.sheet("batch")
+    x = sheet.put_row_inputs(sheet.block(2, 1, 3, 2), [[1.0, 2.0]], "0")
+    sheet.put_row_formulas(
+        sheet.block(2, 4, 3, 2), lambda i: f"{x.row_block(i).ref}*2",
+        expected=[[2.0, 4.0]], filled=1, note="twice",
+    )  # fmt: skip
+    actions = written(layout, spill=False)
+    (values,) = at(actions, "setValues", 2, 1)
+    assert values["values"] == [[1.0, 2.0]] and span(values) == (2, 1, 1, 2)
+    (fill,) = at(actions, "setRangeColor", 2, 1)
+    assert span(fill) == (2, 1, 3, 2)  # the empty rows look editable too
+    arrays = of(actions, "setFormulaArray")
+    assert [a["args"] for a in arrays] == [
+        [f"={x.row_block(i).ref}*2"] for i in range(3)
+    ]
+    assert [span(a) for a in arrays] == [(2 + i, 4, 1, 2) for i in range(3)]
+    assert [span(a) for a in of(actions, "addNote")] == [(2, 4, 1, 1)]

@@ -462,8 +462,9 @@ def test_engines_share_one_interface(engine):
     assert engine.name in ("LibreOffice", "formulas")
     assert isinstance(engine.in_process, bool)
     parameters = inspect.signature(engine.recalculate).parameters
-    assert list(parameters) == ["paths", "progress"]
+    assert list(parameters) == ["paths", "progress", "only"]
     assert parameters["progress"].kind is inspect.Parameter.KEYWORD_ONLY
+    assert parameters["only"].kind is inspect.Parameter.KEYWORD_ONLY
     engine.stop()  # always callable
 
 

@@ -100,7 +100,7 @@ EXCEL_2010 = {
 
 
 def _bodies(book, sheet):
-    return [f.body for s in book.sheets if s.title == sheet for f in s.formulas]
+    return [f.body for s in book.sheets if s.title == sheet for f in s.each_formula()]
 
 
 def test_plain_uses_only_excel_2010_functions():
@@ -109,7 +109,7 @@ def test_plain_uses_only_excel_2010_functions():
     used = {
         name
         for s in book.sheets
-        for f in s.formulas
+        for f in s.each_formula()
         for name in re.findall(r"([A-Z][A-Z0-9_.]*)\(", f.body)
     }
     assert used <= EXCEL_2010, used - EXCEL_2010
@@ -153,7 +153,7 @@ def test_image_grid_feeds_the_input_row():
         f.block.col: f.body
         for s in book.sheets
         if s.title == "predict"
-        for f in s.formulas
+        for f in s.each_formula()
         if f.block.row == x.row
     }
     assert bodies[x.col + 4] == grid.address(1, 1)  # pixel 4 is row 1, column 1
@@ -207,7 +207,8 @@ def test_compare_catches_a_changed_output_and_label():
     assert not export.compare(book.checks, values).failed
     output = book.find("batch", "outputs")
     good = values["batch"][output.address(0, 0)]
-    check = next(c for c in book.checks if c.block == output.row_block(0))
+    # The filled rows' check starts at the block's first cell.
+    check = next(c for c in book.checks if c.block.cell() == output.cell())
     allowed = verify.RELATIVE_TOLERANCE * max(abs(good), check.scale[0, 0])
     values["batch"][output.address(0, 0)] = good + 0.5 * allowed
     assert not export.compare(book.checks, values).failed

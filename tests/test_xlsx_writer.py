@@ -343,3 +343,65 @@ def test_large_input_block_round_trips():
     # openpyxl writes numbers with 16 significant digits ("%.16g"), one short
     # of a float64 round trip, so the last bit may differ.
     np.testing.assert_allclose(read, values, rtol=1e-15, atol=0)
+
+
+# --- row blocks: streamed by to_bytes, cells in to_workbook -----------------------
+
+
+def rows_book() -> BookLayout:
+    """A text, a 5-row input block with 3 rows filled, and formulas per row."""
+    book = BookLayout()
+    sheet = book.sheet("batch")
+    sheet.text(sheet.block(1, 1), "=not a formula", "title")
+    x = sheet.put_row_inputs(
+        sheet.block(3, 2, 5, 2), [[1, 2], [3, 4.5], [5, 6]], NUMBER
+    )
+    n = sheet.block(3, 5, 5, 1)
+    sheet.put_row_formulas(
+        n, lambda i: f"COUNT({x.row_block(i).ref})", expected=[[2]] * 3, filled=3,
+        number_format="0", empty=0.0,
+    )  # fmt: skip
+    y = sheet.block(3, 7, 5, 2)
+    sheet.put_row_formulas(
+        y, lambda i: f'IF({n.address(i)}=0,"",{x.row_block(i).ref}*2)',
+        expected=[[2, 4], [6, 9], [10, 12]], filled=3, output=True, note="twice x",
+    )  # fmt: skip
+    sheet.text(sheet.block(4, 10), "beside the rows")
+    return book
+
+
+def _cells(workbook) -> dict:
+    sheet = workbook["batch"]
+    shown = {}
+    for row in sheet.iter_rows():
+        for cell in row:
+            value = cell.value
+            if isinstance(value, ArrayFormula):
+                value = (value.ref, value.text)
+            if value is not None or cell.has_style:
+                shown[cell.coordinate] = (value, cell.number_format,
+                                          cell.fill.fgColor.rgb)  # fmt: skip
+    return shown
+
+
+def test_streamed_rows_hold_the_cells_openpyxl_writes():
+    streamed = load(xlsx_writer.to_bytes(rows_book()))
+    cells = _cells(streamed)
+    assert cells == _cells(xlsx_writer.to_workbook(rows_book()))
+    assert cells["A1"][0] == "=not a formula"  # text stays text
+    assert cells["G5"][0] == ("G5:H5", '=IF(E5=0,"",$B$5:$C$5*2)')
+    assert cells["C4"][0] == 4.5 and "B6" not in cells  # empty rows: no cells
+    assert streamed["batch"]["G3"].comment.text.startswith("twice x")
+
+
+def test_empty_input_rows_look_editable_without_cells():
+    sheet = load(xlsx_writer.to_bytes(rows_book()))["batch"]
+    ranges = [str(rule.sqref) for rule in sheet.conditional_formatting]
+    assert ranges == ["B6:C7"]
+
+
+def test_a_row_block_over_a_cell_of_its_own_is_refused():
+    book = rows_book()
+    book.sheets[0].text(book.sheets[0].block(4, 8), "in the way")
+    with pytest.raises(ValueError, match="batch!H4 is both in a row block"):
+        xlsx_writer.to_bytes(book)

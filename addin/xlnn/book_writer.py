@@ -94,6 +94,7 @@ def _write_sheet(worksheet, sheet: SheetLayout, *, spill: bool) -> None:
                 formula.number_format)  # fmt: skip
         if formula.note:
             worksheet.range(formula.block.address()).add_note(formula.note)
+    _write_row_blocks(worksheet, sheet, spill=spill)
     for width, cols in _runs(sheet.widths):
         first, last = column_letter(cols[0]), column_letter(cols[-1])
         worksheet.range(f"{first}:{last}").column_width = _column_width(
@@ -103,6 +104,24 @@ def _write_sheet(worksheet, sheet: SheetLayout, *, spill: bool) -> None:
         worksheet.range(f"{rows[0]}:{rows[-1]}").row_height = height
     if sheet.freeze is not None:
         _freeze(worksheet, sheet.freeze)
+
+
+def _write_row_blocks(worksheet, sheet: SheetLayout, *, spill: bool) -> None:
+    """Row blocks: the filled rows' values, each row's formula, one format each."""
+    for inputs in sheet.row_inputs:
+        block = inputs.block
+        if inputs.filled:
+            filled = Block(block.sheet, block.row, block.col, inputs.filled, block.cols)
+            worksheet.range(filled.coordinates).value = inputs.values.tolist()
+        _format(worksheet.range(block.coordinates), "input", inputs.number_format)
+    for rows in sheet.row_formulas:
+        for i in range(rows.block.rows):
+            formula = rows.row(i)
+            _formula(worksheet, formula.block, f"={formula.body}", spill=spill)
+        kind = "output" if rows.output else "computed"
+        _format(worksheet.range(rows.block.coordinates), kind, rows.number_format)
+        if rows.note:
+            worksheet.range(rows.block.address()).add_note(rows.note)
 
 
 def _formula(worksheet, block: Block, text: str, *, spill: bool) -> None:

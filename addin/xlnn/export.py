@@ -30,10 +30,14 @@ name (no-clobber and atomic, as ``xlnn build`` writes).
 
 from __future__ import annotations
 
+import bisect
+import copy
 import datetime as dt
 import importlib
 import io
 import os
+import re
+import struct
 import sys
 import time
 import zipfile
@@ -57,9 +61,7 @@ from xlnn.export_sheets import (
 )
 from xlnn.export_sheets import _labels as header_labels
 from xlnn.flavors import FLAVORS, Flavor
-from xlnn.layout import (
-    Check,
-)
+from xlnn.layout import Check, column_letter, is_uniform
 from xlnn.model import Affine, Model
 
 #: Random verification inputs when no CSV is given (fewer when the batch is small).
@@ -143,10 +145,12 @@ class ExportedWorkbook:
     sheets: list[str]
     checks: list[Check]
     agreement: Agreement | None = None
+    #: Formulas written (a row block's checks cover many formulas each).
+    formula_count: int | None = None
 
     @property
     def formulas(self) -> int:
-        return len(self.checks)
+        return len(self.checks) if self.formula_count is None else self.formula_count
 
     @property
     def status(self) -> str:
@@ -254,24 +258,73 @@ def parse_image(text: str) -> tuple[int, int]:
     return shape
 
 
+#: Bytes inflated at a time when looking for :data:`PENDING`.
+_CHUNK = 1 << 24
+
+
 def fill_result(data: bytes, text: str) -> bytes:
     """The xlsx ``data`` with the :data:`PENDING` cell saying ``text``.
 
     Only the part holding it changes (openpyxl writes text inline, in the
-    sheet); every part is copied with its fixed timestamp, so the file stays
-    reproducible.
+    sheet); every other part is copied as it is compressed
+    (:func:`_copy_compressed`: deflating a batch of 10,000 rows again took
+    seconds), so the file stays reproducible.
     """
     source = zipfile.ZipFile(io.BytesIO(data))
     buffer = io.BytesIO()
+    # The summary can quote a model's labels: no control characters.
+    shown = escape(xlsx_writer.text_value(text)).encode()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as out:
         for info in source.infolist():
-            content = source.read(info)
-            if info.filename.startswith("xl/") and PENDING.encode() in content:
-                # The summary can quote a model's labels: no control characters.
-                shown = escape(xlsx_writer.text_value(text))
-                content = content.replace(PENDING.encode(), shown.encode())
-            out.writestr(info, content)
+            if info.filename.startswith("xl/") and _holds_pending(source, info):
+                content = source.read(info).replace(PENDING.encode(), shown)
+                out.writestr(info, content)
+            else:
+                _copy_compressed(source, info, out)
     return buffer.getvalue()
+
+
+def _holds_pending(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bool:
+    """Whether a part holds :data:`PENDING`, read in overlapping chunks."""
+    marker, tail = PENDING.encode(), b""
+    with archive.open(info) as part:
+        while chunk := part.read(_CHUNK):
+            if marker in tail + chunk:
+                return True
+            tail = chunk[-len(marker) :]
+    return False
+
+
+def _copy_compressed(
+    source: zipfile.ZipFile, info: zipfile.ZipInfo, out: zipfile.ZipFile
+) -> None:
+    """Copy one part's compressed bytes into ``out`` without inflating them.
+
+    The local header is written anew from ``info`` (sizes and CRC in it, no
+    data descriptor, no extra fields but zip64's when needed), then the
+    bytes follow; ``out`` records the entry as its own ``write`` would.
+    """
+    source.fp.seek(info.header_offset)
+    header = source.fp.read(zipfile.sizeFileHeader)
+    name_length, extra_length = struct.unpack("<HH", header[26:30])
+    source.fp.seek(
+        info.header_offset + zipfile.sizeFileHeader + name_length + extra_length
+    )
+    entry = copy.copy(info)
+    entry.flag_bits &= ~0x08  # sizes are in the header, not in a descriptor
+    entry.extra = b""
+    entry.header_offset = out.fp.tell()
+    zip64 = max(entry.file_size, entry.compress_size) > zipfile.ZIP64_LIMIT
+    out.fp.write(entry.FileHeader(zip64))
+    remaining = info.compress_size
+    while remaining:
+        chunk = source.fp.read(min(_CHUNK, remaining))
+        out.fp.write(chunk)
+        remaining -= len(chunk)
+    out.filelist.append(entry)
+    out.NameToInfo[entry.filename] = entry
+    out.start_dir = out.fp.tell()
+    out._didModify = True
 
 
 # --- verification ----------------------------------------------------------------
@@ -305,46 +358,175 @@ def compare(
     outputs = verify.Verification(engine)
     cells = verify.Verification(engine)
     agreement = Agreement(outputs, cells, precision=precision)
+    shown = _Shown(values)
     for check in checks:
+        if is_uniform(check) and _blank(check.expected[0, 0]):
+            # The empty rows of a batch: their cells are counted, and only the
+            # cells that show something are looked at (not one per cell).
+            cells.cells += check.expected.size
+            for where, got in shown.inside(check.block):
+                if got != "":
+                    cells.mismatches.append(f"{where}: {got!r} is not empty")
+            continue
         sheet = values.get(check.block.sheet, {})
-        for i in range(check.block.rows):
-            for j in range(check.block.cols):
-                where = f"{check.block.sheet}!{check.block.address(i, j)}"
-                got = sheet.get(check.block.address(i, j))
-                scale = verify.cell_scale(check, i, j)
-                expected = verify.plain(check.expected[i, j])
+        tolerances = (reference_tolerance, reference_scale, precision)
+        if not _compare_numbers(check, sheet, agreement, *tolerances):
+            _compare_cells(check, sheet, agreement, *tolerances)
+    return agreement
+
+
+def _compare_cells(
+    check, sheet, agreement: Agreement, reference_tolerance, reference_scale, precision
+) -> None:
+    """Compare ``check`` cell by cell: labels, text, errors, anything."""
+    cells, outputs = agreement.cells, agreement.outputs
+    for i in range(check.block.rows):
+        for j in range(check.block.cols):
+            where = f"{check.block.sheet}!{check.block.address(i, j)}"
+            got = sheet.get(check.block.address(i, j))
+            scale = verify.cell_scale(check, i, j)
+            expected = verify.plain(check.expected[i, j])
+            problem = _difference(
+                expected,
+                got,
+                cells,
+                verify.RELATIVE_TOLERANCE,
+                scale=scale,
+                where=where,
+            )
+            cells.cells += 1
+            if problem:
+                cells.mismatches.append(f"{where}: {problem}")
+            framework = getattr(check, "framework", None)
+            reference = None if framework is None else framework[i, j]
+            if isinstance(expected, Label):
+                agreement.labels += 1
+                agreement.labels_agree += problem is None
+                _judge_label(agreement, reference, got)
+            elif reference is not None and not _blank(reference):
+                outputs.cells += 1
                 problem = _difference(
-                    expected,
+                    verify.plain(reference),
                     got,
-                    cells,
-                    verify.RELATIVE_TOLERANCE,
-                    scale=scale,
+                    outputs,
+                    reference_tolerance,
+                    scale=max(scale, reference_scale),
                     where=where,
                 )
-                cells.cells += 1
                 if problem:
-                    cells.mismatches.append(f"{where}: {problem}")
-                framework = getattr(check, "framework", None)
-                reference = None if framework is None else framework[i, j]
-                if isinstance(expected, Label):
-                    agreement.labels += 1
-                    agreement.labels_agree += problem is None
-                    _judge_label(agreement, reference, got)
-                elif reference is not None and not _blank(reference):
-                    outputs.cells += 1
-                    problem = _difference(
-                        verify.plain(reference),
-                        got,
-                        outputs,
-                        reference_tolerance,
-                        scale=max(scale, reference_scale),
-                        where=where,
+                    outputs.mismatches.append(
+                        f"{where}: {problem} ({precision} framework)"
                     )
-                    if problem:
-                        outputs.mismatches.append(
-                            f"{where}: {problem} ({precision} framework)"
-                        )
-    return agreement
+
+
+def _compare_numbers(
+    check, sheet, agreement: Agreement, reference_tolerance, reference_scale, precision
+) -> bool:
+    """Compare a block of numbers at once, as :func:`_compare_cells` would.
+
+    Returns False, having changed nothing, when the check or the values are
+    not all numbers: then :func:`_compare_cells` says what each cell holds.
+    """
+    block, expected = check.block, check.expected
+    framework = getattr(check, "framework", None)
+    scale = getattr(check, "scale", None)
+    if not all(
+        _floats(array) for array in (expected, framework, scale) if array is not None
+    ):
+        return False
+    got = _block_numbers(sheet, block)
+    if got is None:
+        return False
+    scale = np.zeros(block.shape) if scale is None else scale.astype(np.float64)
+    _judge(agreement.cells, check, got, expected, scale, verify.RELATIVE_TOLERANCE, "")
+    if framework is not None:
+        scale = np.maximum(scale, reference_scale)
+        _judge(agreement.outputs, check, got, framework, scale, reference_tolerance,
+               f" ({precision} framework)")  # fmt: skip
+    return True
+
+
+def _block_numbers(sheet, block) -> np.ndarray | None:
+    """The values of ``block`` as floats, or None when one is not a number."""
+    if hasattr(sheet, "block"):  # xlnn.engines.xlsx_values.SheetValues
+        numbers = sheet.block(block)
+        if numbers is not None:
+            return numbers
+    letters = [column_letter(block.col + j) for j in range(block.cols)]
+    got = [
+        sheet.get(letter + str(row))
+        for row in range(block.row, block.last_row + 1)
+        for letter in letters
+    ]
+    if not set(map(type, got)) <= {float, int}:
+        return None
+    return np.array(got, dtype=np.float64).reshape(block.shape)
+
+
+def _floats(array) -> bool:
+    return isinstance(array, np.ndarray) and array.dtype.kind in "fiu"
+
+
+def _judge(result, check, got, expected, scale, tolerance, suffix: str) -> None:
+    """:func:`xlnn.verify.relative_error` and the worst cell, over a whole block."""
+    size = np.maximum(np.abs(expected), scale)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        error = np.abs(got - expected)
+        error = np.where(size > 0, error / np.where(size > 0, size, 1), error)
+    error = np.where(np.isfinite(error), error, np.inf)
+    result.cells += error.size
+    worst = np.unravel_index(np.argmax(error), error.shape)
+    if error[worst] > result.worst_relative_error or not result.worst_cell:
+        result.worst_relative_error = float(error[worst])
+        result.worst_cell = f"{check.block.sheet}!{check.block.address(*worst)}"
+    for i, j in zip(*np.nonzero(error > tolerance), strict=True):
+        where = f"{check.block.sheet}!{check.block.address(i, j)}"
+        result.mismatches.append(
+            f"{where}: {got[i, j].item()!r} differs from "
+            f"{expected[i, j].item()!r}{suffix}"
+        )
+
+
+class _Shown:
+    """The non-blank values of each sheet by row and column, indexed on demand."""
+
+    def __init__(self, values):
+        self.values, self.cells = values, {}
+
+    def inside(self, block):
+        """(``sheet!A1``, value) of each non-blank cell of ``block``."""
+        sheet = self.values.get(block.sheet, {})
+        if hasattr(sheet, "inside"):  # xlnn.engines.xlsx_values.SheetValues
+            return [(f"{block.sheet}!{a}", v) for a, v in sheet.inside(block)]
+        if block.sheet not in self.cells:
+            located = []
+            for address, value in self.values.get(block.sheet, {}).items():
+                match = _ADDRESS.fullmatch(address)
+                if match and value is not None:
+                    col = _column_number(match.group(1))
+                    located.append((int(match.group(2)), col, address, value))
+            located.sort()  # by row, then column; addresses are unique
+            self.cells[block.sheet] = located
+        located = self.cells[block.sheet]
+        found = []
+        for row, col, address, value in located[
+            bisect.bisect_left(located, (block.row,)) :
+        ]:
+            if row > block.last_row:
+                break
+            if block.col <= col <= block.last_col:
+                found.append((f"{block.sheet}!{address}", value))
+        return found
+
+
+_ADDRESS = re.compile(r"\$?([A-Z]+)\$?(\d+)")
+
+
+def _column_number(letters: str) -> int:
+    number = 0
+    for letter in letters:
+        number = number * 26 + ord(letter) - 64
+    return number
 
 
 def _blank(value) -> bool:
@@ -399,7 +581,8 @@ def check_workbook(
     reason = engine.missing()
     if not reason:
         try:
-            values = engine.recalculate([path], progress=progress)[path]
+            only = [check.block for check in checks]
+            values = engine.recalculate([path], progress=progress, only=only)[path]
         except EngineError as error:
             reason = str(error)
     if reason:
@@ -699,7 +882,9 @@ def _export_one(
     progress(
         f"laid out and rendered {target.name} in {time.monotonic() - started:.1f} s"
     )
-    workbook = ExportedWorkbook(target, flavor.name, book.sheet_titles, book.checks)
+    workbook = ExportedWorkbook(
+        target, flavor.name, book.sheet_titles, book.checks, None, book.formula_count
+    )
     if check:
         # Named with this process's id, so that the next export removes it
         # should this one be killed.

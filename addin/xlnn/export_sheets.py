@@ -441,11 +441,14 @@ class _Rows:
     def guard(self, i: int, body: str) -> str:
         return f'IF({self.count.address(i, 0, absolute=True)}=0,"",{body})'
 
-    def expected(self, values: np.ndarray, rows: int) -> np.ndarray:
-        """``values`` for the filled rows, blanks ("") below them."""
-        values = np.atleast_2d(np.asarray(values, dtype=object))
-        blank = np.full((rows - len(values), values.shape[1]), "", dtype=object)
-        return np.vstack([values, blank])
+    def expected(self, values, rows: int | None = None) -> np.ndarray:
+        """The checked values of the filled rows, as :func:`_per_row` takes them.
+
+        The rows below are checked as blank by
+        :meth:`~xlnn.layout.SheetLayout.put_row_formulas` without an array;
+        ``rows`` is accepted for callers written when they were padded.
+        """
+        return np.asarray(values)[: self.filled]
 
 
 class _Columns:
@@ -486,74 +489,39 @@ def _per_row(
 ) -> None:
     """One guarded formula per row: ``body(i)`` computes row ``i`` of ``target``.
 
-    ``expected``, ``scale`` and ``framework`` (optional) have a row per row.
+    ``expected``, ``scale`` and ``framework`` (optional) hold the filled
+    rows; the rows below must stay blank.
     """
-    for i in range(target.rows):
-        sheet.put_formula(
-            target.row_block(i),
-            rows.guard(i, body(i)),
-            expected=expected[i],
-            scale=scale[i],
-            framework=None if framework is None else framework[i],
-            **options,
-        )
+    sheet.put_row_formulas(
+        target,
+        lambda i: rows.guard(i, body(i)),
+        expected=expected,
+        filled=rows.filled,
+        scale=scale,
+        framework=framework,
+        **options,
+    )
 
 
-def _batch_sheet(
-    book: BookLayout, model: Model, flavor: Flavor, x_values, n_rows, truth=None
-):
-    sheet = book.sheet("batch")
-    cursor = intro(
-        sheet,
-        f"The {_dimensions(model)} network on up to {n_rows} samples",
-        [
-            "Paste samples into X, one per row. An empty row gives empty outputs; "
-            "a cell that is not a number gives errors in its own row only.",
-            "n counts each row's filled cells. Further right: the preprocessing "
-            "and every layer, one formula per row.",
-        ],
-        flavor,
-    )
-    # issue 12: the accuracy and the confusion matrix, above the columns
-    summary = export_accuracy.reserve(cursor, _labels(model), truth)
-    caption_row = cursor.row
-    columns = _Columns(
-        sheet, caption_row=caption_row, first=caption_row + 2, rows=n_rows
-    )
+def _batch_inputs(sheet, x: Block, count: Block, x_values) -> _Rows:
+    """The samples in X (the empty rows get no cells) and n, each row's count."""
     filled = len(x_values)
-    framework = model.framework_predict(x_values)
-    exact = model.exact_predict(x_values)
-    scales = verify.scales(model, x_values)
-    labels = _labels(model)
-    dense = _dense_available(flavor)
-
-    count = columns.block("n", ["n"], width=5)
-    label = (
-        columns.block("prediction", ["label"], width=10)
-        if (model.is_classifier)
-        else None
+    sheet.put_row_inputs(x, x_values, "General")
+    sheet.put_row_formulas(
+        count,
+        lambda i: f"COUNTA({x.row_block(i).ref})",
+        expected=np.full((filled, 1), float(x.cols)),
+        filled=filled,
+        number_format="0",
+        empty=0.0,
     )
-    if summary:  # issue 12: the true labels beside the predicted ones
-        truth_block, correct = export_accuracy.truth_columns(columns)
-    outputs = columns.block(
-        "P: probability of each class" if model.is_classifier else "Y: outputs",
-        labels,
-    )
-    x = columns.block("X: inputs (editable)", _feature_names(model))
-    padded = np.full((n_rows, model.n_inputs), None, dtype=object)
-    padded[:filled] = x_values
-    sheet.put_inputs(x, padded, "General")
-    rows = _Rows(count, filled)
-    for i in range(n_rows):
-        sheet.put_formula(
-            count.cell(i),
-            f"COUNTA({x.row_block(i).ref})",
-            expected=float(model.n_inputs if i < filled else 0),
-            number_format="0",
-        )
     sheet.anchor("n", count)
     sheet.anchor("X", x)
+    return _Rows(count, filled)
 
+
+def _batch_preprocessing(sheet, columns, rows, model, x, x_values, scales):
+    """Each preprocessing step, a formula per row; returns its last block and values."""
     source, values = x, x_values
     for k, step in enumerate(model.preprocessing, start=1):
         values = step.apply(values)
@@ -565,12 +533,72 @@ def _batch_sheet(
             lambda i, s=source, st=step, kk=k: _step_formula(
                 st, kk, s.row_block(i).ref
             ),
-            rows.expected(values, n_rows),
-            scale=rows.expected(scales.steps[k - 1], n_rows),
+            values,
+            scale=scales.steps[k - 1],
             number_format=COMPACT,
         )
         source = target
+    return source, values
 
+
+def _plain_layer(
+    sheet, columns, rows, flavor, source, outputs, *, k, symbol, layer, computed,
+    scale, z_checks, name,
+):  # fmt: skip
+    """One layer in built-in formulas: A = X . W + b, then its activation Z.
+
+    Z goes into ``outputs`` when given (the last layer), else a block of its own.
+    """
+    names = network_layout.layer_names(k)
+    a = columns.block(
+        f"A{k} = {'X' if k == 1 else f'Z{k - 1}'} . W{k} + b{k}",
+        [f"a{k}[{j}]" for j in range(layer.n_outputs)],
+    )
+    _per_row(
+        sheet,
+        rows,
+        a,
+        lambda i: f"MMULT({source.row_block(i).ref},{names.weights})+{names.bias}",
+        computed.a,
+        scale=scale.a,
+        number_format=COMPACT,
+        name=f"A{k}",
+    )
+    z = (
+        outputs
+        if outputs is not None
+        else columns.block(
+            f"{symbol} = {network_layout.applied(layer, f'A{k}')}",
+            [f"{symbol.lower()}[{j}]" for j in range(layer.n_outputs)],
+        )
+    )
+    number_format = PROBABILITY if catalog.get(layer.activation).grouped else COMPACT
+    _per_row(
+        sheet,
+        rows,
+        z,
+        lambda i, a=a, layer=layer: flavor.activation(
+            layer.activation, a.row_block(i).ref, layer.parameter
+        ),
+        **z_checks,
+        number_format=number_format,
+        output=outputs is not None,
+        name=name,
+        note=flavor.formula_note(layer.activation),
+    )
+    return z
+
+
+def _batch_layers(
+    sheet, columns, rows, model, flavor, source, values, *, outputs, exact,
+    framework, scales,
+):  # fmt: skip
+    """Every layer of the batch, a formula per row; returns the last layer's block.
+
+    The last layer writes into ``outputs`` (unless binary: its probabilities
+    are computed from it afterwards).
+    """
+    dense = _dense_available(flavor)
     layer_values = model.network.forward(values)
     last = len(model.network.layers)
     for k, (layer, computed, scale) in enumerate(
@@ -580,9 +608,9 @@ def _batch_sheet(
         symbol = "Y" if k == last else f"Z{k}"
         z_is_output = k == last and model.output != "binary"
         z_checks = {
-            "expected": rows.expected(exact if z_is_output else computed.z, n_rows),
-            "scale": rows.expected(scales.outputs if z_is_output else scale.z, n_rows),
-            "framework": rows.expected(framework, n_rows) if z_is_output else None,
+            "expected": exact if z_is_output else computed.z,
+            "scale": scales.outputs if z_is_output else scale.z,
+            "framework": framework if z_is_output else None,
         }
         if dense:
             z = (
@@ -607,84 +635,78 @@ def _batch_sheet(
                 name="output" if z_is_output else symbol,
             )
         else:
-            a = columns.block(
-                f"A{k} = {'X' if k == 1 else f'Z{k - 1}'} . W{k} + b{k}",
-                [f"a{k}[{j}]" for j in range(layer.n_outputs)],
-            )
-            _per_row(
-                sheet,
-                rows,
-                a,
-                lambda i, s=source, n=names: (
-                    f"MMULT({s.row_block(i).ref},{n.weights})+{n.bias}"
-                ),
-                rows.expected(computed.a, n_rows),
-                scale=rows.expected(scale.a, n_rows),
-                number_format=COMPACT,
-                name=f"A{k}",
-            )
-            z = (
-                outputs
-                if z_is_output
-                else columns.block(
-                    f"{symbol} = {network_layout.applied(layer, f'A{k}')}",
-                    [f"{symbol.lower()}[{j}]" for j in range(layer.n_outputs)],
-                )
-            )
-            number_format = (
-                PROBABILITY if catalog.get(layer.activation).grouped else COMPACT
-            )
-            _per_row(
-                sheet,
-                rows,
-                z,
-                lambda i, a=a, layer=layer: flavor.activation(
-                    layer.activation, a.row_block(i).ref, layer.parameter
-                ),
-                **z_checks,
-                number_format=number_format,
-                output=z_is_output,
-                name="output" if z_is_output else symbol,
-                note=flavor.formula_note(layer.activation),
-            )
+            z = _plain_layer(
+                sheet, columns, rows, flavor, source, outputs if z_is_output else None,
+                k=k, symbol=symbol, layer=layer, computed=computed, scale=scale,
+                z_checks=z_checks, name="output" if z_is_output else symbol,
+            )  # fmt: skip
         source = z
+    return source
 
+
+def _batch_sheet(
+    book: BookLayout, model: Model, flavor: Flavor, x_values, n_rows, truth=None
+):
+    sheet = book.sheet("batch")
+    cursor = intro(
+        sheet,
+        f"The {_dimensions(model)} network on up to {n_rows} samples",
+        [
+            "Paste samples into X, one per row. An empty row gives empty outputs; "
+            "a cell that is not a number gives errors in its own row only.",
+            "n counts each row's filled cells. Further right: the preprocessing "
+            "and every layer, one formula per row.",
+        ],
+        flavor,
+    )
+    # The accuracy and the confusion matrix, above the columns.
+    summary = export_accuracy.reserve(cursor, _labels(model), truth)
+    caption_row = cursor.row
+    columns = _Columns(
+        sheet, caption_row=caption_row, first=caption_row + 2, rows=n_rows
+    )
+    framework = model.framework_predict(x_values)
+    exact = model.exact_predict(x_values)
+    scales = verify.scales(model, x_values)
+
+    count = columns.block("n", ["n"], width=5)
+    label = (
+        columns.block("prediction", ["label"], width=10)
+        if (model.is_classifier)
+        else None
+    )
+    truth_columns = export_accuracy.truth_columns(columns) if summary else None
+    outputs = columns.block(
+        "P: probability of each class" if model.is_classifier else "Y: outputs",
+        _labels(model),
+    )
+    x = columns.block("X: inputs (editable)", _feature_names(model))
+    rows = _batch_inputs(sheet, x, count, x_values)
+
+    source, values = _batch_preprocessing(sheet, columns, rows, model, x, x_values,
+                                          scales)  # fmt: skip
+    source = _batch_layers(
+        sheet, columns, rows, model, flavor, source, values,
+        outputs=outputs, exact=exact, framework=framework, scales=scales,
+    )  # fmt: skip
     if model.output == "binary":
-        expected, scale, reference = (
-            rows.expected(values, n_rows)
-            for values in (exact, scales.outputs, framework)
-        )
-        for i in range(n_rows):
-            for j, body in ((0, "1-"), (1, "")):
-                sheet.put_formula(
-                    outputs.cell(i, j),
-                    rows.guard(i, f"{body}{source.address(i)}"),
-                    expected=expected[i, j],
-                    scale=scale[i, j],
-                    framework=reference[i, j],
-                    number_format=PROBABILITY,
-                    output=True,
-                    name="output",
-                )
-    sheet.anchor("outputs", outputs)
-    headers = sheet.block(outputs.row - 1, outputs.col, 1, outputs.cols)
-    if label is not None:
-        blank = [""] * (n_rows - filled)
-        predicted = [*_predicted(model, exact), *blank]
-        reference = [*_framework_labels(model, framework), *blank]
-        for i in range(n_rows):
-            ref = outputs.row_block(i).ref
-            sheet.put_formula(
-                label.cell(i),
-                rows.guard(i, f"INDEX({headers.ref},MATCH(MAX({ref}),{ref},0))"),
-                expected=predicted[i],
-                framework=reference[i],
-                number_format="General",
+        for j, minus in ((0, "1-"), (1, "")):
+            sheet.put_row_formulas(
+                outputs.column_block(j),
+                lambda i, minus=minus: rows.guard(i, f"{minus}{source.address(i)}"),
+                expected=exact[:, j : j + 1],
+                scale=scales.outputs[:, j : j + 1],
+                framework=framework[:, j : j + 1],
+                filled=rows.filled,
+                number_format=PROBABILITY,
                 output=True,
-                name="prediction",
+                name="output",
             )
-        sheet.anchor("label", label)
-    if summary:  # issue 12
+    sheet.anchor("outputs", outputs)
+    if label is not None:
+        _batch_labels(sheet, model, rows, label, outputs, exact, framework)
+    if summary:
+        truth_block, correct = truth_columns
         export_accuracy.place(
             summary,
             sheet,
@@ -692,14 +714,34 @@ def _batch_sheet(
             label=label,
             truth=truth_block,
             correct=correct,
-            predicted=predicted[:filled],
-            framework=reference[:filled],
+            predicted=_predicted(model, exact),
+            framework=_framework_labels(model, framework),
         )
     frozen_rows = export_accuracy.freeze_rows(summary, x.row)
     sheet.freeze = sheet.block(x.row if frozen_rows else 1, x.col)
     export_readable.fit_widths(sheet)
     export_readable.print_setup(sheet, caption_row=caption_row, first=x.row,
                                 last=outputs)  # fmt: skip
+
+
+def _batch_labels(sheet, model, rows, label, outputs, exact, framework) -> None:
+    """Each filled row's predicted label: the header of its largest output."""
+    headers = sheet.block(outputs.row - 1, outputs.col, 1, outputs.cols)
+    sheet.put_row_formulas(
+        label,
+        lambda i: rows.guard(
+            i,
+            f"INDEX({headers.ref},MATCH(MAX({outputs.row_block(i).ref}),"
+            f"{outputs.row_block(i).ref},0))",
+        ),
+        expected=np.array(_predicted(model, exact), dtype=object)[:, None],
+        framework=np.array(_framework_labels(model, framework), dtype=object)[:, None],
+        filled=rows.filled,
+        number_format="General",
+        output=True,
+        name="prediction",
+    )
+    sheet.anchor("label", label)
 
 
 # --- the about sheet -------------------------------------------------------------
@@ -796,9 +838,9 @@ def layout(
 def _check_fits(book: BookLayout) -> None:
     """Refuse a layout that runs past a worksheet's last row or column."""
     for sheet in book.sheets:
-        blocks = [
-            entry.block for entry in (*sheet.texts, *sheet.inputs, *sheet.formulas)
-        ]
+        entries = (*sheet.texts, *sheet.inputs, *sheet.formulas)
+        rows = (*sheet.row_inputs, *sheet.row_formulas)
+        blocks = [entry.block for entry in (*entries, *rows)]
         if not blocks:
             continue
         last_col = max(block.last_col for block in blocks)

@@ -17,6 +17,7 @@ spills from its top-left cell).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -167,6 +168,49 @@ class Formula:
 
 
 @dataclass(frozen=True)
+class RowInputs:
+    """Editable rows of which only the first ``len(values)`` are filled.
+
+    The rows below stay empty cells that look editable (a writer shades them
+    without writing a cell each), so a batch of 10,000 rows with 10 samples
+    costs 10 rows of cells, not 10,000.
+    """
+
+    block: Block
+    values: np.ndarray  # float64, (filled rows, block.cols)
+    number_format: str
+
+    @property
+    def filled(self) -> int:
+        return len(self.values)
+
+    def row_values(self, i: int) -> list[float] | None:
+        """Row ``i``'s values, or None when it is one of the empty rows."""
+        return self.values[i].tolist() if i < len(self.values) else None
+
+
+@dataclass(frozen=True)
+class RowFormulas:
+    """One formula per row of ``block``: ``body(i)`` computes row ``i``.
+
+    The same as a :class:`Formula` over each ``block.row_block(i)``, without
+    one object per row: writers ask for each row's body while streaming.
+    """
+
+    block: Block
+    body: Callable[[int], str]
+    number_format: str
+    output: bool = False
+    note: str = ""
+
+    def row(self, i: int) -> Formula:
+        """Row ``i`` as a plain :class:`Formula` (for writers that want one)."""
+        return Formula(
+            self.block.row_block(i), self.body(i), self.number_format, self.output
+        )
+
+
+@dataclass(frozen=True)
 class Series:
     """One line or set of bars: its values, and a title cell or text.
 
@@ -231,6 +275,8 @@ class SheetLayout:
     texts: list[Text] = field(default_factory=list)
     inputs: list[Inputs] = field(default_factory=list)
     formulas: list[Formula] = field(default_factory=list)
+    row_inputs: list[RowInputs] = field(default_factory=list)
+    row_formulas: list[RowFormulas] = field(default_factory=list)
     charts: list[Chart] = field(default_factory=list)
     heat_maps: list[HeatMap] = field(default_factory=list)
     highlights: list[Highlight] = field(default_factory=list)
@@ -303,10 +349,82 @@ class SheetLayout:
             self.anchor(name, block)
         return block
 
+    def put_row_inputs(self, block: Block, values, number_format: str) -> Block:
+        """Rows of ``block`` filled from the top with ``values``; the rest empty."""
+        values = np.asarray(values, dtype=np.float64).reshape(-1, block.cols)
+        if len(values) > block.rows:
+            raise ValueError(f"{len(values)} rows do not fit {block.coordinates}")
+        self.row_inputs.append(RowInputs(block, values, number_format))
+        return block
+
+    def put_row_formulas(
+        self,
+        block: Block,
+        body: Callable[[int], str],
+        *,
+        expected,
+        filled: int,
+        number_format: str = NUMBER,
+        output: bool = False,
+        name: str = "",
+        note: str = "",
+        scale=None,
+        framework=None,
+        empty="",
+    ) -> Block:
+        """A formula per row of ``block``, ``body(i)`` for row ``i``.
+
+        ``expected``, ``scale`` and ``framework`` hold the first ``filled``
+        rows (as arrays, not one object per cell); every cell of the rows
+        below must show ``empty`` (blank by default). That makes two checks,
+        the filled rows' and the empty rows' (:func:`blank_check`), whatever
+        the number of rows.
+        """
+        self.row_formulas.append(RowFormulas(block, body, number_format, output, note))
+        top = (
+            Block(block.sheet, block.row, block.col, filled, block.cols)
+            if filled
+            else None
+        )
+        if top is not None:
+            arrays = [
+                None if values is None else _fit_array(values, top, what)
+                for values, what in (
+                    (expected, "expected values"),
+                    (scale, "scales"),
+                    (framework, "framework values"),
+                )
+            ]
+            self.book.checks.append(Check(top, arrays[0], name, *arrays[1:]))
+        if filled < block.rows:
+            rest = Block(
+                block.sheet,
+                block.row + filled,
+                block.col,
+                block.rows - filled,
+                block.cols,
+            )
+            self.book.checks.append(
+                blank_check(rest, name, framework is not None, empty)
+            )
+        if name:
+            self.anchor(name, block)
+        return block
+
     def anchor(self, name: str, block: Block) -> Block:
         """Remember ``block`` under ``name``, for :meth:`BookLayout.find`."""
         self.anchors[name] = block
         return block
+
+    def each_formula(self):
+        """Every formula of the sheet, a row block's as one :class:`Formula` a row.
+
+        For tests and small sheets: a batch of many rows makes many objects.
+        """
+        yield from self.formulas
+        for rows in self.row_formulas:
+            for i in range(rows.block.rows):
+                yield rows.row(i)
 
     def width(self, first_col: int, last_col: int, width: float) -> None:
         for col in range(first_col, last_col + 1):
@@ -318,6 +436,38 @@ def _fit(values, block: Block, what: str = "expected values") -> np.ndarray:
     if values.size != block.rows * block.cols:
         raise ValueError(f"{values.size} {what} do not fit {block.coordinates}")
     return values.reshape(block.shape)
+
+
+def is_uniform(check: Check) -> bool:
+    """Whether ``check`` expects one value everywhere (from :func:`blank_check`)."""
+    expected = check.expected
+    return (
+        isinstance(expected, np.ndarray)
+        and expected.size > 1
+        and not any(expected.strides)
+    )
+
+
+def _fit_array(values, block: Block, what: str) -> np.ndarray:
+    """``values`` shaped like ``block``, keeping a numeric dtype when it has one."""
+    values = np.asarray(values)
+    if values.dtype.kind not in "fiub":
+        values = values.astype(object)
+    if values.size != block.rows * block.cols:
+        raise ValueError(f"{values.size} {what} do not fit {block.coordinates}")
+    return values.reshape(block.shape)
+
+
+def blank_check(
+    block: Block, name: str = "", framework: bool = False, value=""
+) -> Check:
+    """A check that every cell of ``block`` shows ``value`` (blank), in constant memory.
+
+    Its arrays are one value seen through zero strides (``np.broadcast_to``):
+    indexing, ``.size`` and ``.ravel()`` work as on any array.
+    """
+    blank = np.broadcast_to(np.array(value, dtype=object), block.shape)
+    return Check(block, blank, name, None, blank if framework else None)
 
 
 @dataclass
@@ -399,6 +549,14 @@ class BookLayout:
             if check.block.sheet == sheet and check.name == name:
                 return check
         raise KeyError(f"no check named {name!r} on sheet {sheet!r}")
+
+    @property
+    def formula_count(self) -> int:
+        """Formulas written: one per :class:`Formula`, one per row of a row block."""
+        return sum(
+            len(sheet.formulas) + sum(rows.block.rows for rows in sheet.row_formulas)
+            for sheet in self.sheets
+        )
 
     def move_sheet(self, title: str, position: int) -> None:
         """Put the sheet called ``title`` at ``position`` in the tab order."""

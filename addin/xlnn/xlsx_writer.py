@@ -13,6 +13,12 @@ first character (``=``, ``+``, ``-``, ``@``), see :func:`text_value`.
 
 Cells are created with one shared style object per kind of cell: building a
 style per cell was nine tenths of the generation time.
+
+Blocks of many rows (:class:`~xlnn.layout.RowInputs`,
+:class:`~xlnn.layout.RowFormulas`) never become openpyxl cells in
+:func:`to_bytes`: :mod:`xlnn.row_stream` writes their rows straight into the
+sheet's XML as the zip is written. :func:`to_workbook`, which hands back an
+openpyxl workbook, makes them cells (fine for small books and tests).
 """
 
 from __future__ import annotations
@@ -36,8 +42,8 @@ from openpyxl.workbook.defined_name import DefinedName
 from openpyxl.worksheet.formula import ArrayFormula
 from openpyxl.writer.excel import ExcelWriter
 
-from xlnn import styles
-from xlnn.layout import BookLayout, Chart, SheetLayout, column_letter
+from xlnn import row_stream, styles
+from xlnn.layout import Block, BookLayout, Chart, Formula, SheetLayout, column_letter
 
 _EDGE = Side(style="thin", color=styles.EDGE)
 _BOX = Border(left=_EDGE, right=_EDGE, top=_EDGE, bottom=_EDGE)
@@ -117,22 +123,8 @@ def _write_sheet(worksheet, sheet: SheetLayout) -> None:
                 # An input may be a class name: text, never a formula.
                 _put_text(worksheet, block.row + i, block.col + j, value, style)
     for formula in sheet.formulas:
-        block = formula.block
-        kind = "output" if formula.output else "computed"
-        text = f"={formula.body}"
-        for i in range(block.rows):
-            for j in range(block.cols):
-                value = None
-                if (i, j) == (0, 0):
-                    value = text
-                    if block.shape != (1, 1):
-                        value = ArrayFormula(block.coordinates, text)
-                style = styles.get(kind, formula.number_format)
-                _put(worksheet, block.row + i, block.col + j, value, style)
-        if formula.note:
-            note = Comment(formula.note, "xlnn")
-            note.width, note.height = 300, 110
-            worksheet.cell(block.row, block.col).comment = note
+        _put_formula(worksheet, formula, styles)
+    _row_block_looks(worksheet, sheet)
     for chart in sheet.charts:
         worksheet.add_chart(_chart(worksheet, chart), chart.anchor.address())
     for heat_map in sheet.heat_maps:
@@ -155,6 +147,82 @@ def _write_sheet(worksheet, sheet: SheetLayout) -> None:
             f"{sheet.repeat_rows.row}:{sheet.repeat_rows.last_row}"
         )
     _page_setup(worksheet, sheet.one_portrait_page)
+
+
+def _put_formula(worksheet, formula: Formula, styles: _Styles) -> None:
+    block = formula.block
+    kind = "output" if formula.output else "computed"
+    text = f"={formula.body}"
+    for i in range(block.rows):
+        for j in range(block.cols):
+            value = None
+            if (i, j) == (0, 0):
+                value = text
+                if block.shape != (1, 1):
+                    value = ArrayFormula(block.coordinates, text)
+            style = styles.get(kind, formula.number_format)
+            _put(worksheet, block.row + i, block.col + j, value, style)
+    if formula.note:
+        _note(worksheet, block, formula.note)
+
+
+def _note(worksheet, block: Block, text: str) -> None:
+    note = Comment(text, "xlnn")
+    note.width, note.height = 300, 110
+    worksheet.cell(block.row, block.col).comment = note
+
+
+def _row_block_looks(worksheet, sheet: SheetLayout) -> None:
+    """What row blocks show besides their cells: empty inputs' shading, notes.
+
+    The empty rows of an input block get no cells: one conditional format
+    gives them the input look, so 10,000 empty rows cost one rule.
+    """
+    for inputs in sheet.row_inputs:
+        block = inputs.block
+        if inputs.filled < block.rows:
+            empty = Block(block.sheet, block.row + inputs.filled, block.col,
+                          block.rows - inputs.filled, block.cols)  # fmt: skip
+            worksheet.conditional_formatting.add(
+                empty.coordinates,
+                FormulaRule(formula=["TRUE"], fill=_fill("input"), border=_BOX),
+            )
+    for formulas in sheet.row_formulas:
+        if formulas.note:
+            _note(worksheet, formulas.block, formulas.note)
+
+
+def _row_blocks(worksheet, sheet: SheetLayout) -> row_stream.RowBlocks | None:
+    """``sheet``'s row blocks for :mod:`xlnn.row_stream`, with their style indices."""
+    if not (sheet.row_inputs or sheet.row_formulas):
+        return None
+    styles = _Styles(worksheet)
+    table = worksheet.parent._cell_styles
+
+    def index(kind: str, number_format: str) -> int:
+        return table.add(styles.get(kind, number_format))
+
+    return row_stream.RowBlocks(
+        [(rows, index("input", rows.number_format)) for rows in sheet.row_inputs],
+        [
+            (rows, index("output" if rows.output else "computed", rows.number_format))
+            for rows in sheet.row_formulas
+        ],
+    )
+
+
+def _row_blocks_as_cells(worksheet, sheet: SheetLayout) -> None:
+    """Every row of ``sheet``'s row blocks as openpyxl cells (:func:`to_workbook`)."""
+    styles = _Styles(worksheet)
+    for inputs in sheet.row_inputs:
+        style = styles.get("input", inputs.number_format)
+        for i, row in enumerate(inputs.values.tolist()):
+            for j, value in enumerate(row):
+                _put(worksheet, inputs.block.row + i, inputs.block.col + j, value,
+                     copy.copy(style))  # fmt: skip
+    for formulas in sheet.row_formulas:
+        for i in range(formulas.block.rows):
+            _put_formula(worksheet, formulas.row(i), styles)
 
 
 def _page_setup(worksheet, one_portrait_page: bool) -> None:
@@ -251,6 +319,14 @@ def _chart(worksheet, chart: Chart):
 
 def to_workbook(layout: BookLayout) -> Workbook:
     """An openpyxl Workbook holding everything ``layout`` describes."""
+    workbook = _workbook(layout)
+    for sheet in layout.sheets:
+        _row_blocks_as_cells(workbook[sheet.title], sheet)
+    return workbook
+
+
+def _workbook(layout: BookLayout) -> Workbook:
+    """The workbook without the rows of row blocks (see :mod:`xlnn.row_stream`)."""
     workbook = Workbook()
     workbook.remove(workbook.active)
     for sheet in layout.sheets:
@@ -262,25 +338,47 @@ def to_workbook(layout: BookLayout) -> Workbook:
     return workbook
 
 
+def _entry(name: str) -> zipfile.ZipInfo:
+    entry = zipfile.ZipInfo(name, date_time=FIXED_TIME.timetuple()[:6])
+    entry.compress_type = zipfile.ZIP_DEFLATED
+    entry.external_attr = 0o644 << 16
+    return entry
+
+
 class _FixedTimeZip(zipfile.ZipFile):
-    """A zip whose entries all carry :data:`FIXED_TIME`, whatever the clock says."""
+    """A zip whose entries all carry :data:`FIXED_TIME`, whatever the clock says.
+
+    ``row_blocks`` maps a worksheet's part name to the rows to stream into it.
+    """
+
+    row_blocks: dict = {}
 
     def writestr(self, name, data, compress_type=None, compresslevel=None):
         if isinstance(name, str):
-            name = zipfile.ZipInfo(name, date_time=FIXED_TIME.timetuple()[:6])
-            name.compress_type = zipfile.ZIP_DEFLATED
-            name.external_attr = 0o644 << 16
+            name = _entry(name)
         super().writestr(name, data, compress_type, compresslevel)
 
     def write(self, filename, arcname=None, compress_type=None, compresslevel=None):
-        self.writestr(arcname or str(filename), Path(filename).read_bytes())
+        name = arcname or str(filename)
+        blocks = self.row_blocks.get(name)
+        if blocks is None:
+            self.writestr(name, Path(filename).read_bytes())
+            return
+        with self.open(_entry(name), "w", force_zip64=True) as out:
+            row_stream.merge(Path(filename).read_bytes(), blocks, out)
 
 
 def to_bytes(layout: BookLayout) -> bytes:
     """The xlsx file ``layout`` describes, as bytes; the same layout, the same bytes."""
-    workbook = to_workbook(layout)
+    workbook = _workbook(layout)
     buffer = io.BytesIO()
     with _FixedTimeZip(buffer, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
+        archive.row_blocks = {}
+        for number, sheet in enumerate(layout.sheets, start=1):
+            blocks = _row_blocks(workbook[sheet.title], sheet)
+            if blocks is not None:
+                # The part openpyxl's ExcelWriter gives the sheet in this place.
+                archive.row_blocks[f"xl/worksheets/sheet{number}.xml"] = blocks
         # ExcelWriter, unlike Workbook.save, leaves the modified time alone.
         ExcelWriter(workbook, archive).write_data()
     return buffer.getvalue()

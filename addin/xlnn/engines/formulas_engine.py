@@ -96,9 +96,12 @@ class Formulas:
         """Nothing to stop elsewhere: the evaluation runs in the caller's thread."""
 
     def recalculate(
-        self, paths: Sequence, *, progress: Progress | None = None
+        self, paths: Sequence, *, progress: Progress | None = None, only=None
     ) -> dict[Path, Values]:
         """Evaluate several workbooks, one after the other.
+
+        ``only`` (blocks to read back) is accepted for the shared interface
+        and ignored: ``formulas`` evaluates every cell in Python anyway.
 
         Returns
         -------

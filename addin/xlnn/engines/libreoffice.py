@@ -42,6 +42,7 @@ import openpyxl
 
 from xlnn import files
 from xlnn.engines import EngineError, Progress, Values, quiet
+from xlnn.engines.xlsx_values import read_blocks
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -153,8 +154,17 @@ def write_profile(profile_dir: Path, soffice: str | None = None) -> str:
     return profile_dir.resolve().as_uri()
 
 
-def read_values(path) -> Values:
+def read_values(path, only=None) -> Values:
     """Read the cached value of every non-blank cell of a workbook.
+
+    Parameters
+    ----------
+    path : str or Path
+        The workbook.
+    only : iterable of Block, optional
+        Read these blocks' cells only, streamed
+        (:func:`xlnn.engines.xlsx_values.read_blocks`): what verification
+        compares, without the thousands of input cells around them.
 
     Returns
     -------
@@ -162,6 +172,8 @@ def read_values(path) -> Values:
         ``{sheet name: {"A1": value}}`` with values as openpyxl reads them
         (numbers, text, bools, dates; errors as text such as ``"#N/A"``).
     """
+    if only is not None:
+        return read_blocks(path, only)
     book = openpyxl.load_workbook(path, data_only=True, read_only=True)
     try:
         return {
@@ -360,9 +372,11 @@ class LibreOffice:
             _kill_group(process)
 
     def recalculate(
-        self, paths: Sequence, *, progress: Progress | None = None
+        self, paths: Sequence, *, progress: Progress | None = None, only=None
     ) -> dict[Path, Values]:
         """Recalculate every formula of several workbooks in one ``soffice`` run.
+
+        ``only`` (blocks) limits the values read back (see :func:`read_values`).
 
         Returns
         -------
@@ -377,7 +391,7 @@ class LibreOffice:
         """
         with files.scratch_folder(SCRATCH_PREFIX) as scratch:
             converted, outcome = self._convert_into(paths, scratch, "xlsx", progress)
-            values = {path: read_values(out) for path, out in converted.items()}
+            values = {path: read_values(out, only) for path, out in converted.items()}
         _raise_for_missing(paths, outcome, values)
         return values
 
