@@ -88,6 +88,10 @@ def truth_columns(columns) -> tuple[Block, Block]:
     return block.column_block(0), block.column_block(1)
 
 
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
+
+
 def place(summary: Summary, sheet: SheetLayout, *, rows, label, truth, correct,
           predicted, framework) -> None:  # fmt: skip
     """Write the true labels, ``correct``, the accuracy and the matrix.
@@ -108,9 +112,14 @@ def place(summary: Summary, sheet: SheetLayout, *, rows, label, truth, correct,
         (``.text`` the class, ``.near_tie`` on the framework's).
     """
     n_rows, filled = label.rows, len(summary.truth)
-    padded = np.full((n_rows, 1), None, dtype=object)
-    padded[:filled, 0] = summary.truth
-    sheet.put_inputs(truth, padded, "General")
+    if all(_is_number(t) for t in summary.truth):
+        # Numbers stream as a row block, like X: no object per empty row.
+        sheet.put_row_inputs(truth, np.asarray(summary.truth, float)[:, None],
+                             "General")  # fmt: skip
+    else:
+        padded = np.full((n_rows, 1), None, dtype=object)
+        padded[:filled, 0] = summary.truth
+        sheet.put_inputs(truth, padded, "General")
     sheet.anchor("truth", truth)
     exact = [p.text for p in predicted]
     # A near-tie is excused as in the label cells: the float64 label stands.
@@ -121,16 +130,19 @@ def place(summary: Summary, sheet: SheetLayout, *, rows, label, truth, correct,
         name: np.array([p == t for p, t in zip(labels, summary.truth, strict=True)])
         for name, labels in (("expected", exact), ("framework", reference))
     }
-    for i in range(n_rows):
-        t, p = truth.address(i), label.address(i)
-        values = {k: float(v[i]) if i < filled else "" for k, v in hits.items()}
-        sheet.put_formula(
-            correct.cell(i),
-            rows.guard(i, f'IF({t}="","",IF({p}={t},1,0))'),
-            number_format=INTEGER,
-            name="correct",
-            **values,
-        )
+    sheet.put_row_formulas(
+        correct,
+        lambda i: rows.guard(
+            i,
+            f'IF({truth.address(i)}="","",'
+            f"IF({label.address(i)}={truth.address(i)},1,0))",
+        ),
+        expected=hits["expected"].astype(float)[:, None],
+        framework=hits["framework"].astype(float)[:, None],
+        filled=filled,
+        number_format=INTEGER,
+        name="correct",
+    )
     sheet.anchor("correct", correct)
     _accuracy(sheet, summary, label.col, truth.col, correct, hits)
     if summary.matrix:
