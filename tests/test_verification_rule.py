@@ -262,3 +262,31 @@ def test_the_books_network_on_mnist_like_digits_verifies(soffice, tmp_path):
     from sklearn.datasets import load_digits
 
     assert np.mean(predicted == load_digits().target[:300]) > 0.5
+
+
+def test_term_sizes_in_blocks_of_rows_equal_those_of_the_whole_batch(monkeypatch):
+    # A large batch is sized a block of rows at a time (no second copy of its
+    # inputs); the blocks must join into exactly the whole batch's sizes.
+    from xlnn.model import Affine, Model
+    from xlnn.network import Dense, Network
+
+    rng = np.random.default_rng(4)
+    model = Model(
+        Network([Dense(rng.normal(size=(3, 4)), rng.normal(size=4), "tanh"),
+                 Dense(rng.normal(size=(4, 1)), rng.normal(size=1), "sigmoid")]),
+        preprocessing=(Affine(rng.normal(size=3), rng.random(3) + 0.5),),
+        output="binary",
+        classes=(0, 1),
+    )  # fmt: skip
+    x = rng.normal(size=(23, 3))
+    whole = verify.scales(model, x)
+    monkeypatch.setattr(verify, "_SCALE_ROWS", 5)
+    blocks = verify.scales(model, x)
+    for got, want in [
+        *zip(blocks.steps, whole.steps, strict=True),
+        *((g.a, w.a) for g, w in zip(blocks.layers, whole.layers, strict=True)),
+        *((g.z, w.z) for g, w in zip(blocks.layers, whole.layers, strict=True)),
+        (blocks.outputs, whole.outputs),
+    ]:
+        np.testing.assert_allclose(got, want, rtol=1e-15, atol=0)
+        assert got.shape == want.shape

@@ -100,8 +100,7 @@ def read(
 def _read(stream, path, n_inputs, max_rows, max_line_bytes) -> SampleInputs:
     names: tuple[str, ...] | None = None
     width = n_inputs
-    rows: list[np.ndarray] = []
-    max_cells = limits.MAX_ARRAY_BYTES // 8
+    rows = _Rows(max_rows, limits.MAX_ARRAY_BYTES // 8)
     for number, cells in _lines(stream, path, max_line_bytes):
         where = f"{path}, line {number}"
         values = [_number(cell) for cell in cells]
@@ -139,19 +138,18 @@ def _read(stream, path, n_inputs, max_rows, max_line_bytes) -> SampleInputs:
                     f"{where}, column {column}: {_show(cells[column - 1])} is not "
                     "a finite number"
                 )
-        if (len(rows) + 1) * width > max_cells:
+        if not rows.add(values):
             raise ExportError(
                 f"{where}: more values than xlnn.limits.MAX_ARRAY_BYTES allows"
             )
-        rows.append(np.array(values, dtype=np.float64))
         if len(rows) == max_rows:
             # Whatever follows is not read, let alone checked: only whether
             # there is more than blank space.
             more = bool(stream.read(4096).strip())
-            return SampleInputs(_stack(rows), names, more=more)
-    if not rows:
+            return SampleInputs(rows.array(), names, more=more)
+    if not len(rows):
         raise ExportError(f"{path}: no rows of numbers")
-    return SampleInputs(_stack(rows), names)
+    return SampleInputs(rows.array(), names)
 
 
 def _lines(stream, path, max_line_bytes):
@@ -214,5 +212,32 @@ def _show(cell: str) -> str:
     return repr(cell if len(cell) <= 40 else cell[:37] + "...")
 
 
-def _stack(rows: list[np.ndarray]) -> np.ndarray:
-    return np.vstack(rows)
+class _Rows:
+    """The rows read so far, in one float64 array made for all of them.
+
+    The array is allocated for ``max_rows`` rows (at most ``max_cells``
+    values) as soon as the width is known; ``numpy.empty`` only reserves the
+    memory, so the rows never read cost none, and no second copy is made.
+    """
+
+    def __init__(self, max_rows: int, max_cells: int):
+        self.max_rows, self.max_cells = max_rows, max_cells
+        self.values: np.ndarray | None = None
+        self.count = 0
+
+    def __len__(self) -> int:
+        return self.count
+
+    def add(self, row: list[float]) -> bool:
+        """Append ``row``; False when it would pass ``max_cells``."""
+        if self.values is None:
+            capacity = min(self.max_rows, self.max_cells // max(1, len(row)))
+            self.values = np.empty((capacity, len(row)))
+        if self.count == len(self.values):
+            return False
+        self.values[self.count] = row
+        self.count += 1
+        return True
+
+    def array(self) -> np.ndarray:
+        return self.values[: self.count]

@@ -203,8 +203,35 @@ def scales(model, x) -> Scales:
     activation carries its input's scale through its slope (see
     :func:`activation_scale`). A ``binary`` model's P(classes[0]) = 1 - y
     has the terms 1 and y.
+
+    Computed a block of rows at a time, so that a large batch needs no
+    second copy of its inputs (``|x|``) at once.
     """
     values = np.atleast_2d(np.asarray(x, dtype=np.float64))
+    if len(values) <= _SCALE_ROWS:
+        return _scales(model, values)
+    parts = [
+        _scales(model, values[start : start + _SCALE_ROWS])
+        for start in range(0, len(values), _SCALE_ROWS)
+    ]
+    return Scales(
+        [np.vstack(blocks) for blocks in zip(*(p.steps for p in parts), strict=True)],
+        [
+            LayerValues(
+                np.vstack([layer.a for layer in layers]),
+                np.vstack([layer.z for layer in layers]),
+            )
+            for layers in zip(*(p.layers for p in parts), strict=True)
+        ],
+        np.vstack([p.outputs for p in parts]),
+    )
+
+
+#: Rows of a batch whose term sizes :func:`scales` computes at once.
+_SCALE_ROWS = 4096
+
+
+def _scales(model, values: np.ndarray) -> Scales:
     scale = np.abs(values)
     steps = []
     for step in model.preprocessing:
