@@ -141,8 +141,9 @@ def test_numeric_classes_are_numbers_and_text_is_never_a_formula(tmp_path):
 def test_accuracy_is_a_workbook_name_and_the_summary_uses_excel_2010(tmp_path):
     model, images, labels = _digits(6)
     out = tmp_path / "d.xlsx"
-    export.to_workbook(model, out, rows=8, sample_inputs=images,
-                       sample_labels=labels, verify=False)  # fmt: skip
+    result = export.to_workbook(model, out, rows=8, sample_inputs=images,
+                                sample_labels=labels, verify=False)  # fmt: skip
+    assert result.workbooks[0].line().endswith(" of 6 labelled rows")
     book = openpyxl.load_workbook(out)
     assert book.defined_names["accuracy"].attr_text.startswith("'batch'!$")
     sheet, cell = next(book.defined_names["accuracy"].destinations)

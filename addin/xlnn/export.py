@@ -182,7 +182,13 @@ def _accuracy(checks) -> str:
     if "accuracy" not in found:
         return ""
     accuracy = found["accuracy"].framework[0, 0]
-    labelled = sum(not _blank(c.expected[0, 0]) for c in checks if c.name == "correct")
+    # The correct column's checks: one per row, or a block of the filled
+    # rows and one of the blank rows (xlnn.layout.RowFormulas).
+    labelled = sum(
+        sum(not _blank(value) for value in np.ravel(c.expected))
+        for c in checks
+        if c.name == "correct"
+    )
     shown = f"{accuracy:.1%}" if not _blank(accuracy) else "none"
     return f"; accuracy (framework) {shown} of {labelled} labelled rows"
 
