@@ -155,7 +155,7 @@ class ExportedWorkbook:
     @property
     def status(self) -> str:
         return (
-            "not verified (verify=False)"
+            "not verified (not asked: --no-verify, or verify=False)"
             if self.agreement is None
             else (self.agreement.summary())
         )
@@ -881,7 +881,7 @@ def _export_one(
         rows=rows,
         image=image,
         exported_at=exported_at,
-        status=PENDING if check else "not verified (verify=False)",
+        status=PENDING if check else "not verified (not asked: --no-verify, or verify=False)",
         labels=truth,
     )
     data = xlsx_writer.to_bytes(book)
