@@ -64,6 +64,8 @@ from xlnn.flavors import FLAVORS, Flavor
 from xlnn.layout import Check, column_letter, is_uniform
 from xlnn.model import Affine, Model
 
+#: What the about sheet and the summary say when verification was not asked for.
+NOT_ASKED = "not verified (not asked: --no-verify, or verify=False)"
 #: Random verification inputs when no CSV is given (fewer when the batch is small).
 DEFAULT_SAMPLES = 10
 #: Seed of the random verification inputs: the same model gives the same file.
@@ -154,11 +156,7 @@ class ExportedWorkbook:
 
     @property
     def status(self) -> str:
-        return (
-            "not verified (not asked: --no-verify, or verify=False)"
-            if self.agreement is None
-            else (self.agreement.summary())
-        )
+        return NOT_ASKED if self.agreement is None else (self.agreement.summary())
 
     @property
     def failed(self) -> bool:
@@ -881,7 +879,7 @@ def _export_one(
         rows=rows,
         image=image,
         exported_at=exported_at,
-        status=PENDING if check else "not verified (not asked: --no-verify, or verify=False)",
+        status=PENDING if check else NOT_ASKED,
         labels=truth,
     )
     data = xlsx_writer.to_bytes(book)
