@@ -154,6 +154,21 @@ def _read(stream, path, n_inputs, max_rows, max_line_bytes) -> SampleInputs:
 
 def _lines(stream, path, max_line_bytes):
     """(line number, cells) for each line that is not blank."""
+    for number, text in text_lines(stream, path, max_line_bytes):
+        try:
+            cells = next(csv.reader([text], strict=True))
+        except csv.Error as error:
+            raise ExportError(f"{path}, line {number}: {error}") from None
+        yield number, [cell.strip() for cell in cells]
+
+
+def text_lines(stream, path, max_line_bytes, kind: str = "CSV"):
+    """(line number, text) for each line of a UTF-8 ``stream`` that is not blank.
+
+    A byte order mark before the first line is dropped; a line longer than
+    ``max_line_bytes`` or not UTF-8 is refused naming its number (``kind``
+    says what the file should be: "CSV", "labels").
+    """
     number = 0
     while True:
         raw = stream.readline(max_line_bytes + 1)
@@ -161,9 +176,10 @@ def _lines(stream, path, max_line_bytes):
             return
         number += 1
         if len(raw) > max_line_bytes:
+            what = "a CSV file" if kind == "CSV" else f"a file of {kind}"
             raise ExportError(
                 f"{path}, line {number}: longer than {max_line_bytes} bytes "
-                "(xlnn.limits.MAX_LINE_BYTES); is it a CSV file?"
+                f"(xlnn.limits.MAX_LINE_BYTES); is it {what}?"
             )
         if number == 1 and raw.startswith(_BOM):
             raw = raw[len(_BOM) :]
@@ -172,15 +188,10 @@ def _lines(stream, path, max_line_bytes):
         except UnicodeDecodeError as error:
             raise ExportError(
                 f"{path}, line {number}: not UTF-8 (byte 0x{raw[error.start]:02x} "
-                f"at byte {error.start + 1}); save the CSV as UTF-8"
+                f"at byte {error.start + 1}); save the {kind} as UTF-8"
             ) from None
-        if not text.strip():
-            continue
-        try:
-            cells = next(csv.reader([text], strict=True))
-        except csv.Error as error:
-            raise ExportError(f"{path}, line {number}: {error}") from None
-        yield number, [cell.strip() for cell in cells]
+        if text.strip():
+            yield number, text
 
 
 def _number(cell: str) -> float | None:

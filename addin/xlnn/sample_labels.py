@@ -20,7 +20,7 @@ import numpy as np
 
 from xlnn import limits
 from xlnn.export_sheets import ExportError
-from xlnn.sample_inputs import _BOM, _show
+from xlnn.sample_inputs import _show, text_lines
 
 __all__ = ["match_all", "read"]
 
@@ -156,25 +156,5 @@ def _listed(classes) -> str:
 
 def _lines(stream, path, max_line_bytes):
     """(line number, stripped text) for each line that is not blank."""
-    number = 0
-    while True:
-        raw = stream.readline(max_line_bytes + 1)
-        if not raw:
-            return
-        number += 1
-        if len(raw) > max_line_bytes:
-            raise ExportError(
-                f"{path}, line {number}: longer than {max_line_bytes} bytes "
-                "(xlnn.limits.MAX_LINE_BYTES); is it a file of labels?"
-            )
-        if number == 1 and raw.startswith(_BOM):
-            raw = raw[len(_BOM) :]
-        try:
-            text = raw.decode("utf-8").strip()
-        except UnicodeDecodeError as error:
-            raise ExportError(
-                f"{path}, line {number}: not UTF-8 (byte 0x{raw[error.start]:02x} "
-                f"at byte {error.start + 1}); save the labels as UTF-8"
-            ) from None
-        if text:
-            yield number, text
+    for number, text in text_lines(stream, path, max_line_bytes, "labels"):
+        yield number, text.strip()
