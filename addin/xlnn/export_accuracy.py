@@ -88,10 +88,6 @@ def truth_columns(columns) -> tuple[Block, Block]:
     return block.column_block(0), block.column_block(1)
 
 
-def _is_number(value) -> bool:
-    return isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
-
-
 def place(summary: Summary, sheet: SheetLayout, *, rows, label, truth, correct,
           predicted, framework) -> None:  # fmt: skip
     """Write the true labels, ``correct``, the accuracy and the matrix.
@@ -111,8 +107,10 @@ def place(summary: Summary, sheet: SheetLayout, *, rows, label, truth, correct,
         The float64 and the framework's predicted labels of the sample rows
         (``.text`` the class, ``.near_tie`` on the framework's).
     """
+    from xlnn.sample_labels import is_number  # it imports the sheets, as this
+
     n_rows, filled = label.rows, len(summary.truth)
-    if all(_is_number(t) for t in summary.truth):
+    if all(is_number(t) for t in summary.truth):
         # Numbers stream as a row block, like X: no object per empty row.
         sheet.put_row_inputs(truth, np.asarray(summary.truth, float)[:, None],
                              "General")  # fmt: skip

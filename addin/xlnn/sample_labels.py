@@ -146,7 +146,7 @@ def _matcher(classes):
 
 def is_number(value) -> bool:
     """Whether a class is a number (a bool is not: it is written as text)."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
 
 
 def _listed(classes) -> str:
