@@ -209,15 +209,19 @@ def test_entry_is_registered_under_its_python_and_excel_names(entry):
     assert entry.python_name in udfs.__all__
 
 
-def test_udfs_registers_the_table_in_order_then_dense_and_nothing_else():
+def test_udfs_registers_the_table_in_order_then_dense_the_losses_and_nothing_else():
     assert [f.excel_name for f in udfs.FUNCTIONS] == [
         *(entry.excel_name for entry in catalog.TABLE),
         "DENSE",
+        *(loss.excel_name for loss in catalog.LOSS_TABLE),
     ]
     registered = {
         name for name, value in vars(udfs).items() if hasattr(value, "__xlfunc__")
     }
-    assert registered == {entry.python_name for entry in catalog.TABLE} | {"dense"}
+    assert registered == {entry.python_name for entry in catalog.TABLE} | {
+        "dense",
+        *(loss.python_name for loss in catalog.LOSS_TABLE),
+    }
 
 
 @pytest.mark.parametrize("entry", ENTRIES)
@@ -401,4 +405,60 @@ def test_adding_an_entry_is_undone_afterwards():
     assert "square" not in catalog.ACTIVATIONS and SQUARE not in catalog.TABLE
     assert dict(vars(udfs)) == before
     names = {f["name"] for f in xlwings.server.custom_functions_meta(udfs)["functions"]}
-    assert names == {entry.excel_name for entry in catalog.TABLE} | {"DENSE"}
+    assert names == {entry.excel_name for entry in catalog.TABLE} | {"DENSE"} | {
+        loss.excel_name for loss in catalog.LOSS_TABLE
+    }
+
+
+# --- The same promise for the loss table ------------------------------------------
+
+
+def _mean_absolute_error(y, t):
+    return np.float64(np.mean(np.sum(np.abs(np.subtract(y, t)), axis=-1)))
+
+
+MAE = catalog.Loss(
+    name="mean_absolute_error",
+    function=_mean_absolute_error,
+    excel_name="MEAN_ABSOLUTE_ERROR",
+    help="Mean absolute error: SUM(ABS(y-t)) per sample, averaged over the rows.",
+    plain=lambda y, t: f"SUMPRODUCT(ABS({y}-{t}))/ROWS({y})",
+)
+
+
+@pytest.fixture
+def mae():
+    saved = dict(vars(udfs))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(catalog, "LOSS_TABLE", (*catalog.LOSS_TABLE, MAE))
+        try:
+            importlib.reload(udfs)
+            yield MAE
+        finally:
+            namespace = vars(udfs)
+            namespace.clear()
+            namespace.update(saved)
+
+
+def test_a_new_loss_entry_is_an_excel_function_with_its_help(mae):
+    adapter = udfs.by_excel_name()["MEAN_ABSOLUTE_ERROR"]
+    assert adapter is udfs.mean_absolute_error and adapter in udfs.FUNCTIONS
+    assert inspect.getdoc(adapter) == mae.help
+    assert call(adapter, [[1.0, 2.0], [0.0, 0.0]], [[0.0, 0.0], [0.0, 1.0]]) == [[2.0]]
+    meta = xlwings.server.custom_functions_meta(udfs)
+    entry = next(f for f in meta["functions"] if f["name"] == "MEAN_ABSOLUTE_ERROR")
+    assert entry["description"] == mae.help
+    assert [p["name"] for p in entry["parameters"]] == ["y", "t"]
+
+
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        ("mean_squared_error", "SUMXMY2(A1:C2,E1:G2)/2/ROWS(A1:C2)"),
+        ("cross_entropy_error", "-SUMPRODUCT(E1:G2,LN(A1:C2+1E-07))/ROWS(A1:C2)"),
+    ],
+)
+def test_loss_formulas_use_excel_2010_functions(name, expected):
+    formula = catalog.get_loss(name).formula("A1:C2", "E1:G2")
+    assert formula == expected
+    assert function_names(formula) <= {"SUMXMY2", "SUMPRODUCT", "LN", "ROWS"}

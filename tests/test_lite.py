@@ -151,6 +151,8 @@ def calls(name: str):
     if "W" in function.arg_help:  # DENSE: a 1 x 1 layer, so 1-column grids compute
         seconds = [[[[0.5]], [[0.25]], *rest] for rest in DENSE_REST]
     for grid_name, grid in GRIDS.items():
+        if "t" in function.arg_help:  # a loss: t as targets, or class indices
+            seconds = [[grid], [[[0]]], [[[1.0], [0.0]]], [[[2], [5]]]]
         for second in seconds:
             for runtime in RUNTIMES:
                 yield (
@@ -230,7 +232,8 @@ def test_embedded_sources_are_the_package_modules_verbatim(pasted):
 def test_the_header_lists_every_function_and_the_requirements(text):
     header = ast.get_docstring(ast.parse(text))
     for function in udfs.FUNCTIONS:
-        assert f"={function.excel_name}(x" in header
+        first = next(iter(function.arg_help))  # x, or a loss's y
+        assert f"={function.excel_name}({first}" in header
     assert "numpy" in header and "xlwings >= 0.36.12" in header
 
 

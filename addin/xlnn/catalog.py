@@ -8,6 +8,11 @@ The Excel functions (:mod:`xlnn.udfs`), the formula flavors
 (:mod:`xlnn.flavors`), the network description (:mod:`xlnn.network`) and the
 samples all read this table. Adding an activation means adding its NumPy
 function, its tests and one entry here.
+
+The losses of chapter 4 (:mod:`xlnn.losses`) have a table of their own,
+:data:`LOSS_TABLE`: a loss turns two ranges (outputs and targets) into one
+number, so its Excel function (:mod:`xlnn.udfs`) and its help come from a
+:class:`Loss` entry in the same way.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from xlnn import activations
+from xlnn import activations, losses
 
 
 @dataclass(frozen=True)
@@ -316,3 +321,70 @@ def get(name: str) -> Activation:
 def gallery() -> list[Activation]:
     """The activations the gallery sheet draws, in table order."""
     return [activation for activation in TABLE if activation.gallery]
+
+
+@dataclass(frozen=True)
+class Loss:
+    """One loss of :mod:`xlnn.losses` and its Excel function.
+
+    The Excel function takes ``y`` (the outputs, one sample per row) and ``t``
+    (the targets, or a column of class indices) and returns one number.
+    ``plain`` turns references to ``y`` and one-hot ``t`` (of the same shape,
+    one sample per row) into a formula body computing the loss with Excel's
+    built-in functions (Excel 2010), the mean over the rows.
+    """
+
+    name: str
+    function: Callable
+    excel_name: str
+    help: str
+    plain: Callable[[str, str], str]
+    python_name: str = ""
+
+    def __post_init__(self):
+        if not self.python_name:
+            object.__setattr__(self, "python_name", self.name)
+
+    def formula(self, y: str, t: str) -> str:
+        """The built-in formula body on ``y`` and one-hot ``t``.
+
+        >>> get_loss("cross_entropy_error").formula("A1:J1", "A2:J2")
+        '-SUMPRODUCT(A2:J2,LN(A1:J1+1E-07))/ROWS(A1:J1)'
+        """
+        return self.plain(y, t)
+
+
+#: Every loss, in the order ``xlnn functions`` lists them.
+LOSS_TABLE = (
+    Loss(
+        name="mean_squared_error",
+        function=losses.mean_squared_error,
+        excel_name="MEAN_SQUARED_ERROR",
+        help="Mean squared error: 0.5*SUM((y-t)^2) per sample (row), averaged "
+        "over the rows.",
+        plain=lambda y, t: f"SUMXMY2({y},{t})/2/ROWS({y})",
+    ),
+    Loss(
+        name="cross_entropy_error",
+        function=losses.cross_entropy_error,
+        excel_name="CROSS_ENTROPY_ERROR",
+        help="Cross-entropy error: -SUM(t*LN(y+1E-07)) per sample (row), averaged "
+        "over the rows.",
+        plain=lambda y, t: (
+            f"-SUMPRODUCT({t},LN({y}+{formula_number(losses.DELTA)}))/ROWS({y})"
+        ),
+    ),
+)
+
+#: The loss table by name (``"cross_entropy_error"``).
+LOSSES = {loss.name: loss for loss in LOSS_TABLE}
+
+
+def get_loss(name: str) -> Loss:
+    """The loss called ``name``, or a ValueError listing the known ones."""
+    try:
+        return LOSSES[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown loss {name!r}; choose one of {', '.join(LOSSES)}"
+        ) from None

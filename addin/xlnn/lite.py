@@ -21,9 +21,9 @@ Lite's ``main.py`` it gives every function of :mod:`xlnn.udfs` with the same
 Excel names, help and results. It cannot drift from the package, because it
 is the package's own modules:
 
-- The sources of :data:`MODULES` (activations, cells, catalog, udfs) are
-  embedded verbatim, each as one string literal, checked to read back as
-  exactly that source.
+- The sources of :data:`MODULES` (activations, losses, cells, catalog,
+  udfs) are embedded verbatim, each as one string literal, checked to read
+  back as exactly that source.
 - The only change is to the import statements that name ``xlnn`` (found with
   :mod:`ast`, so comments and docstrings are untouched): they name the private
   package :data:`PACKAGE` instead, so the file never imports xlnn and never
@@ -76,7 +76,7 @@ PYODIDE_SOURCES = {
 MIN_XLWINGS = (0, 36, 12)
 
 #: The modules the pasted file embeds, each after the ones it imports.
-MODULES = ("activations", "cells", "catalog", "udfs")
+MODULES = ("activations", "losses", "cells", "catalog", "udfs")
 #: The private package the pasted file loads them into.
 PACKAGE = "_xlnn_lite"
 #: Top-level modules the pasted file may import besides the standard library.

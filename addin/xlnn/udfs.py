@@ -2,7 +2,9 @@
 
 Each function is a thin adapter: Excel cells in (:mod:`xlnn.cells`), an
 activation from :mod:`xlnn.activations`, cells out. DENSE, one dense layer
-of a network, takes its activation by name from the same table. The same module serves
+of a network, takes its activation by name from the same table. The losses
+(MEAN_SQUARED_ERROR, CROSS_ENTROPY_ERROR) come from the catalog's loss table
+in the same way and return one number. The same module serves
 both xlwings runtimes:
 
 - classic xlwings on Windows (``UDF Modules = xlnn.udfs``, then "Import
@@ -33,7 +35,7 @@ from xlwings import arg, func, ret
 from xlwings.conversion import Converter
 
 from xlnn import catalog, cells
-from xlnn.catalog import Activation
+from xlnn.catalog import Activation, Loss
 
 # Classic xlwings hands error cells over as COM error ints, Office.js as text.
 CLASSIC = sys.platform == "win32" and not getattr(xlwings, "on_server", False)
@@ -193,9 +195,37 @@ def _register_dense():
     return adapter
 
 
-#: Every Excel function of this module: the table's, in its order, then DENSE.
+LOSS_HELP = {
+    "y": "The outputs, one sample per row (a single row or column is one "
+    "sample). A row of blanks, with its t, takes no part.",
+    "t": "The targets in y's shape (one-hot for classes), or one column of "
+    "0-based class indices, one per row of y (one cell for one sample).",
+}
+
+
+def _register_loss(loss: Loss):
+    """Register ``loss``'s Excel function with xlwings, named as the table says."""
+    function = loss.function
+
+    def adapter(y, t):
+        return cells.apply_loss(function, y, t, CLASSIC)
+
+    adapter = _showing_argument_errors(adapter)
+    adapter.__name__ = adapter.__qualname__ = loss.python_name
+    adapter.__doc__ = loss.help
+    for name, help_text in LOSS_HELP.items():
+        adapter = arg(name, "raw", doc=help_text)(adapter)
+    adapter = func(name=loss.excel_name)(ret(ShownCells)(adapter))
+    adapter.excel_name = loss.excel_name
+    adapter.arg_help = LOSS_HELP
+    return adapter
+
+
+#: Every Excel function of this module: the activations' table, in its order,
+#: then DENSE, then the losses' table.
 FUNCTIONS = [_register(activation) for activation in catalog.TABLE]
 FUNCTIONS.append(_register_dense())
+FUNCTIONS.extend(_register_loss(loss) for loss in catalog.LOSS_TABLE)
 
 # xlwings finds functions as attributes of this module, by their Python name;
 # ``from xlnn.udfs import *`` (xlwings Lite's main.py) takes ``__all__``.
