@@ -1,4 +1,5 @@
-"""The ``xlnn`` command: ``xlnn --version``, ``xlnn functions``, ``xlnn build``."""
+"""The ``xlnn`` command: ``xlnn --version``, ``xlnn functions``, ``xlnn build``,
+``xlnn export``, ``xlnn train`` and the commands for Excel."""
 
 from __future__ import annotations
 
@@ -27,6 +28,8 @@ examples:
   xlnn build --out my-workbooks   write and verify the sample workbooks
   xlnn build --help               what build does, its options and exit codes
   xlnn export model.onnx          your trained model as a verified workbook
+  xlnn train data.csv --label-column label --out model.npz
+                                  train the book's two-layer network
   xlnn serve                      xlwings Server for a team (xlnn[server])
   python -m xlnn --version        xlnn's version and those of numpy, xlwings
                                   and openpyxl"""
@@ -131,6 +134,123 @@ examples:
   xlnn lite --out main.py          write the file to paste into main.py
   xlnn lite --out main.py --force  replace an older one
   xlnn lite | less                 read it first"""
+
+
+TRAIN_DESCRIPTION = """\
+Train the book's two-layer network (chapter 5: Affine, sigmoid or ReLU,
+Affine, softmax with cross-entropy) on a CSV by backpropagation and minibatch
+gradient descent, and write its weights as an .npz that `xlnn export` turns
+into a workbook. The CSV: UTF-8, a header naming the columns, one sample per
+row; every column but --label-column holds finite numbers (scale them to
+about 0..1 first), the label column any class names. A fifth of the rows,
+picked by --seed, is held out; each epoch's loss and accuracy on both parts
+go to stderr.
+
+The .npz holds W1, b1, W2, b2, the activations (for xlnn export), the class
+of each output (classes, in sorted order: output k is the k-th class) and
+the feature_names. No file is overwritten without --force.
+
+exit codes:
+  0    trained and written
+  2    nothing written: the CSV cannot be read (the message names the line and
+       column), too few rows or classes, training diverged, --out is in the
+       way, or a bad option
+  130  interrupted by Ctrl-C, 143 by SIGTERM"""
+
+TRAIN_EXAMPLES = """\
+examples:
+  xlnn train digits.csv --label-column label --out digits.npz
+  xlnn train iris.csv --label-column species --hidden 10 --activation relu \\
+             --epochs 200 --out iris.npz
+  xlnn export digits.npz                          then the workbook that runs it"""
+
+
+def _add_train(commands, raw) -> None:
+    train = commands.add_parser(
+        "train",
+        help="train the book's two-layer network on a CSV; write an .npz",
+        description=TRAIN_DESCRIPTION,
+        epilog=TRAIN_EXAMPLES,
+        formatter_class=raw,
+    )
+    train.add_argument("data", type=Path, metavar="DATA.csv", help="the CSV")
+    train.add_argument(
+        "--label-column", required=True, metavar="NAME", help="the header's name of "
+        "the column of labels (classes)",
+    )  # fmt: skip
+    train.add_argument(
+        "--out", type=Path, required=True, metavar="MODEL.npz",
+        help="the weights to write, a name ending in .npz",
+    )  # fmt: skip
+    train.add_argument(
+        "--hidden", type=int, default=50, metavar="N", help="hidden units (default 50)"
+    )
+    train.add_argument(
+        "--activation", choices=["sigmoid", "relu"], default="sigmoid",
+        help="the hidden layer's activation (default sigmoid)",
+    )  # fmt: skip
+    train.add_argument(
+        "--epochs", type=int, default=20, metavar="N", help="passes over the "
+        "training rows (default 20)",
+    )  # fmt: skip
+    train.add_argument(
+        "--learning-rate", type=float, default=0.5, metavar="R",
+        help="step size of gradient descent (default 0.5)",
+    )  # fmt: skip
+    train.add_argument(
+        "--batch-size", type=int, default=32, metavar="B",
+        help="rows per gradient step (default 32)",
+    )  # fmt: skip
+    train.add_argument(
+        "--seed", type=int, default=0, metavar="S",
+        help="seeds the held-out fifth, the starting weights and the order of "
+        "the rows (default 0)",
+    )  # fmt: skip
+    train.add_argument(
+        "--force", action="store_true", help="overwrite --out if it is a regular file"
+    )
+
+
+def run_train(args) -> int:
+    """Read the CSV, hold out a fifth, train, write the .npz; report on stderr."""
+    from xlnn import train_command as training
+
+    _check_train_options(args)
+    out = training.check_target(args.out, force=args.force, protect=[args.data])
+    progress = _progress_to_stderr()
+    data = training.read_csv(args.data, args.label_column, progress)
+    progress(
+        f"{args.data}: {len(data.x)} rows, {data.x.shape[1]} features, "
+        f"{len(data.classes)} classes"
+    )
+    result = training.train_network(
+        data,
+        hidden=args.hidden,
+        activation=args.activation,
+        epochs=args.epochs,
+        learning_rate=args.learning_rate,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        progress=progress,
+    )
+    training.write_model(out, result, data, force=args.force, protect=[args.data])
+    print(result.summary(out, data.classes))
+    return EXIT_OK
+
+
+def _check_train_options(args) -> None:
+    import math
+
+    for option, value in (
+        ("--hidden", args.hidden),
+        ("--epochs", args.epochs),
+        ("--batch-size", args.batch_size),
+    ):
+        if value < 1:
+            raise UserError(f"{option} must be at least 1, not {value}")
+    rate = args.learning_rate
+    if not (math.isfinite(rate) and rate > 0):
+        raise UserError(f"--learning-rate must be a positive number, not {rate}")
 
 
 def run_lite(args) -> int:
@@ -262,6 +382,7 @@ def build_parser() -> argparse.ArgumentParser:
         f"(default: {DEFAULT_TIMEOUT:g})",
     )
     _add_export(commands, raw, DEFAULT_TIMEOUT)
+    _add_train(commands, raw)
     insert = commands.add_parser(
         "insert",
         help="write a sample into the active workbook of classic Excel",
@@ -655,6 +776,8 @@ def _run(parser, args) -> int:
         return interruptible(lambda: run_build(args), "xlnn build")
     if args.command == "export":
         return interruptible(lambda: run_export(args), "xlnn export")
+    if args.command == "train":
+        return interruptible(lambda: run_train(args), "xlnn train")
     if args.command == "insert":
         return run_insert(args)
     if args.command == "serve":
