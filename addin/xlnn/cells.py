@@ -27,7 +27,8 @@ an error fills every output cell with that error, and text fills them with
 #VALUE!. The output has the input's shape; a single value in gives a single
 value out, and :func:`to_excel` makes every result a list of rows for xlwings.
 A dense layer (:func:`apply_dense`, DENSE) goes row by row: each row of x is
-one sample, and W and b must hold numbers only.
+one sample, and W and b must hold numbers only. A loss (:func:`apply_loss`)
+gives one cell from two ranges: the first error, or the number.
 No call takes in or gives back more than :data:`MAX_CELLS` cells: a larger
 one is an :class:`ArgumentError`, raised before any cell is read.
 This module knows nothing of activation functions.
