@@ -196,3 +196,13 @@ def test_train_is_repeatable_from_its_seed():
         train(net, x, t, epochs=3, batch_size=7, learning_rate=0.3, seed=9)
         runs.append(net.params["W1"])
     np.testing.assert_array_equal(*runs)
+
+
+def test_targets_as_a_column_of_indices_or_one_sample():
+    x, t = _batch(np.random.default_rng(4), rows=6, inputs=3, classes=4)
+    net = TwoLayerNet(3, 5, 4, weight_init_std=0.5, seed=3)
+    assert net.loss(x, t[:, None]) == net.loss(x, t) == net.loss(x, np.eye(4)[t])
+    for name, value in net.gradient(x, t[:, None]).items():
+        np.testing.assert_array_equal(value, net.gradient(x, t)[name])
+    assert net.predict(x[0]).shape == (1, 4)  # one sample as a vector
+    assert net.loss(x[0], t[:1]) == net.loss(x[:1], t[:1])

@@ -98,11 +98,15 @@ def numerical_gradient(f: Callable, x: np.ndarray, h: float = 1e-4) -> np.ndarra
 def class_indices(t: np.ndarray) -> np.ndarray:
     """Targets as 0-based class indices: one-hot rows by their argmax.
 
-    >>> class_indices(np.array([[0, 1, 0], [1, 0, 0]])), class_indices([2, 0])
+    A vector, or a column, already holds indices.
+
+    >>> class_indices(np.array([[0, 1, 0], [1, 0, 0]])), class_indices([[2], [0]])
     (array([1, 0]), array([2, 0]))
     """
     t = np.asarray(t)
-    return np.argmax(t, axis=1) if t.ndim == 2 else t.astype(np.intp)
+    if t.ndim == 2 and t.shape[1] > 1:
+        return np.argmax(t, axis=1)
+    return t.reshape(-1).astype(np.intp)
 
 
 def softmax_cross_entropy(scores: np.ndarray, t: np.ndarray) -> float:
@@ -256,14 +260,14 @@ class TwoLayerNet:
         return TwoLayerNet(activation=self.activation, params=self.params)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        """The scores (before softmax), one row per row of ``x``."""
+        """The scores (before softmax), one row per row of ``x`` (1-D: one sample)."""
         p = self.params
         self.layers = [
             Affine(p["W1"], p["b1"]),
             ACTIVATIONS[self.activation](),
             Affine(p["W2"], p["b2"]),
         ]
-        out = np.asarray(x, dtype=np.float64)
+        out = np.atleast_2d(np.asarray(x, dtype=np.float64))
         for layer in self.layers:
             out = layer.forward(out)
         return out
