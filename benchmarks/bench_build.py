@@ -4,7 +4,7 @@
    folder each time: median wall time of N runs, target <= 15 s.
 2. A plain 784-50-100-10 network (sigmoid, sigmoid, softmax; random weights,
    fixed seed) with a 1,000-row batch, laid out and saved as xlsx by
-   :func:`xlnn.samples.network_batch` and :mod:`xlnn.xlsx_writer`: median
+   :func:`xlnn.samples.network_batch` and :mod:`xlnn.sheets.xlsx_writer`: median
    wall time, target <= 15 s.
 3. The peak memory (maximum resident set) of the ``xlnn build`` process
    itself, target <= 400 MB. LibreOffice runs in processes of its own and is
@@ -37,8 +37,9 @@ MEMORY_TARGET_MB = 400.0
 BIG_NETWORK = """
 import sys
 import numpy as np
-from xlnn import samples, xlsx_writer
-from xlnn.flavors import PLAIN
+from xlnn import samples
+from xlnn.sheets import xlsx_writer
+from xlnn.sheets.flavors import PLAIN
 from xlnn.network import Dense, Network
 
 rng = np.random.default_rng(20240601)

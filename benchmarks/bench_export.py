@@ -76,7 +76,7 @@ def compare_once(path: Path, checks) -> tuple[float, export.Agreement]:
 #: Why each target would be missed: where the time or the bytes go.
 WHY_WRITE = (
     "784,000 pasted pixels and 322,000 formula cells written as text and "
-    "deflated (xlnn.row_stream); a busy machine adds to it"
+    "deflated (xlnn.sheets.row_stream); a busy machine adds to it"
 )
 WHY_SIZE = "every cell of an array formula keeps its own <c> element"
 WHY_RECALC = "soffice loads ~1.15 million cells and computes 1,000 MMULTs of 784x50"

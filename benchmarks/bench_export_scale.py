@@ -3,8 +3,8 @@
 Side by side in one run, on the model of ``bench_export.py`` (random
 weights, fixed seed, 28x28 canvas):
 
-1. Writing. xlnn's writer (:func:`xlnn.xlsx_writer.to_bytes`, openpyxl for
-   the small parts and :mod:`xlnn.row_stream` for the batch rows) against
+1. Writing. xlnn's writer (:func:`xlnn.sheets.xlsx_writer.to_bytes`, openpyxl for
+   the small parts and :mod:`xlnn.sheets.row_stream` for the batch rows) against
    XlsxWriter in ``constant_memory`` mode writing the same cells of the same
    layout (texts, inputs, each row's formula, defined names, one format per
    kind of cell): time and size, ratio xlnn / XlsxWriter, target <= 1.2.
@@ -35,10 +35,11 @@ import numpy as np
 import xlsxwriter
 from bench_export import mnist_sized_model  # the same folder
 
-from xlnn import export, styles, xlsx_writer
+from xlnn import export
 from xlnn.engines.libreoffice import LibreOffice, find_soffice, read_values
 from xlnn.engines.xlsx_values import read_blocks
-from xlnn.layout import BookLayout
+from xlnn.sheets import styles, xlsx_writer
+from xlnn.sheets.layout import BookLayout
 
 
 def _xlsxwriter_formats(book) -> dict:

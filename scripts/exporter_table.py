@@ -4,7 +4,7 @@ Each graph comes from ``tests/onnx_graphs.py`` (built with onnx.helper in the
 shapes torch's two exporters, tf2onnx and skl2onnx write; the skl2onnx
 classifier is converted by skl2onnx itself). Each is saved in a temporary
 folder, with its weights in ``m.onnx.data`` where torch's dynamo exporter puts
-them, read back with :func:`xlnn.sources.read`, exported as a plain workbook
+them, read back with :func:`xlnn.export.sources.read`, exported as a plain workbook
 and recalculated by LibreOffice. The script prints one Markdown table row per
 graph (the layers xlnn read, the output cells compared, the worst error
 against float64 and against the framework, with their cells, the labels and
@@ -37,8 +37,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 import onnx_graphs as g  # noqa: E402
 
-from xlnn import export, sources  # noqa: E402
+from xlnn import export
 from xlnn.engines.libreoffice import find_soffice  # noqa: E402
+from xlnn.export import sources
 
 WRITTEN = {build.__name__: build for build, _ in g.WRITTEN_OUT}
 TORCH_SOFTPLUS = "Softplus Greater/Where (torch dynamo)"

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from openpyxl.utils import get_column_letter, range_boundaries
 
-Cell = tuple[str, int, int]  # (sheet, row, col), 1-based as in xlnn.layout.Block
+Cell = tuple[str, int, int]  # (sheet, row, col), 1-based as in xlnn.sheets.layout.Block
 
 
 class ReplayError(RuntimeError):

@@ -17,12 +17,14 @@ import openpyxl
 import pytest
 from excel_calls import call, error_in, error_out
 
-from xlnn import activations, catalog, cells, export, export_sheets, udfs
+from xlnn import activations, export, udfs
 from xlnn.engines import formulas_engine
 from xlnn.engines.libreoffice import LibreOffice
-from xlnn.flavors import ADDIN, PLAIN
+from xlnn.export import sheets as export_sheets
+from xlnn.functions import catalog, cells
 from xlnn.model import Model
 from xlnn.network import Dense, Network
+from xlnn.sheets.flavors import ADDIN, PLAIN
 
 ALPHA = float(np.float32(0.2))  # what the ONNX reader passes for alpha=0.2
 NA = error_in("#N/A")

@@ -1,4 +1,4 @@
-"""xlnn.binding and the bind_formulas script: every xlnn formula entered again.
+"""xlnn.excel.binding and the bind_formulas script: every xlnn formula entered again.
 
 The script runs through xlwings' real script path
 (``xlwings.server.custom_scripts_call`` with a JSON book, as xlwings Server and
@@ -30,9 +30,12 @@ import xlwings.server
 from openpyxl.utils import get_column_letter, range_boundaries
 from openpyxl.worksheet.formula import ArrayFormula
 
-from xlnn import binding, catalog, cli, samples, scripts, xlsx_writer
-from xlnn.flavors import ADDIN, BINDING_HELP, PLAIN
-from xlnn.layout import Block
+from xlnn import cli, samples, scripts
+from xlnn.excel import binding
+from xlnn.functions import catalog
+from xlnn.sheets import xlsx_writer
+from xlnn.sheets.flavors import ADDIN, BINDING_HELP, PLAIN
+from xlnn.sheets.layout import Block
 
 # --- recognizing and renaming calls -------------------------------------------
 

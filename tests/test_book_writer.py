@@ -1,4 +1,4 @@
-"""xlnn.book_writer on a JSON book: the actions the Office.js add-in would apply.
+"""xlnn.sheets.book_writer on a JSON book: the actions the Office.js add-in would apply.
 
 A JSON book (``xw.Book(json=...)``, what xlwings Lite and xlwings Server hand a
 script) records each call as an action; the tests read those actions. No Excel
@@ -15,9 +15,9 @@ import pytest
 import xlwings
 import xlwings as xw
 
-from xlnn import book_writer, styles
-from xlnn.book_writer import BookConflict
-from xlnn.layout import BookLayout
+from xlnn.sheets import book_writer, styles
+from xlnn.sheets.book_writer import BookConflict
+from xlnn.sheets.layout import BookLayout
 
 PAYLOAD = {
     "client": "Office.js",

@@ -25,8 +25,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from xlnn import build, cli, files
+from xlnn import cli, files
 from xlnn.engines import EngineError
+from xlnn.samples import build
 
 NAMES = sorted(path.name for path in build.targets(Path(".")))
 
@@ -272,7 +273,8 @@ CHILD = textwrap.dedent(
     """
     import os, sys, time
     from pathlib import Path
-    from xlnn import build, cli
+    from xlnn.samples import build
+    from xlnn import cli
 
     out, barrier, mode = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
 

@@ -1,6 +1,6 @@
-"""xlnn.catalog: the one table of activations, and everything derived from it.
+"""xlnn.functions.catalog: the one table of activations, and everything derived from it.
 
-The Excel functions (xlnn.udfs), the formula flavors (xlnn.flavors), the
+The Excel functions (xlnn.udfs), the formula flavors (xlnn.sheets.flavors), the
 network description (xlnn.network) and the layouts read this table. The last
 tests hold the table to its promise: adding an activation means adding its
 NumPy function and one entry, nothing else.
@@ -19,11 +19,12 @@ import xlwings
 import xlwings.server
 from excel_calls import call
 
-from xlnn import activations, catalog, udfs
-from xlnn.flavors import ADDIN, FLAVORS, PLAIN
-from xlnn.layout import BookLayout
+from xlnn import activations, udfs
+from xlnn.functions import catalog
 from xlnn.network import Dense, Network
-from xlnn.network_layout import single_sample
+from xlnn.sheets.flavors import ADDIN, FLAVORS, PLAIN
+from xlnn.sheets.layout import BookLayout
+from xlnn.sheets.network_layout import single_sample
 
 ENTRIES = [pytest.param(entry, id=entry.name) for entry in catalog.TABLE]
 REF = "$B$3:$D$4"

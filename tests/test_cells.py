@@ -1,4 +1,4 @@
-"""xlnn.cells: the cell rules, called directly.
+"""xlnn.functions.cells: the cell rules, called directly.
 
 A cell is a number, TRUE/FALSE (1/0), a blank ("" or None), an error value
 (text such as "#N/A", an Office.js error dict, or in classic xlwings a COM
@@ -19,7 +19,8 @@ from excel_calls import COM_ERRORS
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from xlnn import activations, cells
+from xlnn import activations
+from xlnn.functions import cells
 
 NA_DICT = {"type": "Error", "basicValue": "#N/A", "errorType": "NotAvailable"}
 DIV0_DICT = {"type": "Error", "basicValue": "#DIV/0!", "errorType": "Div0"}

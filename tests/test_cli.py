@@ -288,7 +288,8 @@ def test_a_read_only_disk_exits_2_with_one_line(tmp_path, sub):
 STAND_INS = textwrap.dedent(
     """
     import sys
-    from xlnn import build, cli
+    from xlnn.samples import build
+    from xlnn import cli
 
     build._render = lambda sample, flavor: build.Rendered(b"PK", [], ["s"])
     sys.exit(cli.main(sys.argv[1:]))

@@ -22,8 +22,9 @@ from excel_calls import call as call_function
 from excel_calls import error_in, error_out
 from openpyxl.worksheet.formula import ArrayFormula
 
-from xlnn import catalog, cells, udfs
+from xlnn import udfs
 from xlnn.engines.formulas_engine import Formulas
+from xlnn.functions import catalog, cells
 
 # Book section 3.4.3: init_network().
 BOOK_W1 = [[0.1, 0.3, 0.5], [0.2, 0.4, 0.6]]

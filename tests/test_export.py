@@ -2,7 +2,7 @@
 
 Models are built here directly (no readers): a Network, preprocessing, labels
 and a ``reference`` callable standing in for the framework. The command line
-is tested against a stand-in ``xlnn.sources`` (the real readers are merged
+is tested against a stand-in ``xlnn.export.sources`` (the real readers are merged
 separately) that reads ``W1, b1, ...`` from an ``.npz``.
 """
 
@@ -19,13 +19,14 @@ import numpy as np
 import openpyxl
 import pytest
 
-from xlnn import cli, export, verify
+from xlnn import cli, export
+from xlnn.engines import verify
 from xlnn.engines.libreoffice import LibreOffice
-from xlnn.flavors import ADDIN, PLAIN
+from xlnn.export.sources import SourceError
+from xlnn.export.sources.onnx_source import UnsupportedModel
 from xlnn.model import Affine, Model, Normalize, Source
 from xlnn.network import Dense, Network
-from xlnn.sources import SourceError
-from xlnn.sources.onnx_source import UnsupportedModel
+from xlnn.sheets.flavors import ADDIN, PLAIN
 
 FIXED = dt.datetime(2024, 1, 1, 12, 0, tzinfo=dt.timezone.utc)
 
@@ -286,7 +287,7 @@ def test_too_many_sample_inputs(tmp_path):
     assert not (tmp_path / "m.xlsx").exists()
 
 
-# --- the command line, with a stand-in for xlnn.sources ------------------------------
+# --- the command line, with a stand-in for xlnn.export.sources ---------------------
 
 
 def _stand_in_read(path, *, activations=None):
@@ -308,10 +309,10 @@ def _stand_in_read(path, *, activations=None):
 
 @pytest.fixture
 def sources(monkeypatch):
-    module = types.ModuleType("xlnn.sources")
+    module = types.ModuleType("xlnn.export.sources")
     module.SourceError = SourceError
     module.read = _stand_in_read
-    monkeypatch.setitem(sys.modules, "xlnn.sources", module)
+    monkeypatch.setitem(sys.modules, "xlnn.export.sources", module)
     return module
 
 

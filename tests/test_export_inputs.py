@@ -12,9 +12,9 @@ import openpyxl
 import pytest
 
 from xlnn import export
+from xlnn.export.sources import onnx_source
 from xlnn.model import Model
 from xlnn.network import Dense, Network
-from xlnn.sources import onnx_source
 
 FIXED = dt.datetime(2024, 1, 1, 12, 0, tzinfo=dt.timezone.utc)
 X = np.random.default_rng(0).normal(size=(40, 3))

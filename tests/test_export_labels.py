@@ -14,13 +14,14 @@ import openpyxl
 import pytest
 from openpyxl.utils.cell import coordinate_from_string
 
-from xlnn import cli, export, sample_labels
+from xlnn import cli, export
 from xlnn.engines.libreoffice import LibreOffice
-from xlnn.export_sheets import ExportError
-from xlnn.flavors import FLAVORS
+from xlnn.export import sample_labels
+from xlnn.export.sheets import ExportError
 from xlnn.model import Model
 from xlnn.network import Dense, Network
 from xlnn.samples import load_digits_network
+from xlnn.sheets.flavors import FLAVORS
 
 #: Excel 2010 functions the summary may use (besides the batch's own).
 EXCEL_2010 = {"COUNTIFS", "COUNTIF", "SUM", "IFERROR", "IF", "SUBSTITUTE"}
@@ -235,7 +236,7 @@ def _read_summary(result, values, k):
     cells = next(c.block for c in book.checks if c.name == "confusion")
     # The matrix is k x k cells, one check each; its top-left is the first.
     top, left = cells.row, cells.col
-    from xlnn.layout import Block
+    from xlnn.sheets.layout import Block
 
     grid = Block("batch", top, left, k, k)
     matrix = np.array([[values.get(grid.address(i, j)) for j in range(k)]
@@ -376,7 +377,7 @@ def test_cli_with_labels_end_to_end(tmp_path, capsys):
 
 
 def test_a_numeric_label_must_come_back_a_number_of_its_value():
-    from xlnn.export_sheets import Label
+    from xlnn.export.sheets import Label
 
     assert Label(7).matches(7.0) and Label(0.5).matches(0.5)
     assert not Label(7).matches("7") and not Label(7).matches(True)
@@ -445,7 +446,7 @@ def test_cli_refuses_labels_for_a_regressor_in_one_line(tmp_path, capsys):
 
 
 def test_above_the_limit_only_the_accuracy_is_written(tmp_path):
-    from xlnn.export_accuracy import MAX_MATRIX_CLASSES
+    from xlnn.export.accuracy import MAX_MATRIX_CLASSES
 
     k = MAX_MATRIX_CLASSES + 1
     rng = np.random.default_rng(4)

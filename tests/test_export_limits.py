@@ -3,11 +3,12 @@
 import numpy as np
 import pytest
 
-from xlnn import export, export_sheets
-from xlnn.export_sheets import EXCEL_COLUMNS, EXCEL_ROWS, ExportError
-from xlnn.flavors import PLAIN
+from xlnn import export
+from xlnn.export import sheets as export_sheets
+from xlnn.export.sheets import EXCEL_COLUMNS, EXCEL_ROWS, ExportError
 from xlnn.model import Model
 from xlnn.network import Dense, Network
+from xlnn.sheets.flavors import PLAIN
 
 
 def _model(*widths, activation="relu"):

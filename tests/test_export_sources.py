@@ -18,9 +18,10 @@ import numpy as np
 import openpyxl
 import pytest
 
-from xlnn import export, sources
-from xlnn.flavors import ADDIN, PLAIN
-from xlnn.sources.sklearn_source import from_sklearn
+from xlnn import export
+from xlnn.export import sources
+from xlnn.export.sources.sklearn_source import from_sklearn
+from xlnn.sheets.flavors import ADDIN, PLAIN
 
 pytestmark = pytest.mark.engine
 

@@ -299,12 +299,12 @@ def test_libreoffice_dies_with_its_parent_and_its_scratch_goes_next_time(tmp_pat
 
 
 def test_user_error_is_the_one_base_class():
-    from xlnn.book_writer import BookConflict
-    from xlnn.build import BuildError
-    from xlnn.export_sheets import ExportError
-    from xlnn.lite import LiteError
-    from xlnn.sources import SourceError
-    from xlnn.sources.onnx_source import UnsupportedModel
+    from xlnn.excel.lite import LiteError
+    from xlnn.export.sheets import ExportError
+    from xlnn.export.sources import SourceError
+    from xlnn.export.sources.onnx_source import UnsupportedModel
+    from xlnn.samples.build import BuildError
+    from xlnn.sheets.book_writer import BookConflict
 
     for error in (BookConflict, BuildError, ExportError, LiteError, SourceError,
                   UnsupportedModel, files.FileRefused):  # fmt: skip

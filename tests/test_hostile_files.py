@@ -25,9 +25,9 @@ import numpy as np
 import pytest
 
 import xlnn
-from xlnn import sample_inputs, sources
-from xlnn.export_sheets import ExportError
-from xlnn.sources import SourceError, pickle_source
+from xlnn.export import sample_inputs, sources
+from xlnn.export.sheets import ExportError
+from xlnn.export.sources import SourceError, pickle_source
 
 ADDIN = Path(xlnn.__file__).resolve().parent.parent
 BOOK_WEIGHTS = resources.files("xlnn") / "data" / "sample_weight.pkl"
@@ -390,7 +390,7 @@ def test_an_unused_member_of_3gb_is_never_read(tmp_path, zeros_3gb):
     code, stderr, peak = _run(
         [
             "-c",
-            "import sys; from xlnn import sources; "
+            "import sys; from xlnn.export import sources; "
             "sources.read(sys.argv[1], activations=['relu', 'softmax'])",
             str(path),
         ],
@@ -524,7 +524,7 @@ def test_a_400mb_csv_costs_only_its_first_rows(tmp_path):
     code, stderr, peak = _run(
         [
             "-c",
-            "import sys; from xlnn import sample_inputs; "
+            "import sys; from xlnn.export import sample_inputs; "
             "read = sample_inputs.read(sys.argv[1], 3, max_rows=10); "
             "assert read.rows.shape == (10, 3) and read.more",
             str(path),

@@ -1,4 +1,4 @@
-"""xlnn.layout and xlnn.network_layout: workbooks described, not yet written.
+"""xlnn.sheets.layout and .network_layout: workbooks described, not yet written.
 
 Everything here inspects the description (blocks, formula text, checks), so a
 wrong cell fails in milliseconds, long before LibreOffice would see it.
@@ -10,9 +10,11 @@ import numpy as np
 import pytest
 from openpyxl.utils import get_column_letter
 
-from xlnn import catalog, network_layout
-from xlnn.flavors import ADDIN, PLAIN
-from xlnn.layout import (
+from xlnn.functions import catalog
+from xlnn.network import Dense, Network
+from xlnn.sheets import network_layout
+from xlnn.sheets.flavors import ADDIN, PLAIN
+from xlnn.sheets.layout import (
     COMPACT,
     GAP_WIDTH,
     NUMBER,
@@ -23,7 +25,6 @@ from xlnn.layout import (
     column_letter,
     quote_sheet,
 )
-from xlnn.network import Dense, Network
 
 FLAVORS = [pytest.param(PLAIN, id="plain"), pytest.param(ADDIN, id="addin")]
 

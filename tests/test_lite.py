@@ -33,7 +33,9 @@ from hypothesis import strategies as st
 from packaging.markers import Marker
 from packaging.requirements import Requirement
 
-from xlnn import catalog, cli, lite, samples, udfs
+from xlnn import cli, samples, udfs
+from xlnn.excel import lite
+from xlnn.functions import catalog
 
 REPO = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
@@ -224,7 +226,8 @@ def test_no_statement_imports_xlnn(text, pasted):
 def test_embedded_sources_are_the_package_modules_verbatim(pasted):
     assert list(pasted._SOURCES) == list(lite.MODULES)
     for name, source in pasted._SOURCES.items():
-        original = (REPO / "addin" / "xlnn" / f"{name}.py").read_text(encoding="utf-8")
+        path = REPO / "addin" / "xlnn" / f"{name.replace('.', '/')}.py"
+        original = path.read_text(encoding="utf-8")
         assert lite.PACKAGE not in original
         assert source.replace(lite.PACKAGE, "xlnn") == original, name
 
@@ -272,7 +275,9 @@ print(json.dumps([result, sorted(m for m in sys.modules if "xlnn" in m)]))
     assert done.returncode == 0, done.stderr
     result, modules = json.loads(done.stdout)
     assert result == [[0.5, 0.5]]
-    loaded = [lite.PACKAGE, *(f"{lite.PACKAGE}.{m}" for m in lite.MODULES)]
+    packages = {m.rpartition(".")[0] for m in lite.MODULES} - {""}
+    names = [*packages, *lite.MODULES]
+    loaded = [lite.PACKAGE, *(f"{lite.PACKAGE}.{m}" for m in names)]
     assert modules == sorted(loaded)
 
 
@@ -293,32 +298,40 @@ def test_the_file_is_the_same_every_time():
 
 def test_xlnn_imports_are_renamed_and_nothing_else():
     source = (
-        '"""Uses :mod:`xlnn.cells`; see ``from xlnn import x``."""\n'
+        '"""Uses :mod:`xlnn.functions.cells`; see ``from xlnn import x``."""\n'
         "import math\n"
-        "from xlnn import activations, cells  # both\n"
-        "from xlnn.catalog import (\n    Activation,\n)\n"
+        "from xlnn import activations  # top\n"
+        "from xlnn.functions import cells  # in a subpackage\n"
+        "from xlnn.functions.catalog import (\n    Activation,\n)\n"
         "# from xlnn import nothing\n"
-        "x = 'xlnn.cells'\n"
+        "x = 'xlnn.functions.cells'\n"
     )
     assert lite.embeddable_source("m", source) == (
-        '"""Uses :mod:`xlnn.cells`; see ``from xlnn import x``."""\n'
+        '"""Uses :mod:`xlnn.functions.cells`; see ``from xlnn import x``."""\n'
         "import math\n"
-        "from _xlnn_lite import activations, cells  # both\n"
-        "from _xlnn_lite.catalog import Activation\n"
+        "from _xlnn_lite import activations  # top\n"
+        "from _xlnn_lite.functions import cells  # in a subpackage\n"
+        "from _xlnn_lite.functions.catalog import Activation\n"
         "# from xlnn import nothing\n"
-        "x = 'xlnn.cells'\n"
+        "x = 'xlnn.functions.cells'\n"
     )
 
 
 @pytest.mark.parametrize(
     ("source", "message"),
     [
-        ("import xlnn.cells\n", "'import xlnn.cells' cannot be embedded"),
+        (
+            "import xlnn.functions.cells\n",
+            "'import xlnn.functions.cells' cannot be embedded",
+        ),
         ("import pandas as pd\n", "'import pandas' cannot be embedded"),
         ("from scipy import special\n", "'from scipy' is not NumPy or xlwings"),
         ("from . import cells\n", "relative imports cannot be embedded"),
         ("from xlnn import samples\n", "imports xlnn.samples, not embedded"),
-        ("from xlnn.layout import Block\n", "imports xlnn.layout, not embedded"),
+        (
+            "from xlnn.sheets.layout import Block\n",
+            "imports xlnn.sheets.layout, not embedded",
+        ),
         ("def f():\n    import openpyxl\n", "'import openpyxl' cannot be embedded"),
     ],
 )
@@ -505,7 +518,7 @@ def test_under_pyodide_the_dependencies_are_ones_pyodide_provides():
 )
 def test_pure_python_dependencies_are_pure_wheels(name):
     # xlwings is installed here from its compiled wheel; its pure one is built
-    # by xlwings' CI for wasm (see xlnn.lite.PYODIDE_SOURCES).
+    # by xlwings' CI for wasm (see xlnn.excel.lite.PYODIDE_SOURCES).
     wheel = distribution(name).read_text("WHEEL")
     assert "Root-Is-Purelib: true" in wheel
     assert re.search(r"^Tag: py3-none-any$", wheel, re.M), wheel

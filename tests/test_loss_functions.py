@@ -16,9 +16,10 @@ import xlwings
 import xlwings.server
 from excel_calls import COM_ERRORS, call, error_in, error_out
 
-from xlnn import catalog, cells, losses, udfs
+from xlnn import losses, udfs
 from xlnn.engines.formulas_engine import Formulas
 from xlnn.engines.libreoffice import LibreOffice
+from xlnn.functions import catalog, cells
 
 MSE, CEE = udfs.mean_squared_error, udfs.cross_entropy_error
 LOSS_FUNCTIONS = [pytest.param(MSE, id="MSE"), pytest.param(CEE, id="CEE")]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from xlnn import catalog
+from xlnn.functions import catalog
 from xlnn.network import Dense, LayerValues, Network
 
 # Book section 3.4.3: init_network().

@@ -37,9 +37,9 @@ from onnx_graphs import (
 )
 
 from xlnn import cli
+from xlnn.export.sources import SourceError
+from xlnn.export.sources.onnx_source import UnsupportedModel, from_proto, read
 from xlnn.model import Affine
-from xlnn.sources import SourceError
-from xlnn.sources.onnx_source import UnsupportedModel, from_proto, read
 
 # float32 graphs: onnxruntime computes in float32, xlnn in float64 from the
 # same float32 weights (the bound tests/test_onnx_source.py uses).

@@ -1,4 +1,4 @@
-"""xlnn.sources.onnx_source: ONNX graphs read into a Model, checked by onnxruntime.
+"""xlnn.export.sources.onnx_source: ONNX graphs read into a Model, checked.
 
 Every model is built here: by hand with onnx.helper, or by skl2onnx from a
 tiny scikit-learn network. Graphs are DOUBLE wherever onnxruntime has double
@@ -17,9 +17,9 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+from xlnn.export.sources.onnx_source import UnsupportedModel, read
 from xlnn.model import Affine, Normalize
 from xlnn.network import Dense, Network
-from xlnn.sources.onnx_source import UnsupportedModel, read
 
 RTOL = 1e-9
 # float32 graphs: onnxruntime computes in float32 (about 7 digits), xlnn in

@@ -27,9 +27,10 @@ import xlwings as xw
 import xlwings.server
 from officejs_replay import Replay, ReplayError
 
-from xlnn import cli, samples, scripts, udfs, verify
-from xlnn.book_writer import BookConflict
-from xlnn.flavors import ADDIN as FILE_ADDIN
+from xlnn import cli, samples, scripts, udfs
+from xlnn.engines import verify
+from xlnn.sheets.book_writer import BookConflict
+from xlnn.sheets.flavors import ADDIN as FILE_ADDIN
 
 # The scripts enter formulas into an open workbook, where they bind at once:
 # their sheets carry no help on binding.

@@ -31,8 +31,9 @@ import numpy as np
 import pytest
 import xlwings
 
-from xlnn import activations, scripts, serve, udfs
+from xlnn import activations, scripts, udfs
 from xlnn.cli import main
+from xlnn.excel import serve
 
 START_TIMEOUT = 60  # seconds for the server to answer; generous for slow CI
 STOP_TIMEOUT = 30

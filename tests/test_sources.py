@@ -20,12 +20,12 @@ from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
-from xlnn import sources
-from xlnn.sources import SourceError, pickle_source
-from xlnn.sources.sklearn_source import from_sklearn
+from xlnn.export import sources
+from xlnn.export.sources import SourceError, pickle_source
+from xlnn.export.sources.sklearn_source import from_sklearn
 
 BOOK_WEIGHTS = resources.files("xlnn") / "data" / "sample_weight.pkl"
-TOLERANCE = 1e-9  # the export's verification tolerance (xlnn.verify)
+TOLERANCE = 1e-9  # the export's verification tolerance (xlnn.engines.verify)
 
 
 # --- reference maths, written here so the tests do not trust xlnn's ----------
@@ -60,7 +60,7 @@ def plain_forward(arrays, activations, x):
 
 
 def worst_relative_error(got, expected) -> float:
-    """As xlnn.verify: |got - expected| / |expected|, or |got| where expected is 0."""
+    """As xlnn.engines.verify: |got - expected| / |expected|, or |got| where 0."""
     got, expected = np.asarray(got, np.float64), np.asarray(expected, np.float64)
     assert got.shape == expected.shape
     scale = np.where(expected == 0, 1.0, np.abs(expected))
@@ -223,9 +223,9 @@ def test_onnx_is_handed_to_the_onnx_reader(tmp_path, monkeypatch):
     path = tmp_path / "model.onnx"
     path.write_bytes(b"")
     calls = []
-    fake = types.ModuleType("xlnn.sources.onnx_source")
+    fake = types.ModuleType("xlnn.export.sources.onnx_source")
     fake.read = lambda given: calls.append(given) or "the model"
-    monkeypatch.setitem(sys.modules, "xlnn.sources.onnx_source", fake)
+    monkeypatch.setitem(sys.modules, "xlnn.export.sources.onnx_source", fake)
     assert sources.read(path) == "the model"
     assert calls == [path]
     with pytest.raises(SourceError, match="names its own activations"):

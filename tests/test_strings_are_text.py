@@ -15,11 +15,12 @@ import numpy as np
 import openpyxl
 import pytest
 
-from xlnn import book_writer, export, xlsx_writer
+from xlnn import export
 from xlnn.engines.libreoffice import LibreOffice
-from xlnn.layout import BookLayout
 from xlnn.model import Model, Source
 from xlnn.network import Dense, Network
+from xlnn.sheets import book_writer, xlsx_writer
+from xlnn.sheets.layout import BookLayout
 
 FIXED = dt.datetime(2024, 1, 1, 12, 0, tzinfo=dt.timezone.utc)
 #: Strings that Excel or openpyxl would take for formulas, and one that xlsx

@@ -11,9 +11,10 @@ import re
 import numpy as np
 import pytest
 
-from xlnn import activations, cli, sample_inputs, train_command
-from xlnn.export_sheets import ExportError
-from xlnn.sources import npz_source
+from xlnn import activations, cli, train_command
+from xlnn.export import sample_inputs
+from xlnn.export.sheets import ExportError
+from xlnn.export.sources import npz_source
 
 # Enough for digits, measured: 95.8% held out after 10 epochs (1.5 s).
 DIGITS_OPTIONS = ["--hidden", "50", "--epochs", "10", "--learning-rate", "1.0",

@@ -19,7 +19,8 @@ import xlwings
 import xlwings.server
 from excel_calls import COM_ERRORS, ERROR_TYPES, call, error_in, error_out
 
-from xlnn import activations, cells, udfs
+from xlnn import activations, udfs
+from xlnn.functions import cells
 
 NA = error_in("#N/A")
 

@@ -1,7 +1,7 @@
 """The verification rule (issue 11): float64 at 1e-9, the framework at its precision.
 
 A cell passes when ``|got - expected| <= tolerance * max(|expected|, scale)``,
-``scale`` being the size of the terms it sums (:func:`xlnn.verify.scales`).
+``scale`` being the size of the terms it sums (:func:`xlnn.engines.verify.scales`).
 The two figures below were measured by the user who filed issue 11, and
 failed verification before this rule although every label agreed:
 
@@ -18,12 +18,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from xlnn import export, verify
-from xlnn.export_sheets import Label
-from xlnn.flavors import PLAIN
-from xlnn.layout import Block, Check
+from xlnn import export
+from xlnn.engines import verify
+from xlnn.export.sheets import Label
 from xlnn.model import FLOAT32_TOLERANCE, PROBABILITY_SCALE, Model
 from xlnn.network import Dense, Network
+from xlnn.sheets.flavors import PLAIN
+from xlnn.sheets.layout import Block, Check
 
 FLOAT64 = verify.RELATIVE_TOLERANCE
 
@@ -208,7 +209,7 @@ def test_a_confident_binary_classifier_from_skl2onnx_verifies(soffice, tmp_path)
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from xlnn import sources
+    from xlnn.export import sources
 
     x, y = load_breast_cancer(return_X_y=True)
     net = MLPClassifier(hidden_layer_sizes=(16,), max_iter=2000, random_state=0)
@@ -244,7 +245,7 @@ def _digits_as_mnist() -> np.ndarray:
 
 @pytest.mark.engine
 def test_the_books_network_on_mnist_like_digits_verifies(soffice, tmp_path):
-    from xlnn import sources
+    from xlnn.export import sources
 
     pkl = Path(__file__).parents[1] / "addin" / "xlnn" / "data" / "sample_weight.pkl"
     model = sources.read(pkl)

@@ -18,10 +18,14 @@ import openpyxl
 import pytest
 from openpyxl.worksheet.formula import ArrayFormula
 
-from xlnn import activations, build, catalog, samples, udfs, verify, xlsx_writer
+from xlnn import activations, samples, udfs
+from xlnn.engines import verify
 from xlnn.engines.formulas_engine import Formulas
 from xlnn.engines.libreoffice import LibreOffice
-from xlnn.flavors import ADDIN, FLAVORS, PLAIN
+from xlnn.functions import catalog
+from xlnn.samples import build
+from xlnn.sheets import xlsx_writer
+from xlnn.sheets.flavors import ADDIN, FLAVORS, PLAIN
 
 REPO = Path(__file__).resolve().parents[1]
 COMMITTED = REPO / "workbooks"

@@ -15,10 +15,10 @@ import pytest
 from xlnn import export
 from xlnn.engines.libreoffice import LibreOffice, read_values
 from xlnn.engines.xlsx_values import SheetValues, read_blocks
-from xlnn.flavors import PLAIN
-from xlnn.layout import Block
 from xlnn.model import Model
 from xlnn.network import Dense, Network
+from xlnn.sheets.flavors import PLAIN
+from xlnn.sheets.layout import Block
 
 
 def _cells(values, blocks) -> dict:

@@ -1,4 +1,4 @@
-"""xlnn.xlsx_writer: a BookLayout written with openpyxl, and read back.
+"""xlnn.sheets.xlsx_writer: a BookLayout written with openpyxl, and read back.
 
 Each test writes a small layout to bytes and loads them again with openpyxl;
 no LibreOffice, no formula evaluation.
@@ -16,9 +16,10 @@ import pytest
 from openpyxl.chart import BarChart, ScatterChart
 from openpyxl.worksheet.formula import ArrayFormula
 
-from xlnn import xlsx_writer
-from xlnn.flavors import ADDIN
-from xlnn.layout import (
+from xlnn.network import Dense, Network
+from xlnn.sheets import xlsx_writer
+from xlnn.sheets.flavors import ADDIN
+from xlnn.sheets.layout import (
     NUMBER,
     PROBABILITY,
     WEIGHT,
@@ -28,8 +29,7 @@ from xlnn.layout import (
     Highlight,
     Series,
 )
-from xlnn.network import Dense, Network
-from xlnn.network_layout import single_sample
+from xlnn.sheets.network_layout import single_sample
 
 # A title with a space and a quote, so every reference must quote it.
 TITLE = "it's a net"

@@ -1,7 +1,7 @@
 """xlnn: neural-network building blocks for Excel.
 
 - :mod:`xlnn.activations`: the activation functions, in plain NumPy.
-- :mod:`xlnn.cells`: the rules that turn Excel cells into arrays and back.
+- :mod:`xlnn.functions.cells`: the rules that turn Excel cells into arrays and back.
 - :mod:`xlnn.udfs`: the Excel functions, registered through xlwings.
 """
 

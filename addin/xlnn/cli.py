@@ -254,7 +254,7 @@ def _check_train_options(args) -> None:
 
 
 def run_lite(args) -> int:
-    from xlnn import lite
+    from xlnn.excel import lite
 
     text = lite.paste_file()
     if args.out is None:
@@ -398,7 +398,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="one formula per block that spills (Excel 365), not array formulas",
     )
-    from xlnn import serve
+    from xlnn.excel import serve
 
     serve.add_arguments(
         commands.add_parser(
@@ -564,7 +564,7 @@ def _sample_inputs(path: Path, model, rows: int, progress):
     """The CSV's first ``rows`` rows, and the model named by its header."""
     import dataclasses
 
-    from xlnn import sample_inputs
+    from xlnn.export import sample_inputs
 
     read = sample_inputs.read(path, model.n_inputs, max_rows=rows)
     if read.more:
@@ -583,7 +583,8 @@ def _sample_labels(path: Path | None, model, count: int, more: bool):
     """
     if path is None:
         return None
-    from xlnn import export, sample_labels
+    from xlnn import export
+    from xlnn.export import sample_labels
 
     classes = export.label_classes(model)
     return sample_labels.read(path, classes, count, more=more)
@@ -602,7 +603,7 @@ def run_insert(args) -> int:
 
 
 def run_bind(args) -> int:
-    from xlnn import binding
+    from xlnn.excel import binding
 
     try:
         print(binding.bind_active(spill=args.spill))
@@ -662,7 +663,7 @@ def summarize(built, out: Path, *, checked: bool, strict: bool) -> tuple[str, in
 
 
 def run_build(args) -> int:
-    from xlnn.build import build
+    from xlnn.samples.build import build
 
     built = build(
         args.out,
@@ -781,7 +782,7 @@ def _run(parser, args) -> int:
     if args.command == "insert":
         return run_insert(args)
     if args.command == "serve":
-        from xlnn import serve
+        from xlnn.excel import serve
 
         return serve.run(args)
     if args.command == "lite":

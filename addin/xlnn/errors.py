@@ -2,7 +2,7 @@
 
 A bad model file, a CSV that is not numbers, a file in the way, an option out
 of range: each is a :class:`UserError` (or a subclass, such as
-:class:`xlnn.sources.SourceError`) whose message is one line naming the
+:class:`xlnn.export.sources.SourceError`) whose message is one line naming the
 culprit. :func:`xlnn.cli.main` prints it and exits 2; a traceback is a bug.
 """
 

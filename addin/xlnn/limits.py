@@ -7,9 +7,9 @@ gigabytes. They are far above what a workbook can hold: Excel's sheet has
 1,048,576 rows, and a network whose weights fill even a fraction of
 :data:`MAX_ARRAY_BYTES` makes a workbook nobody can open.
 
-The readers that honour them: :mod:`xlnn.sources.pickle_source`,
-:mod:`xlnn.sources.npz_source`, :mod:`xlnn.sources.onnx_source` and
-:mod:`xlnn.sample_inputs`; :mod:`xlnn.export_sheets` holds a workbook to a
+The readers that honour them: :mod:`xlnn.export.sources.pickle_source`,
+:mod:`xlnn.export.sources.npz_source`, :mod:`xlnn.export.sources.onnx_source` and
+:mod:`xlnn.export.sample_inputs`; :mod:`xlnn.export.sheets` holds a workbook to a
 sheet's size.
 """
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from xlnn import catalog
+from xlnn.functions import catalog
 
 
 @dataclass(frozen=True)

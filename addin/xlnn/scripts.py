@@ -2,7 +2,7 @@
 
 Each ``insert_*`` script lays out a sample in the add-in flavor
 (:mod:`xlnn.samples`) and writes it into the calling workbook through
-xlwings' Book API (:mod:`xlnn.book_writer`). The same code runs in xlwings
+xlwings' Book API (:mod:`xlnn.sheets.book_writer`). The same code runs in xlwings
 Lite and xlwings Server (the scripts below, where dynamic arrays let every
 block's formula spill from its top-left cell) and in classic Excel through
 COM (``xlnn insert SAMPLE``, with legacy array formulas unless ``--spill``).
@@ -17,8 +17,9 @@ import sys
 import xlwings as xw
 from xlwings import script
 
-from xlnn import book_writer, samples, udfs
-from xlnn.flavors import ADDIN
+from xlnn import samples, udfs
+from xlnn.sheets import book_writer
+from xlnn.sheets.flavors import ADDIN
 
 #: The scripts, and only they: what ``from xlnn.scripts import *`` gives
 #: xlwings Server's ``custom_scripts``, which calls any of its attributes by
@@ -75,7 +76,7 @@ def insert(book, sample: str, *, spill: bool, namespace: str | None = None) -> N
     """Write ``sample`` (a name in :data:`xlnn.samples.SAMPLES`) into ``book``.
 
     ``namespace`` defaults to :func:`function_namespace`. Raises
-    :class:`xlnn.book_writer.BookConflict`, before writing anything, if the
+    :class:`xlnn.sheets.book_writer.BookConflict`, before writing anything, if the
     book already has one of the sample's sheets or names.
     """
     _check_sample(sample)
@@ -113,7 +114,7 @@ def insert_digits(book: xw.Book):
 @script
 async def bind_formulas(book: xw.Book):
     """Enter again every formula that calls an xlnn function, so #NAME? cells bind."""
-    from xlnn import binding
+    from xlnn.excel import binding
 
     entries = await binding.bind(book, namespace=function_namespace())
     print(binding.summary(entries))
@@ -173,7 +174,7 @@ def insert_into_active_book(sample: str, *, spill: bool = False, book=None) -> s
     is a legacy array formula, which every Excel computes; with it, one
     formula per block spills (Excel 365). ``book`` stands in for the active
     workbook (tests). Raises :class:`NoExcel`,
-    :class:`xlnn.book_writer.BookConflict` (before writing anything) or
+    :class:`xlnn.sheets.book_writer.BookConflict` (before writing anything) or
     ``ValueError`` for an unknown sample.
     """
     _check_sample(sample)

@@ -1,11 +1,11 @@
 """``xlnn train``: the book's two-layer network trained on a CSV, written as an .npz.
 
 The steps, each a function here: :func:`read_csv` (through
-:mod:`xlnn.sample_inputs`, so the CSV gets the same limits and checks as
+:mod:`xlnn.export.sample_inputs`, so the CSV gets the same limits and checks as
 ``xlnn export --sample-inputs``, plus a column of labels), :func:`split`
 (a seeded fifth held out), :func:`train_network` (:mod:`xlnn.learning`'s
 :class:`~xlnn.learning.TwoLayerNet` and minibatch SGD) and
-:func:`write_model` (an ``.npz`` that :mod:`xlnn.sources.npz_source` reads:
+:func:`write_model` (an ``.npz`` that :mod:`xlnn.export.sources.npz_source` reads:
 ``W1, b1, W2, b2`` and ``activations``, plus ``classes`` and
 ``feature_names``, which the export ignores). Everything a user can get
 wrong is a :class:`~xlnn.errors.UserError` with one line.
@@ -23,8 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from xlnn import files, learning, sample_inputs
+from xlnn import files, learning
 from xlnn.errors import UserError
+from xlnn.export import sample_inputs
 
 #: Rows below which a held-out fifth means nothing.
 MIN_ROWS = 5

@@ -1,6 +1,6 @@
 """The Excel functions: the module you register with xlwings.
 
-Each function is a thin adapter: Excel cells in (:mod:`xlnn.cells`), an
+Each function is a thin adapter: Excel cells in (:mod:`xlnn.functions.cells`), an
 activation from :mod:`xlnn.activations`, cells out. DENSE, one dense layer
 of a network, takes its activation by name from the same table. The losses
 (MEAN_SQUARED_ERROR, CROSS_ENTROPY_ERROR) come from the catalog's loss table
@@ -34,8 +34,8 @@ import xlwings
 from xlwings import arg, func, ret
 from xlwings.conversion import Converter
 
-from xlnn import catalog, cells
-from xlnn.catalog import Activation, Loss
+from xlnn.functions import catalog, cells
+from xlnn.functions.catalog import Activation, Loss
 
 # Classic xlwings hands error cells over as COM error ints, Office.js as text.
 CLASSIC = sys.platform == "win32" and not getattr(xlwings, "on_server", False)
@@ -47,10 +47,10 @@ RANGE_HELP = (
 
 
 class ShownCells(Converter):
-    """Hands a result from :mod:`xlnn.cells` to Excel as it is.
+    """Hands a result from :mod:`xlnn.functions.cells` to Excel as it is.
 
     The cell rules already made floats, blanks ("") and error text, so
-    xlwings' per-cell conversion is skipped; :func:`xlnn.cells.to_excel`
+    xlwings' per-cell conversion is skipped; :func:`xlnn.functions.cells.to_excel`
     makes it a list of rows, with typed errors for the Office.js runtime
     (which xlwings passes in ``options``) 1.4 and later.
     """
@@ -63,7 +63,7 @@ class ShownCells(Converter):
 
 
 class ArgumentError(cells.ArgumentError, xlwings.XlwingsError):
-    """A :class:`xlnn.cells.ArgumentError` on its way to Excel, message unchanged.
+    """A :class:`~xlnn.functions.cells.ArgumentError` on its way to Excel, unchanged.
 
     xlwings Server answers an ``XlwingsError`` with its message and HTTP 400,
     which the add-in shows in the cell without retrying; any other exception

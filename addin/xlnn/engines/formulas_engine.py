@@ -43,8 +43,8 @@ import numpy as np
 import openpyxl
 from openpyxl.utils import get_column_letter
 
-from xlnn.cells import ERRORS
 from xlnn.engines import EngineError, Progress, Values, quiet
+from xlnn.functions.cells import ERRORS
 
 __all__ = [
     "INSTALL_HINT",

@@ -22,7 +22,7 @@ from xml.sax.saxutils import unescape
 
 import numpy as np
 
-from xlnn.layout import column_letter
+from xlnn.sheets.layout import column_letter
 
 #: Bytes decompressed at a time.
 CHUNK = 1 << 22

@@ -3,14 +3,14 @@
 :func:`read` picks the reader by the file's extension:
 
 ==========================  ============================================
-``.npz``                    :mod:`xlnn.sources.npz_source` (NumPy arrays)
-``.pkl``, ``.pickle``       :mod:`xlnn.sources.pickle_source` (the book's
+``.npz``                    :mod:`xlnn.export.sources.npz_source` (NumPy arrays)
+``.pkl``, ``.pickle``       :mod:`xlnn.export.sources.pickle_source` (the book's
                             ``sample_weight.pkl``, restricted unpickler)
-``.onnx``                   :mod:`xlnn.sources.onnx_source` (``onnx``)
+``.onnx``                   :mod:`xlnn.export.sources.onnx_source` (``onnx``)
 ==========================  ============================================
 
 scikit-learn estimators are read from the object, never from a file:
-:func:`xlnn.sources.sklearn_source.from_sklearn`. Unpickling a scikit-learn
+:func:`xlnn.export.sources.sklearn_source.from_sklearn`. Unpickling a scikit-learn
 file can run any code the file names, so the command line never does it.
 
 Every reader refuses what it cannot read exactly with a :class:`SourceError`
@@ -65,16 +65,16 @@ def read(path: str | Path, *, activations: Sequence[str] | None = None) -> Model
         raise SourceError(
             f"{path.name}: unknown model format {path.suffix or '(no extension)'!r}; "
             f"xlnn reads {', '.join(READERS)} (scikit-learn estimators through "
-            "the Python API xlnn.sources.sklearn_source.from_sklearn)"
+            "the Python API xlnn.export.sources.sklearn_source.from_sklearn)"
         )
     if not path.is_file():
         raise SourceError(f"{path}: no such file")
     if kind == "npz":
-        from xlnn.sources import npz_source
+        from xlnn.export.sources import npz_source
 
         return npz_source.read(path, activations=activations)
     if kind == "pickle":
-        from xlnn.sources import pickle_source
+        from xlnn.export.sources import pickle_source
 
         return pickle_source.read(path, activations=activations)
     return _read_onnx(path, activations)
@@ -88,9 +88,9 @@ def _read_onnx(path: Path, activations: Sequence[str] | None) -> Model:
         )
     try:
         # Imported here: it needs the optional onnx package.
-        from xlnn.sources.onnx_source import read as read_onnx
+        from xlnn.export.sources.onnx_source import read as read_onnx
     except ModuleNotFoundError as error:
-        if error.name not in ("xlnn.sources.onnx_source", "onnx"):
+        if error.name not in ("xlnn.export.sources.onnx_source", "onnx"):
             raise
         raise SourceError(
             f"{path.name}: reading ONNX needs the onnx package "

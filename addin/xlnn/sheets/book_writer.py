@@ -1,4 +1,4 @@
-"""Write a :class:`xlnn.layout.BookLayout` into a live workbook, through xlwings.
+"""Write a :class:`xlnn.sheets.layout.BookLayout` into a live workbook, through xlwings.
 
 The same calls work on every xlwings Book: classic Excel through COM, and the
 Office.js add-ins (xlwings Lite, xlwings Server), where each call becomes an
@@ -21,9 +21,9 @@ from __future__ import annotations
 
 from itertools import groupby
 
-from xlnn import styles
 from xlnn.errors import UserError
-from xlnn.layout import Block, BookLayout, SheetLayout, column_letter
+from xlnn.sheets import styles
+from xlnn.sheets.layout import Block, BookLayout, SheetLayout, column_letter
 
 #: First characters with which Excel reads an entered value as a formula (or,
 #: for ``'``, drops it as the text marker).

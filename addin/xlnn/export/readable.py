@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from xlnn.layout import Block, SheetLayout
+from xlnn.sheets.layout import Block, SheetLayout
 
 #: The width of a column no layout sized (Excel's and LibreOffice's default).
 DEFAULT_WIDTH = 8.43

@@ -1,7 +1,7 @@
 """The sample workbooks: chapter 3 of the book, and a digits classifier.
 
 Each sample is a function ``(flavor) -> BookLayout`` describing its sheets;
-:mod:`xlnn.xlsx_writer` writes them and :mod:`xlnn.build` verifies them.
+:mod:`xlnn.sheets.xlsx_writer` writes them and :mod:`xlnn.samples.build` verifies them.
 Cells are placed by cursor and found by name: no coordinates are spelled out.
 """
 
@@ -11,9 +11,11 @@ from importlib import resources
 
 import numpy as np
 
-from xlnn import catalog, network_layout
-from xlnn.flavors import Flavor, naive_softmax
-from xlnn.layout import (
+from xlnn.functions import catalog
+from xlnn.network import Dense, Network
+from xlnn.sheets import network_layout
+from xlnn.sheets.flavors import Flavor, naive_softmax
+from xlnn.sheets.layout import (
     INTEGER,
     NUMBER,
     PROBABILITY,
@@ -27,7 +29,6 @@ from xlnn.layout import (
     SheetLayout,
     column_letter,
 )
-from xlnn.network import Dense, Network
 
 EDIT_NOTE = "Yellow cells are inputs: edit them and every formula follows."
 

@@ -15,7 +15,7 @@ plus their NumPy 2 spellings (``numpy._core.multiarray``), NumPy scalars
 (``scalar``), protocol 5's ``_frombuffer``, ``set``, ``frozenset``,
 ``complex``, an empty ``bytes()``, and ``_codecs.encode`` for Latin-1 only
 (how protocols 0 to 2 store bytes). Any other global is refused with a
-:class:`~xlnn.sources.SourceError` naming it, before it is imported or called.
+:class:`~xlnn.export.sources.SourceError` naming it, before it is imported or called.
 
 Even admitted globals are held to the way NumPy uses them:
 
@@ -36,7 +36,7 @@ stack. Unpickling uses the pure-Python unpickler, which lets BUILD be
 checked and keeps the memo a dict (the C unpickler sizes its memo table by
 the largest index a file names).
 
-The arrays are ``W1, b1, ...`` as in :mod:`xlnn.sources.npz_source`. The
+The arrays are ``W1, b1, ...`` as in :mod:`xlnn.export.sources.npz_source`. The
 book's network (section 3.6.1) is sigmoid, sigmoid, softmax; when no
 activations are given a pickle gets sigmoid on every hidden layer and softmax
 on the last, which for the book's three layers is exactly that.
@@ -56,10 +56,10 @@ from pathlib import Path
 import numpy as np
 
 from xlnn import limits
+from xlnn.export.sources import SourceError, file_sha256
+from xlnn.export.sources.npz_source import model_of, network_from_arrays
 from xlnn.model import Model, Source
 from xlnn.network import Network
-from xlnn.sources import SourceError, file_sha256
-from xlnn.sources.npz_source import model_of, network_from_arrays
 
 # The functions themselves, taken from NumPy's own pickling so that neither the
 # deprecated numpy.core path nor a NumPy-version check is needed.
@@ -516,7 +516,7 @@ def restricted_load(data: bytes, *, where: str = "pickle"):
     except RefusedGlobal as refused:
         hint = (
             "; xlnn never unpickles scikit-learn files: convert with skl2onnx "
-            "or pass the estimator to xlnn.sources.sklearn_source.from_sklearn"
+            "or pass the estimator to xlnn.export.sources.sklearn_source.from_sklearn"
             if refused.module.split(".")[0] in ("sklearn", "joblib")
             else ""
         )

@@ -4,7 +4,7 @@ The file is read a line at a time and reading stops after ``max_rows`` rows
 (the export's ``--rows``), so a file of a million rows costs no more than
 the rows used; a line longer than :data:`xlnn.limits.MAX_LINE_BYTES` (a file
 without line ends, ``/dev/zero``) is refused as soon as that many bytes are
-read. Every refusal is an :class:`~xlnn.export_sheets.ExportError` whose one
+read. Every refusal is an :class:`~xlnn.export.sheets.ExportError` whose one
 line names the line, and the column where one is to blame.
 
 The format:
@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from xlnn import limits
-from xlnn.export_sheets import ExportError
+from xlnn.export.sheets import ExportError
 
 __all__ = ["SampleInputs", "read"]
 

@@ -24,9 +24,9 @@ from pathlib import Path
 import numpy as np
 
 from xlnn.engines import Engine, EngineError, Progress
-from xlnn.layout import Check
 from xlnn.model import Affine
 from xlnn.network import LayerValues, Network
+from xlnn.sheets.layout import Check
 
 #: Relative tolerance of every comparison; LibreOffice keeps 15 significant digits.
 RELATIVE_TOLERANCE = 1e-9

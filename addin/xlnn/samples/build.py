@@ -22,11 +22,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from xlnn import files, samples, verify, xlsx_writer
-from xlnn.engines import Engine, Progress, quiet
+from xlnn import files, samples
+from xlnn.engines import Engine, Progress, quiet, verify
 from xlnn.engines.libreoffice import DEFAULT_TIMEOUT
 from xlnn.errors import UserError
-from xlnn.flavors import FLAVORS
+from xlnn.sheets import xlsx_writer
+from xlnn.sheets.flavors import FLAVORS
 
 
 class BuildError(UserError):

@@ -21,9 +21,9 @@ Lite's ``main.py`` it gives every function of :mod:`xlnn.udfs` with the same
 Excel names, help and results. It cannot drift from the package, because it
 is the package's own modules:
 
-- The sources of :data:`MODULES` (activations, losses, cells, catalog,
-  udfs) are embedded verbatim, each as one string literal, checked to read
-  back as exactly that source.
+- The sources of :data:`MODULES` (activations, losses, functions/cells,
+  functions/catalog, udfs) are embedded verbatim, each as one string
+  literal, checked to read back as exactly that source.
 - The only change is to the import statements that name ``xlnn`` (found with
   :mod:`ast`, so comments and docstrings are untouched): they name the private
   package :data:`PACKAGE` instead, so the file never imports xlnn and never
@@ -76,7 +76,8 @@ PYODIDE_SOURCES = {
 MIN_XLWINGS = (0, 36, 12)
 
 #: The modules the pasted file embeds, each after the ones it imports.
-MODULES = ("activations", "losses", "cells", "catalog", "udfs")
+MODULES = ("activations", "losses", "functions.cells", "functions.catalog", "udfs")
+_PACKAGES = {module.rpartition(".")[0] for module in MODULES}
 #: The private package the pasted file loads them into.
 PACKAGE = "_xlnn_lite"
 #: Top-level modules the pasted file may import besides the standard library.
@@ -116,7 +117,11 @@ def _check_import(node: ast.AST, name: str) -> None:
                 message = f"'from {node.module}' is not NumPy or xlwings"
                 raise LiteError(f"{name}.py: {message}")
             return
-        wanted = [target] if target else [alias.name for alias in node.names]
+        if target in _PACKAGES:  # names modules: from xlnn.functions import cells
+            prefix = f"{target}." if target else ""
+            wanted = [prefix + alias.name for alias in node.names]
+        else:  # names a module: from xlnn.functions.cells import read
+            wanted = [target]
         missing = [module for module in wanted if module not in MODULES]
         if missing:
             raise LiteError(f"{name}.py: imports xlnn.{missing[0]}, not embedded")
@@ -218,19 +223,29 @@ def _load(package_name, sources):
     package.__path__ = []
     sys.modules[package_name] = package
     for name, source in sources.items():
+        parent = package
+        *folders, leaf = name.split(".")
+        for folder in folders:  # a subpackage, made empty the first time
+            if not hasattr(parent, folder):
+                child = types.ModuleType(f"{parent.__name__}.{folder}")
+                child.__path__ = []
+                sys.modules[child.__name__] = child
+                setattr(parent, folder, child)
+            parent = getattr(parent, folder)
         module = types.ModuleType(f"{package_name}.{name}")
         sys.modules[module.__name__] = module  # dataclasses look it up here
-        filename = f"<xlnn/{name}.py>"
+        filename = f"<xlnn/{name.replace('.', '/')}.py>"
         lines = source.splitlines(True)
         linecache.cache[filename] = (len(source), None, lines, filename)
         exec(compile(source, filename, "exec"), module.__dict__)
-        setattr(package, name, module)
+        setattr(parent, leaf, module)
     return package
 '''
 
 
 def _module_source(name: str) -> str:
-    return resources.files(xlnn).joinpath(f"{name}.py").read_text(encoding="utf-8")
+    path = resources.files(xlnn).joinpath(*name.split("."))
+    return path.with_suffix(".py").read_text(encoding="utf-8")
 
 
 _HEADER = """\
@@ -250,7 +265,8 @@ Lite after changing it. Type a function into a cell, for example =SIGMOID(A1:C3)
 
 
 def _embedded(name: str, source: str) -> str:
-    return f"\n# --- xlnn/{name}.py ---\n_SOURCES[{name!r}] = {string_literal(source)}"
+    path = name.replace(".", "/")
+    return f"\n# --- xlnn/{path}.py ---\n_SOURCES[{name!r}] = {string_literal(source)}"
 
 
 def paste_file() -> str:
@@ -260,7 +276,7 @@ def paste_file() -> str:
     functions = [getattr(udfs, name) for name in udfs.__all__]
     header = _HEADER.format(
         version=xlnn.__version__,
-        modules=", ".join(f"{name}.py" for name in MODULES),
+        modules=", ".join(f"{name.replace('.', '/')}.py" for name in MODULES),
         min_xlwings=".".join(map(str, MIN_XLWINGS)),
         listing="\n".join(f"    ={_signature(f)}" for f in functions),
     )

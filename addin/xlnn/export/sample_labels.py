@@ -1,13 +1,13 @@
 """True labels of the sample rows, from a text file: one label a line.
 
-Read as :mod:`xlnn.sample_inputs` reads its CSV: a line at a time, UTF-8
+Read as :mod:`xlnn.export.sample_inputs` reads its CSV: a line at a time, UTF-8
 (a byte order mark allowed), a line longer than
 :data:`xlnn.limits.MAX_LINE_BYTES` refused as soon as that many bytes are
 read, and never more lines than the sample rows they label. Blank lines are
 skipped, as in the CSV. Each label is one of the model's classes, as the
 model names them: a numeric class matches by value (``7``, ``7.0`` and
 ``7e0`` are the class 7), a text class by its exact text (surrounding
-spaces ignored). Every refusal is an :class:`~xlnn.export_sheets.ExportError`
+spaces ignored). Every refusal is an :class:`~xlnn.export.sheets.ExportError`
 whose one line names the line.
 """
 
@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from xlnn import limits
-from xlnn.export_sheets import ExportError
-from xlnn.sample_inputs import _show, text_lines
+from xlnn.export.sample_inputs import _show, text_lines
+from xlnn.export.sheets import ExportError
 
 __all__ = ["match_all", "read"]
 
@@ -48,7 +48,7 @@ def read(
         The sample rows: the file must hold exactly this many labels.
     more : bool
         The sample inputs' file held rows after the ``count`` read
-        (:attr:`xlnn.sample_inputs.SampleInputs.more`): the labels after
+        (:attr:`xlnn.export.sample_inputs.SampleInputs.more`): the labels after
         the ``count``-th are theirs, and are not read either.
     max_line_bytes : int
         The longest line accepted.

@@ -77,8 +77,10 @@ from pathlib import Path, PurePath
 
 import numpy as np
 
-from xlnn import catalog, limits
+from xlnn import limits
 from xlnn.errors import UserError
+from xlnn.export.sources import SourceError
+from xlnn.functions import catalog
 from xlnn.model import (
     FLOAT32_TOLERANCE,
     FLOAT64_TOLERANCE,
@@ -88,7 +90,6 @@ from xlnn.model import (
     Source,
 )
 from xlnn.network import Dense, Network
-from xlnn.sources import SourceError
 
 
 class UnsupportedModel(SourceError):

@@ -29,10 +29,11 @@ from pathlib import Path
 
 import numpy as np
 
-from xlnn import catalog, limits
+from xlnn import limits
+from xlnn.export.sources import SourceError, file_sha256
+from xlnn.functions import catalog
 from xlnn.model import Model, Source
 from xlnn.network import Dense, Network
-from xlnn.sources import SourceError, file_sha256
 
 _LAYER_ARRAY = re.compile(r"([Wb])([1-9][0-9]*)")
 

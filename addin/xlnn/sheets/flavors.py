@@ -2,7 +2,7 @@
 
 - ``plain``: built-in functions only (EXP, ABS, IF, MAX, SUM, TANH, LN, ERFC, SQRT, PI),
   for any Excel, LibreOffice and other spreadsheets, with no add-in. The text
-  of each activation comes from :mod:`xlnn.catalog`.
+  of each activation comes from :mod:`xlnn.functions.catalog`.
 - ``addin``: a call of xlnn's Excel function, ``SIGMOID(B4:D4)``.
 
 A flavor's formula for a grouped activation (softmax) normalizes the whole
@@ -15,8 +15,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from xlnn import catalog
-from xlnn.catalog import formula_number
+from xlnn.functions import catalog
+from xlnn.functions.catalog import formula_number
 
 
 @dataclass(frozen=True)
@@ -99,7 +99,7 @@ PLAIN = Flavor(
 )
 #: What an add-in file says about #NAME?, per runtime: Excel links a formula to
 #: an add-in's function only when it parses it, so formulas read before the
-#: functions loaded stay #NAME? until entered again (see xlnn.binding).
+#: functions loaded stay #NAME? until entered again (see xlnn.excel.binding).
 BINDING_HELP = (
     "If cells show #NAME?, Excel read this file before xlnn's functions were "
     "loaded: load them, then enter the formulas again, as follows.",

@@ -5,7 +5,7 @@ its Excel function, the help Excel and ``xlnn functions`` show, the caption a
 workbook prints under a layer that uses it, the same computation written with
 Excel's built-in functions only, and whether the activations gallery draws it.
 The Excel functions (:mod:`xlnn.udfs`), the formula flavors
-(:mod:`xlnn.flavors`), the network description (:mod:`xlnn.network`) and the
+(:mod:`xlnn.sheets.flavors`), the network description (:mod:`xlnn.network`) and the
 samples all read this table. Adding an activation means adding its NumPy
 function, its tests and one entry here.
 

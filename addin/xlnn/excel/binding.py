@@ -48,10 +48,11 @@ import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from xlnn import catalog, samples
-from xlnn.catalog import Activation
-from xlnn.flavors import ADDIN
-from xlnn.layout import Block, BookLayout
+from xlnn import samples
+from xlnn.functions import catalog
+from xlnn.functions.catalog import Activation
+from xlnn.sheets.flavors import ADDIN
+from xlnn.sheets.layout import Block, BookLayout
 
 #: Excel's saved form of an Office.js custom function call.
 XLDUDF = "_xldudf_"
@@ -416,7 +417,7 @@ def bind_classic(book, *, spill: bool = False) -> list[Entry]:
     arrays go back as legacy arrays, which every Excel computes; ``spill``
     (Excel 365) enters each as one spilling formula instead.
 
-    From VBA, with the xlwings add-in: ``RunPython "import xlnn.binding as b;
+    From VBA, with the xlwings add-in: ``RunPython "import xlnn.excel.binding as b;
     b.bind_active()"``, or ``xlnn bind`` in a terminal.
     """
     entries, prop = read_com(book, classic_names)

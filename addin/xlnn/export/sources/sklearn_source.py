@@ -8,7 +8,7 @@ code the file names, so the command line refuses them (convert with
 
 Everything else (other estimators or steps, multilabel classifiers, the
 Poisson regressor's exp output, a clipping MinMaxScaler) is refused with a
-:class:`~xlnn.sources.SourceError` naming it.
+:class:`~xlnn.export.sources.SourceError` naming it.
 
 scikit-learn computes in the dtype it was fitted in: a model fitted on
 float32 data is checked against float32 inference, which agrees with xlnn's
@@ -24,9 +24,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from xlnn.export.sources import SourceError
 from xlnn.model import Affine, Model, Source
 from xlnn.network import Dense, Network
-from xlnn.sources import SourceError
 
 #: scikit-learn's activation names (``ACTIVATIONS`` in
 #: sklearn/neural_network/_base.py) -> xlnn catalog names.

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from xlnn.layout import INTEGER, Block, SheetLayout
+from xlnn.sheets.layout import INTEGER, Block, SheetLayout
 
 #: Above this many classes only the accuracy is written: a matrix of
 #: ``classes**2`` formulas would be larger than the batch it summarises.
@@ -107,7 +107,7 @@ def place(summary: Summary, sheet: SheetLayout, *, rows, label, truth, correct,
         The float64 and the framework's predicted labels of the sample rows
         (``.text`` the class, ``.near_tie`` on the framework's).
     """
-    from xlnn.sample_labels import is_number  # it imports the sheets, as this
+    from xlnn.export.sample_labels import is_number  # it imports the sheets, as this
 
     n_rows, filled = label.rows, len(summary.truth)
     if all(is_number(t) for t in summary.truth):

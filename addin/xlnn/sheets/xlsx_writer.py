@@ -1,4 +1,4 @@
-"""Write a :class:`xlnn.layout.BookLayout` as an xlsx file, with openpyxl.
+"""Write a :class:`xlnn.sheets.layout.BookLayout` as an xlsx file, with openpyxl.
 
 Every computed block becomes a legacy array formula over its exact range,
 which every Excel version, LibreOffice and ``formulas`` compute; a 1x1 block
@@ -6,7 +6,7 @@ is a plain formula. Styles, charts, conditional formats and the page setup
 live here, not in the layout. The file is reproducible: the same layout gives
 the same bytes (fixed timestamps in the document properties and the zip).
 
-Strings are text. Only the layout's :class:`~xlnn.layout.Formula` entries
+Strings are text. Only the layout's :class:`~xlnn.sheets.layout.Formula` entries
 become formulas; every text and header (class labels, feature and output
 names, file names: strings from a user's file) is a text cell whatever its
 first character (``=``, ``+``, ``-``, ``@``), see :func:`text_value`.
@@ -14,9 +14,9 @@ first character (``=``, ``+``, ``-``, ``@``), see :func:`text_value`.
 Cells are created with one shared style object per kind of cell: building a
 style per cell was nine tenths of the generation time.
 
-Blocks of many rows (:class:`~xlnn.layout.RowInputs`,
-:class:`~xlnn.layout.RowFormulas`) never become openpyxl cells in
-:func:`to_bytes`: :mod:`xlnn.row_stream` writes their rows straight into the
+Blocks of many rows (:class:`~xlnn.sheets.layout.RowInputs`,
+:class:`~xlnn.sheets.layout.RowFormulas`) never become openpyxl cells in
+:func:`to_bytes`: :mod:`xlnn.sheets.row_stream` writes their rows straight into the
 sheet's XML as the zip is written. :func:`to_workbook`, which hands back an
 openpyxl workbook, makes them cells (fine for small books and tests).
 """
@@ -42,8 +42,15 @@ from openpyxl.workbook.defined_name import DefinedName
 from openpyxl.worksheet.formula import ArrayFormula
 from openpyxl.writer.excel import ExcelWriter
 
-from xlnn import row_stream, styles
-from xlnn.layout import Block, BookLayout, Chart, Formula, SheetLayout, column_letter
+from xlnn.sheets import row_stream, styles
+from xlnn.sheets.layout import (
+    Block,
+    BookLayout,
+    Chart,
+    Formula,
+    SheetLayout,
+    column_letter,
+)
 
 _EDGE = Side(style="thin", color=styles.EDGE)
 _BOX = Border(left=_EDGE, right=_EDGE, top=_EDGE, bottom=_EDGE)
@@ -193,7 +200,7 @@ def _row_block_looks(worksheet, sheet: SheetLayout) -> None:
 
 
 def _row_blocks(worksheet, sheet: SheetLayout) -> row_stream.RowBlocks | None:
-    """``sheet``'s row blocks for :mod:`xlnn.row_stream`, with their style indices."""
+    """``sheet``'s row blocks for :mod:`~xlnn.sheets.row_stream`, with style indices."""
     if not (sheet.row_inputs or sheet.row_formulas):
         return None
     styles = _Styles(worksheet)
@@ -326,7 +333,7 @@ def to_workbook(layout: BookLayout) -> Workbook:
 
 
 def _workbook(layout: BookLayout) -> Workbook:
-    """The workbook without the rows of row blocks (see :mod:`xlnn.row_stream`)."""
+    """The workbook without the rows of row blocks (:mod:`~xlnn.sheets.row_stream`)."""
     workbook = Workbook()
     workbook.remove(workbook.active)
     for sheet in layout.sheets:

@@ -4,7 +4,7 @@ A :class:`BookLayout` holds sheets of text, editable inputs, formulas,
 charts and formatting rules, the workbook's defined names, and for every
 formula the values NumPy expects there (a :class:`Check`), so that a
 recalculated workbook can be compared cell by cell. It knows neither openpyxl
-nor xlwings: :mod:`xlnn.xlsx_writer` turns it into a file.
+nor xlwings: :mod:`xlnn.sheets.xlsx_writer` turns it into a file.
 
 Cells are placed with a :class:`Cursor`, which moves down a sheet as blocks
 are written, and found again by name (:meth:`BookLayout.find`), so neither
@@ -117,7 +117,7 @@ class Check:
 
     ``scale`` (optional, shaped like the block) is the size of the terms each
     cell sums, so that a value near 0 among large terms is judged against
-    the terms (:mod:`xlnn.verify`). ``framework`` (optional) holds what the
+    the terms (:mod:`xlnn.engines.verify`). ``framework`` (optional) holds what the
     framework that trained the model gives for an output, compared at the
     framework's own precision besides the float64 ``expected``.
     """

@@ -1,9 +1,9 @@
 """Rows of cells streamed into a worksheet's XML, for blocks of many rows.
 
 openpyxl keeps an object per cell, which made a batch of 1,000 rows cost
-half a gigabyte and most of the writing time. A :class:`~xlnn.layout.RowInputs`
-or :class:`~xlnn.layout.RowFormulas` block is therefore not given to
-openpyxl: :mod:`xlnn.xlsx_writer` lets openpyxl write the sheet with its other
+half a gigabyte and most of the writing time. A :class:`~xlnn.sheets.layout.RowInputs`
+or :class:`~xlnn.sheets.layout.RowFormulas` block is therefore not given to
+openpyxl: :mod:`xlnn.sheets.xlsx_writer` lets openpyxl write the sheet with its other
 cells (texts, notes, formats), then :func:`merge` copies that part into the
 zip, inserting the blocks' rows in order as text built from per-block
 templates, a few rows at a time. Memory stays flat whatever the row count.
@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from xml.sax.saxutils import escape
 
-from xlnn.layout import Block, RowFormulas, RowInputs, column_letter
+from xlnn.sheets.layout import Block, RowFormulas, RowInputs, column_letter
 
 #: Rows gathered before a write to the zip: large enough to amortize the
 #: call, small enough to keep memory flat.

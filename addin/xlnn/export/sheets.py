@@ -16,7 +16,7 @@
 Every formula carries its check: outputs a float64 evaluation of the model
 (:meth:`Model.exact_predict`) and the framework's values, every other cell
 NumPy's, empty rows blanks; numbers carry the size of their terms
-(:func:`xlnn.verify.scales`).
+(:func:`xlnn.engines.verify.scales`).
 """
 
 from __future__ import annotations
@@ -29,10 +29,17 @@ from pathlib import Path
 import numpy as np
 
 import xlnn
-from xlnn import catalog, export_accuracy, export_readable, network_layout, verify
+from xlnn.engines import verify
 from xlnn.errors import UserError
-from xlnn.flavors import Flavor
-from xlnn.layout import (
+from xlnn.export import accuracy as export_accuracy
+from xlnn.export import readable as export_readable
+from xlnn.functions import catalog
+from xlnn.limits import EXCEL_COLUMNS, EXCEL_ROWS
+from xlnn.model import Affine, Model
+from xlnn.samples import intro
+from xlnn.sheets import network_layout
+from xlnn.sheets.flavors import Flavor
+from xlnn.sheets.layout import (
     COMPACT,
     GAP_WIDTH,
     PROBABILITY,
@@ -45,9 +52,6 @@ from xlnn.layout import (
     Series,
     SheetLayout,
 )
-from xlnn.limits import EXCEL_COLUMNS, EXCEL_ROWS
-from xlnn.model import Affine, Model
-from xlnn.samples import intro
 
 #: Rows of the batch sheet unless told otherwise.
 DEFAULT_ROWS = 100
@@ -445,7 +449,7 @@ class _Rows:
         """The checked values of the filled rows, as :func:`_per_row` takes them.
 
         The rows below are checked as blank by
-        :meth:`~xlnn.layout.SheetLayout.put_row_formulas` without an array;
+        :meth:`~xlnn.sheets.layout.SheetLayout.put_row_formulas` without an array;
         ``rows`` is accepted for callers written when they were padded.
         """
         return np.asarray(values)[: self.filled]
@@ -822,7 +826,7 @@ def layout(
     The about sheet's verification cell says ``status``; by default
     :data:`PENDING`, to be replaced with the result (:func:`fill_result`).
     ``labels`` (optional) are the inputs' true labels, one per row, each one
-    of the output headers (:mod:`xlnn.export_accuracy`).
+    of the output headers (:mod:`xlnn.export.accuracy`).
     """
     inputs = np.atleast_2d(np.asarray(inputs, dtype=np.float64))
     _check_shapes(model, inputs, rows=rows, image=image)

@@ -16,7 +16,7 @@ Running the function in a thread would free the loop for a tenth of that, so
 each worker is a process of its own: while one is busy with a large call,
 the others accept and answer new connections. The cost is memory (about
 90 MB per idle worker) and a large call still holds its own worker (and any
-keep-alive connection to it) for its duration; :data:`xlnn.cells.MAX_CELLS`
+keep-alive connection to it) for its duration; :data:`xlnn.functions.cells.MAX_CELLS`
 bounds that duration and the memory of one call.
 
 How xlwings Server finds xlnn

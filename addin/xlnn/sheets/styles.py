@@ -1,7 +1,7 @@
 """How each kind of cell looks, for every writer: colors and fonts as plain data.
 
 Yellow cells are inputs, blue-grey cells computed steps, green cells results.
-:mod:`xlnn.xlsx_writer` and :mod:`xlnn.book_writer` turn these into their
+:mod:`xlnn.sheets.xlsx_writer` and :mod:`xlnn.sheets.book_writer` turn these into their
 library's own style objects.
 """
 

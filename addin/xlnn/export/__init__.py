@@ -1,18 +1,18 @@
 """``xlnn export``: a user's trained model as a workbook that runs it, verified.
 
 A :class:`xlnn.model.Model` (read from ONNX, scikit-learn, ``.npz`` or the
-book's pickle by :mod:`xlnn.sources`) is laid out as four sheets
-(:mod:`xlnn.export_sheets`: predict, batch, weights, about) and rendered.
+book's pickle by :mod:`xlnn.export.sources`) is laid out as four sheets
+(:mod:`xlnn.export.sheets`: predict, batch, weights, about) and rendered.
 
 Verification. The batch is filled with the verification inputs (the rows of
 a CSV, or seeded random ones), the last rows left empty to show the
 empty-row rule. An engine recalculates the rendered file (LibreOffice for
-plain, ``formulas`` for the add-in) and :mod:`xlnn.verify`'s rule compares
+plain, ``formulas`` for the add-in) and :mod:`xlnn.engines.verify`'s rule compares
 it, each number against the size of its terms as well as its own:
 
 - every output cell with a float64 evaluation of the model
   (:meth:`Model.exact_predict`), every other cell with NumPy's forward pass,
-  within :data:`xlnn.verify.RELATIVE_TOLERANCE`; every empty row with blanks;
+  within :data:`xlnn.engines.verify.RELATIVE_TOLERANCE`; every empty row with blanks;
 - every output cell with the framework's own inference
   (:meth:`Model.framework_predict`) within the model's
   :attr:`~xlnn.model.Model.reference_tolerance` (1e-9, or 1e-5 against a
@@ -22,7 +22,7 @@ it, each number against the size of its terms as well as its own:
   except where the framework's top two are a near-tie (excused, counted).
 - with true labels (``sample_labels``), the accuracy, every confusion
   matrix count, recall and precision with what the float64 labels give and
-  with what the framework's give (:mod:`xlnn.export_accuracy`).
+  with what the framework's give (:mod:`xlnn.export.accuracy`).
 
 The result is then written into the about sheet, and the file takes its final
 name (no-clobber and atomic, as ``xlnn build`` writes).
@@ -48,10 +48,10 @@ from xml.sax.saxutils import escape
 
 import numpy as np
 
-from xlnn import files, verify, xlsx_writer
-from xlnn.engines import EngineError, Progress, quiet
+from xlnn import files
+from xlnn.engines import EngineError, Progress, quiet, verify
 from xlnn.engines.libreoffice import DEFAULT_TIMEOUT
-from xlnn.export_sheets import (
+from xlnn.export.sheets import (
     DEFAULT_ROWS,
     PENDING,
     ExportError,
@@ -59,10 +59,11 @@ from xlnn.export_sheets import (
     layout,
     now,
 )
-from xlnn.export_sheets import _labels as header_labels
-from xlnn.flavors import FLAVORS, Flavor
-from xlnn.layout import Check, column_letter, is_uniform
+from xlnn.export.sheets import _labels as header_labels
 from xlnn.model import Affine, Model
+from xlnn.sheets import xlsx_writer
+from xlnn.sheets.flavors import FLAVORS, Flavor
+from xlnn.sheets.layout import Check, column_letter, is_uniform
 
 #: What the about sheet and the summary say when verification was not asked for.
 NOT_ASKED = "not verified (not asked: --no-verify, or verify=False)"
@@ -181,7 +182,7 @@ def _accuracy(checks) -> str:
         return ""
     accuracy = found["accuracy"].framework[0, 0]
     # The correct column's checks: one per row, or a block of the filled
-    # rows and one of the blank rows (xlnn.layout.RowFormulas).
+    # rows and one of the blank rows (xlnn.sheets.layout.RowFormulas).
     labelled = sum(
         sum(not _blank(value) for value in np.ravel(c.expected))
         for c in checks
@@ -228,8 +229,8 @@ def random_inputs(model: Model, count: int, *, image=None, seed: int = SEED):
 
 
 def read_inputs(path, n_inputs: int, max_rows: int | None = None) -> np.ndarray:
-    """The rows of a CSV of numbers, one sample each (:mod:`xlnn.sample_inputs`)."""
-    from xlnn import sample_inputs
+    """The rows of a CSV of numbers, one sample each (see ``sample_inputs``)."""
+    from xlnn.export import sample_inputs
 
     return sample_inputs.read(path, n_inputs, max_rows=max_rows).rows
 
@@ -335,7 +336,7 @@ def _copy_compressed(
 
 
 def _engine(flavor: Flavor, timeout: float):
-    from xlnn.build import engines
+    from xlnn.samples.build import engines
 
     return engines(timeout=timeout)[flavor.name]
 
@@ -352,7 +353,7 @@ def compare(
     """Compare a recalculated workbook's ``values`` with the export's checks.
 
     Every cell is held to its float64 ``expected`` within
-    :data:`xlnn.verify.RELATIVE_TOLERANCE` of the larger of its value and its
+    :data:`xlnn.engines.verify.RELATIVE_TOLERANCE` of the larger of its value and its
     terms' ``scale``; a cell with a ``framework`` value is also held to it
     within ``reference_tolerance`` (:attr:`xlnn.model.Model.reference_tolerance`)
     of the larger of those and ``reference_scale``
@@ -472,7 +473,7 @@ def _floats(array) -> bool:
 
 
 def _judge(result, check, got, expected, scale, tolerance, suffix: str) -> None:
-    """:func:`xlnn.verify.relative_error` and the worst cell, over a whole block."""
+    """:func:`~xlnn.engines.verify.relative_error` and the worst cell of a block."""
     size = np.maximum(np.abs(expected), scale)
     with np.errstate(divide="ignore", invalid="ignore"):
         error = np.abs(got - expected)
@@ -651,9 +652,9 @@ def as_model(obj, *, activations=None) -> Model:
     ----------
     obj : Model, scikit-learn estimator, onnx.ModelProto, str or Path
         A Model as is; a fitted ``MLPClassifier``, ``MLPRegressor`` or
-        ``Pipeline`` through :func:`xlnn.sources.sklearn_source.from_sklearn`;
-        a ModelProto through :func:`xlnn.sources.onnx_source.from_proto`; a
-        path through :func:`xlnn.sources.read`.
+        ``Pipeline`` through :func:`xlnn.export.sources.sklearn_source.from_sklearn`;
+        a ModelProto through :func:`xlnn.export.sources.onnx_source.from_proto`; a
+        path through :func:`xlnn.export.sources.read`.
     activations : sequence of str, optional
         For a model file that does not name them (``.npz``, ``.pkl``).
 
@@ -665,7 +666,7 @@ def as_model(obj, *, activations=None) -> Model:
         The model cannot be read (the message names the file and why).
     """
     if isinstance(obj, (str, os.PathLike)):
-        sources = importlib.import_module("xlnn.sources")
+        sources = importlib.import_module("xlnn.export.sources")
         path = Path(obj)
         try:
             return sources.read(path, activations=activations)
@@ -679,12 +680,12 @@ def as_model(obj, *, activations=None) -> Model:
     # Only a module already imported can have made ``obj``: no import here.
     onnx = sys.modules.get("onnx")
     if onnx is not None and isinstance(obj, onnx.ModelProto):
-        from xlnn.sources import onnx_source
+        from xlnn.export.sources import onnx_source
 
         return onnx_source.from_proto(obj)
     sklearn_base = sys.modules.get("sklearn.base")
     if sklearn_base is not None and isinstance(obj, sklearn_base.BaseEstimator):
-        from xlnn.sources.sklearn_source import from_sklearn
+        from xlnn.export.sources.sklearn_source import from_sklearn
 
         return from_sklearn(obj)
     raise TypeError(f"cannot export a {type(obj).__name__}: give {ACCEPTED}")
@@ -694,7 +695,7 @@ def _as_cells_hold_it(model: Model) -> Model:
     """``model`` with its labels and names as text cells hold them.
 
     A control character becomes U+FFFD in the cell
-    (:func:`xlnn.xlsx_writer.text_value`); replaced here, before the layout,
+    (:func:`xlnn.sheets.xlsx_writer.text_value`); replaced here, before the layout,
     the predicted labels the workbook is checked against are the ones it
     shows, instead of a false mismatch.
     """
@@ -741,7 +742,7 @@ def true_labels(model: Model, labels, count: int) -> list | None:
     """
     if labels is None:
         return None
-    from xlnn import sample_labels
+    from xlnn.export import sample_labels
 
     classes = label_classes(model)
     if isinstance(labels, (str, os.PathLike)):
@@ -807,10 +808,10 @@ def to_workbook(
         One activation per layer, for a model file that does not name them.
     sample_labels : str, Path or sequence, optional
         The true label of each sample input, in order: a text file of one
-        label a line (:mod:`xlnn.sample_labels`) or the labels themselves,
+        label a line (:mod:`xlnn.export.sample_labels`) or the labels themselves,
         each one of the classifier's classes (a numeric class matched by
         value). The batch sheet then shows the true labels, the accuracy
-        and the confusion matrix (:mod:`xlnn.export_accuracy`).
+        and the confusion matrix (:mod:`xlnn.export.accuracy`).
 
     Raises
     ------

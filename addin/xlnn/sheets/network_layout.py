@@ -20,9 +20,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from xlnn import catalog
-from xlnn.flavors import Flavor
-from xlnn.layout import (
+from xlnn.functions import catalog
+from xlnn.network import Dense, LayerValues, Network
+from xlnn.sheets.flavors import Flavor
+from xlnn.sheets.layout import (
     COMPACT,
     GAP_WIDTH,
     NUMBER,
@@ -32,7 +33,6 @@ from xlnn.layout import (
     Cursor,
     SheetLayout,
 )
-from xlnn.network import Dense, LayerValues, Network
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1 @@
+"""The Excel runtimes: classic xlwings binding, xlwings Lite, xlwings Server."""

@@ -1,0 +1,1 @@
+"""The Excel functions' table (catalog) and the cell rules (cells)."""

@@ -1,0 +1,1 @@
+"""What goes in which cell (layout) and the two writers that apply it."""
