@@ -149,6 +149,73 @@ def test_npz_extra_arrays_are_ignored(tmp_path, arrays):
     assert len(model.network.layers) == 3
 
 
+# xlnn train writes the classes it found as a 'classes' array: numbers as
+# float64 (whole ones stand for ints), text as strings.
+NPZ_CLASSES = [
+    (np.array(["cat", "=1+1", "eel"]), ("cat", "=1+1", "eel")),
+    (np.array([b"ant", b"b\xc3\xa9e", b"cow"]), ("ant", "b\u00e9e", "cow")),
+    (np.array([3.0, 7.0, 10.0]), (3, 7, 10)),
+    (np.array([0.5, 1.0, -2.25]), (0.5, 1, -2.25)),
+    (np.array([4, 1, 9], dtype=np.int16), (4, 1, 9)),
+]
+
+
+@pytest.mark.parametrize(("stored", "expected"), NPZ_CLASSES)
+def test_npz_classes_name_the_outputs(tmp_path, arrays, stored, expected):
+    path = _save(tmp_path / "net.npz", arrays, classes=stored)
+    model = sources.read(path, activations=["relu", "relu", "softmax"])
+    assert model.classes == expected
+    assert [type(label) for label in model.classes] == [type(e) for e in expected]
+
+
+def test_npz_classes_of_a_network_without_softmax_are_ignored(tmp_path, arrays):
+    path = _save(tmp_path / "net.npz", arrays, classes=np.array(["only one"]))
+    model = sources.read(path, activations=["relu", "relu", "identity"])
+    assert model.classes is None
+
+
+@pytest.mark.parametrize(
+    ("classes", "named"),
+    [
+        (np.array(["a", "b"]), "'classes' array has 2 labels, but the last layer"),
+        (np.array([["a", "b", "c"]]), "1-D array of numbers or strings"),
+        (np.array([1 + 2j, 0, 1]), "1-D array of numbers or strings, one label"),
+        (np.array([True, False, True]), "not bool of shape 3"),
+        (np.array([0.0, np.nan, 2.0]), "'classes' array holds NaN"),
+        (np.array(["a", "b", "a"]), "'classes' array names 'a' twice"),
+        (np.array([1.0, 2.0, 1.0]), "'classes' array names 1 twice"),
+        (np.array([b"a", b"\xff", b"c"]), "bytes that are not UTF-8"),
+        (np.array(["a", 2, None], dtype=object), "array classes holds object"),
+    ],
+)
+def test_npz_classes_are_checked(tmp_path, arrays, classes, named):
+    path = _save(tmp_path / "bad.npz", arrays, classes=classes)
+    with pytest.raises(SourceError, match=named) as info:
+        sources.read(path, activations=["relu", "relu", "softmax"])
+    assert str(info.value).startswith("bad.npz: ")
+
+
+def test_npz_classes_are_in_the_exported_workbook_as_text(tmp_path, arrays):
+    import openpyxl
+
+    from xlnn import export
+
+    labels = ["setosa", "=1+1", "virginica"]
+    path = _save(tmp_path / "net.npz", arrays, classes=np.array(labels))
+    model = sources.read(path, activations=["relu", "relu", "softmax"])
+    out = tmp_path / "net.xlsx"
+    export.to_workbook(model, out, flavor="addin", rows=3, verify=False)
+    book = openpyxl.load_workbook(out)
+    texts = {
+        cell.value
+        for sheet in book.worksheets
+        for row in sheet.iter_rows()
+        for cell in row
+        if cell.data_type == "s"
+    }
+    assert set(labels) <= texts
+
+
 def test_the_digits_npz_shipped_with_xlnn(tmp_path):
     path = resources.files("xlnn") / "data" / "digits_mlp.npz"
     with resources.as_file(path) as file, np.load(file) as data:

@@ -6,9 +6,9 @@ The steps, each a function here: :func:`read_csv` (through
 (a seeded fifth held out), :func:`train_network` (:mod:`xlnn.learning`'s
 :class:`~xlnn.learning.TwoLayerNet` and minibatch SGD) and
 :func:`write_model` (an ``.npz`` that :mod:`xlnn.export.sources.npz_source` reads:
-``W1, b1, W2, b2`` and ``activations``, plus ``classes`` and
-``feature_names``, which the export ignores). Everything a user can get
-wrong is a :class:`~xlnn.errors.UserError` with one line.
+``W1, b1, W2, b2``, ``activations`` and ``classes``, by which the export
+names the outputs, plus ``feature_names``, which it ignores). Everything a
+user can get wrong is a :class:`~xlnn.errors.UserError` with one line.
 """
 
 from __future__ import annotations
