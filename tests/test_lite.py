@@ -441,7 +441,7 @@ def assert_registers_everything(functions_meta: dict, scripts_meta: list) -> Non
     assert names == sorted(f.excel_name for f in udfs.FUNCTIONS)
     scripts = sorted(script["function_name"] for script in scripts_meta)
     expected = [f"insert_{sample}" for sample in samples.SAMPLES]
-    assert scripts == sorted([*expected, "bind_formulas"])
+    assert scripts == sorted([*expected, "bind_formulas", "train_network"])
 
 
 def test_the_plugin_entry_points_name_the_functions_and_the_scripts():

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from xlnn import files, learning
+from xlnn.classes import class_indices, shown
 from xlnn.errors import UserError
 from xlnn.export import sample_inputs
 
@@ -66,38 +67,6 @@ def read_csv(path: Path, label_column: str, progress=None) -> TrainingData:
             "needs at least two classes"
         )
     return TrainingData(read.rows, t, classes, read.feature_names)
-
-
-def class_indices(labels: Iterable[str]) -> tuple[tuple, np.ndarray]:
-    """The sorted classes of ``labels``, and each label's index among them.
-
-    When every label is a finite number the classes are numbers (``7`` and
-    ``7.0`` are one class), sorted by value; otherwise text, sorted.
-
-    >>> class_indices(["7", "10", "7.0"])
-    ((7.0, 10.0), array([0, 1, 0]))
-    >>> class_indices(["cat", "dog", "cat"])
-    (('cat', 'dog'), array([0, 1, 0]))
-    """
-    labels = list(labels)
-    numbers = [_number(label) for label in labels]
-    keys = numbers if None not in numbers else labels
-    classes = tuple(sorted(set(keys)))
-    index = {key: i for i, key in enumerate(classes)}
-    return classes, np.array([index[key] for key in keys], dtype=np.intp)
-
-
-def _number(text: str) -> float | None:
-    try:
-        value = float(text)
-    except ValueError:
-        return None
-    return value if math.isfinite(value) else None
-
-
-def shown(label) -> str:
-    """A class as ``xlnn train`` prints it: ``7`` for 7.0."""
-    return f"{label:g}" if isinstance(label, float) else str(label)
 
 
 def split(rows: int, seed) -> tuple[np.ndarray, np.ndarray]:

@@ -57,11 +57,24 @@ class Flavor:
         if not self.add_in:
             return activation.formula(ref, parameter)
         activation.label(parameter)  # refuses a parameter it does not take
-        prefix = f"{self.namespace}." if self.namespace else ""
         function = (
             activation.python_name.upper() if self.vba_names else activation.excel_name
         )
         arguments = ref if parameter is None else f"{ref},{formula_number(parameter)}"
+        return self.call(function, arguments)
+
+    def call(self, function: str, arguments: str) -> str:
+        """Formula body calling the add-in's ``function`` (``DENSE``) as named here.
+
+        The name is prefixed with the namespace, if any; it must be the same
+        for Office.js and classic xlwings' VBA wrapper (all but STEP's are).
+
+        >>> ADDIN.in_namespace("xlwings").call("DENSE", 'A1:B2,W,b,"sigmoid"')
+        'XLWINGS.DENSE(A1:B2,W,b,"sigmoid")'
+        """
+        if not self.add_in:
+            raise ValueError(f"the {self.name} flavor calls no add-in function")
+        prefix = f"{self.namespace}." if self.namespace else ""
         return f"{prefix}{function}({arguments})"
 
     def in_namespace(self, namespace: str) -> Flavor:
