@@ -288,6 +288,57 @@ def test_script_over_http_writes_formulas_in_the_manifest_namespace(server):
     assert all(f"={namespace}.SIGMOID(" in f for f in calls), calls
 
 
+def _data_book() -> tuple[dict, np.ndarray, np.ndarray]:
+    """A book with two separable classes selected, and the data as arrays."""
+    rng = np.random.default_rng(11)
+    x = np.concatenate([rng.normal(0.0, 0.5, (10, 2)), rng.normal(2.0, 0.5, (10, 2))])
+    t = np.repeat([0, 1], 10)
+    labels = np.array(["no", "yes"])[t]
+    values = [
+        [*map(float, row), str(label)] for row, label in zip(x, labels, strict=True)
+    ]
+    book = {**EMPTY_BOOK, "book": {**EMPTY_BOOK["book"], "selection": "A1:C20"}}
+    book["sheets"] = [{**EMPTY_BOOK["sheets"][0], "values": values}]
+    return book, x, t
+
+
+@pytest.mark.engine
+def test_train_network_over_http_writes_numpys_weights_and_dense(server):
+    from officejs_replay import Replay
+
+    from xlnn import learning
+
+    body, x, t = _data_book()
+    reply = server.post("/xlwings/custom-scripts-call/train_network", body)
+    namespace = server.manifest_namespace()
+    dense = [f for f in _formulas(reply["actions"]) if "DENSE(" in f]
+    assert len(dense) == 2 and all(f"={namespace}.DENSE(" in f for f in dense)
+    weight_seed, order_seed = np.random.SeedSequence(0).spawn(2)
+    net = learning.TwoLayerNet(2, 10, 2, "sigmoid", seed=weight_seed)
+    learning.train(net, x, t, epochs=100, batch_size=10, learning_rate=0.1,
+                   seed=order_seed)  # fmt: skip
+    replay = Replay.of(reply["actions"])
+    written = {
+        (row, col): value
+        for (sheet, row, col), value in replay.constants.items()
+        if sheet == "trained" and isinstance(value, float)
+    }
+    # W1 is the first block of numbers on the sheet, under its caption.
+    (w1_row, w1_col) = min(written)
+    w1 = [[written[(w1_row + i, w1_col + j)] for j in range(10)] for i in range(2)]
+    np.testing.assert_array_equal(w1, net.params["W1"])
+
+
+@pytest.mark.engine
+def test_train_network_refusals_reach_the_add_in_as_400_with_the_message(server):
+    status, text = server.refused(
+        "/xlwings/custom-scripts-call/train_network", EMPTY_BOOK
+    )
+    assert status == 400, text
+    assert text.startswith("train_network: the selection Sheet1!A1 is empty; select")
+    assert "An error occurred" not in text
+
+
 # --- under abuse: argument errors, too many cells, other names -----------------
 
 ARGUMENT_ERRORS = {
@@ -335,6 +386,7 @@ def test_only_the_scripts_are_served(server):
 NOT_SCRIPTS = [
     "insert",
     "insert_into_active_book",
+    "train_in_active_book",
     "active_book",
     "os",
     "udfs",

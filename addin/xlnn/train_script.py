@@ -252,11 +252,11 @@ def from_selection(raw, block: Block, classic: bool) -> TrainingData:
     """
     grid = _without_blank_end(_grid(raw))
     if block.cols < 2 or len(grid) < 2:
+        held = f"has {len(grid)} x {block.cols} cells of data" if grid else "is empty"
         raise TrainingRefused(
-            f"the selection {_range_text(block)} has {len(grid)} x {block.cols} "
-            "cells of data; select the data first (one sample per row, the "
-            "labels in the last column; two columns and two rows at least), or "
-            "name the ranges train_x and train_t"
+            f"the selection {_range_text(block)} {held}; select the data first "
+            "(one sample per row, the labels in the last column; two columns and "
+            "two rows at least), or name the ranges train_x and train_t"
         )
     header = None
     if _is_header(grid[0][:-1]):
