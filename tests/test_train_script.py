@@ -25,7 +25,7 @@ from xlnn import learning, scripts, train_script, udfs
 from xlnn.engines import verify
 from xlnn.excel import training
 from xlnn.functions import cells
-from xlnn.train_script import MAX_STEPS, TrainingRefused
+from xlnn.train_script import TrainingRefused
 
 LABELS = ("cat", "dog", "eel")
 
@@ -341,6 +341,13 @@ def with_cell(row: int, col: int, value) -> list[list]:
     return values
 
 
+def with_cells(changes: dict) -> list[list]:
+    values = table()
+    for (row, col), value in changes.items():
+        values[row][col] = value
+    return values
+
+
 def named_table(*names):
     values = table()
     return book_of(values, selection=f"A1:C{len(values)}", names=names)
@@ -391,7 +398,13 @@ REFUSALS = {
                       "learning_rate must be above 0 and at most 1000"),
     "too long": (lambda: book_of(with_cell(1, 0, 100_000.0), selection="A3:C37",
                                  names=[("epochs", "A2")]),
-                 f"train_network takes at most {MAX_STEPS:,} steps"),
+                 "100000 epochs over 35 rows in batches of 10 is 400,000 steps"),
+    "too much": (lambda: book_of(with_cells({(1, 0): 5100.0, (2, 0): 1000.0,
+                                             (3, 0): 33.0}), selection="A5:C37",
+                                 names=[("epochs", "A2"), ("hidden_size", "A3"),
+                                        ("batch_size", "A4")]),
+                 "5100 epochs over 33 rows in batches of 33 is 5,100 steps and "
+                 "1,010,304,900 weight visits (epochs x rows x the 6,003 weights)"),
 }  # fmt: skip
 
 

@@ -41,12 +41,14 @@ HIDDEN_ACTIVATION, OUTPUT_ACTIVATION = "sigmoid", "softmax"
 #: The most cells the data may hold, inputs and labels together: as many as
 #: one call of an xlnn function (:data:`xlnn.functions.cells.MAX_CELLS`).
 MAX_CELLS = cells.MAX_CELLS
-#: The most gradient-descent steps (minibatches) one run may take: Python's
-#: cost per step dominates small data (about 0.3 ms here, several times that
-#: under Pyodide in xlwings Lite).
-MAX_STEPS = 50_000
-#: The most weight visits (epochs x rows x weights) one run may make; the
-#: arithmetic dominates large data (about 1e8 a second here).
+#: The most gradient-descent steps (minibatches) one run may take. Python's
+#: cost per step dominates small data: 0.34 ms a step on a shared 2-core
+#: Linux machine (3,333 epochs of 150 rows in batches of 10: 17 s), several
+#: times that under Pyodide in xlwings Lite; so at most about 7 s here.
+MAX_STEPS = 20_000
+#: The most weight visits (epochs x rows x weights) one run may make: the
+#: arithmetic dominates large data (147 epochs of the 1,797 digits through a
+#: 64-50-10 network in batches of 100, 1e9 visits: 6.7 s on that machine).
 MAX_WEIGHT_VISITS = 1_000_000_000
 
 
@@ -115,7 +117,7 @@ class Settings:
 
     def described(self) -> str:
         """``hidden_size 10, epochs 100, ...``: what a sheet and a message say."""
-        return ", ".join(f"{s.name} {getattr(self, s.name):g}" for s in SETTINGS)
+        return ", ".join(f"{s.name} {shown(getattr(self, s.name))}" for s in SETTINGS)
 
 
 @dataclass(frozen=True)
@@ -397,10 +399,11 @@ def check_work(data: TrainingData, settings: Settings) -> None:
     if steps > MAX_STEPS or visits > MAX_WEIGHT_VISITS:
         raise TrainingRefused(
             f"{settings.epochs} epochs over {data.rows} rows in batches of "
-            f"{settings.batch_size} is {steps:,} steps through {weights:,} weights; "
-            f"train_network takes at most {MAX_STEPS:,} steps and "
-            f"{MAX_WEIGHT_VISITS:,} weight visits (epochs x rows x weights): "
-            "lower epochs or hidden_size, or raise batch_size"
+            f"{settings.batch_size} is {steps:,} steps and {visits:,} weight visits "
+            f"(epochs x rows x the {weights:,} weights); train_network takes at "
+            f"most {MAX_STEPS:,} steps and {MAX_WEIGHT_VISITS:,} visits, so that "
+            "Excel is not kept waiting: lower epochs or hidden_size, or raise "
+            "batch_size"
         )
 
 
