@@ -77,17 +77,27 @@ class Setting:
             raise TrainingRefused(f"{where} holds {number}; {self.name} must be finite")
         if self.whole and not float(number).is_integer():
             raise TrainingRefused(
-                f"{where} holds {number:g}; {self.name} must be a whole number"
+                f"{where} holds {_figure(number)}; {self.name} must be a whole number"
             )
         too_low = number <= self.low if self.above else number < self.low
         if too_low or number > self.high:
             first = "above" if self.above else "from"
             second = "and at most" if self.above else "to"
             raise TrainingRefused(
-                f"{where} holds {number:g}; {self.name} must be {first} "
-                f"{self.low:g} {second} {self.high:g}"
+                f"{where} holds {_figure(number)}; {self.name} must be {first} "
+                f"{self._bound(self.low)} {second} {self._bound(self.high)}"
             )
         return int(number) if self.whole else float(number)
+
+    def _bound(self, number: float) -> str:
+        return f"{int(number):,}" if self.whole else f"{number:g}"
+
+
+def _figure(number: float) -> str:
+    """A cell's number as a message shows it: 4,294,967,296 whole, else 2.5."""
+    if float(number).is_integer() and abs(number) < 1e15:
+        return f"{int(number):,}"
+    return f"{number:g}"
 
 
 #: The settings, each read from a workbook-scoped named cell when there is
