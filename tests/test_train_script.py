@@ -25,6 +25,7 @@ from xlnn import learning, scripts, train_script, udfs
 from xlnn.engines import verify
 from xlnn.excel import training
 from xlnn.functions import cells
+from xlnn.sheets.layout import column_letter
 from xlnn.train_script import TrainingRefused
 
 LABELS = ("cat", "dog", "eel")
@@ -521,3 +522,44 @@ def test_train_network_is_a_served_script_with_its_help():
         "DENSE",
     ):
         assert word in doc
+
+
+def test_more_classes_than_the_cap_are_refused_as_likely_numbers():
+    rows = [[float(k), float(k % 7), float(k) + 0.5] for k in range(1001)]
+    book = book_of(rows, selection="A1:C1001")
+    with pytest.raises(scripts.ScriptRefused, match=r"name 1,001 classes; .* at most"):
+        run_script(book)
+    assert book.json()["actions"] == []
+
+
+def test_data_too_wide_for_the_new_sheet_is_refused_before_writing():
+    width = 16_370
+    rows = [[0.0] * width + ["a"], [1.0] * width + ["b"]]
+    last = column_letter(width + 1)
+    book = book_of(rows, selection=f"A1:{last}2")
+    with pytest.raises(scripts.ScriptRefused, match=r"16,384: train on fewer"):
+        run_script(book)
+    assert book.json()["actions"] == []
+
+
+def test_labels_that_look_like_formulas_are_entered_as_text():
+    rows = [[a, b, {"cat": "=1+1", "dog": "@SUM(1)", "eel": "eel"}[c]]
+            for a, b, c in DATA]  # fmt: skip
+    actions = run_script(book_of(rows, selection="A1:C36"))
+    texts = [
+        cell
+        for action in actions
+        if action["func"] == "setValues"
+        for row in action["values"]
+        for cell in row
+        if isinstance(cell, str)
+    ]
+    assert "'=1+1" in texts and "'@SUM(1)" in texts
+    formulas = [
+        cell
+        for action in actions
+        if action["func"] == "setFormula"
+        for row in action["values"]
+        for cell in row
+    ]
+    assert not [f for f in formulas if "1+1" in f or "SUM(1)" in f]

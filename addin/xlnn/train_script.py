@@ -41,6 +41,8 @@ HIDDEN_ACTIVATION, OUTPUT_ACTIVATION = "sigmoid", "softmax"
 #: The most cells the data may hold, inputs and labels together: as many as
 #: one call of an xlnn function (:data:`xlnn.functions.cells.MAX_CELLS`).
 MAX_CELLS = cells.MAX_CELLS
+#: The most classes: one output column each on the new sheet.
+MAX_CLASSES = 1000
 #: The most gradient-descent steps (minibatches) one run may take. Python's
 #: cost per step dominates small data: 0.34 ms a step on a shared 2-core
 #: Linux machine (3,333 epochs of 150 rows in batches of 10: 17 s), several
@@ -177,9 +179,10 @@ class TrainingData:
 
     ``t`` is each row's class index; ``classes`` the label of each index
     (sorted: numbers by value when every label is one, else text; 0..k-1 for
-    one-hot rows); ``feature_names`` a name per input column. ``x_block`` and
-    ``t_block`` are where the rows were read (the rows used only), and
-    ``source`` says how they were found, for the sheet and messages.
+    one-hot rows); ``feature_names`` a name per input column and
+    ``label_name`` one for the labels (from a header, or made up); ``source``
+    says where the rows were read (the rows used only), for the sheet and
+    messages.
     """
 
     x: np.ndarray
@@ -187,8 +190,6 @@ class TrainingData:
     classes: tuple
     feature_names: tuple[str, ...]
     label_name: str
-    x_block: Block
-    t_block: Block
     source: str
 
     @property
@@ -287,20 +288,9 @@ def from_selection(raw, block: Block, classic: bool) -> TrainingData:
             for cell, name in zip(header[:-1], names, strict=True)
         ]
         label_name = str(header[-1]).strip() if _is_text(header[-1]) else label_name
-    source = f"the selection {_range_text(Block(*_span(x_block, t_block)))}"
-    return TrainingData(
-        x, t, classes, tuple(names), label_name, x_block, t_block, source
-    )
-
-
-def _span(first: Block, last: Block) -> tuple:
-    return (
-        first.sheet,
-        first.row,
-        first.col,
-        first.rows,
-        last.last_col - first.col + 1,
-    )
+    used = Block(block.sheet, block.row, block.col, len(grid), block.cols)
+    source = f"the selection {_range_text(used)}"
+    return TrainingData(x, t, classes, tuple(names), label_name, source)
 
 
 def from_names(raw_x, x_block: Block, raw_t, t_block: Block, classic: bool):
@@ -334,7 +324,7 @@ def from_names(raw_x, x_block: Block, raw_t, t_block: Block, classic: bool):
         classes, t = _one_hot([row[width:] for row in pairs], t_block, classic)
     names = tuple(f"x[{j}]" for j in range(width))
     source = f"train_x ({_range_text(x_block)}) and train_t ({_range_text(t_block)})"
-    return TrainingData(x, t, classes, names, "class", x_block, t_block, source)
+    return TrainingData(x, t, classes, names, "class", source)
 
 
 def _inputs(grid: list[list], block: Block, classic: bool) -> np.ndarray:
@@ -369,6 +359,12 @@ def _labels(column: list, block: Block, classic: bool) -> list[str]:
 
 def _classes(labels: list[str], block: Block) -> tuple[tuple, np.ndarray]:
     classes, t = class_indices(labels)
+    if len(classes) > MAX_CLASSES:
+        raise TrainingRefused(
+            f"the labels ({_range_text(block)}) name {len(classes):,} classes; "
+            f"train_network tells at most {MAX_CLASSES:,} apart (are they "
+            "numbers to predict rather than classes?)"
+        )
     if len(classes) < 2:
         raise TrainingRefused(
             f"every label ({_range_text(block)}) is {_quoted(labels[0])}; a "

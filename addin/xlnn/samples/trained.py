@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from xlnn import limits
 from xlnn.classes import shown
 from xlnn.learning import PARAMETER_NAMES
 from xlnn.network import Dense, Network
@@ -42,6 +43,7 @@ from xlnn.train_script import (
     OUTPUT_ACTIVATION,
     Run,
     TrainingData,
+    TrainingRefused,
 )
 
 #: The longest list of classes a note spells out; the headers of Y hold all.
@@ -118,7 +120,22 @@ def trained_sheet(
         name="accuracy",
     )
     sheet.freeze = sheet.block(label.row, 1)
+    _check_fits(sheet)
     return book
+
+
+def _check_fits(sheet: SheetLayout) -> None:
+    """Refuse a sheet larger than Excel's (wide data, or very many rows)."""
+    blocks = [item.block for item in (*sheet.inputs, *sheet.formulas)]
+    blocks += [rows.block for rows in sheet.row_formulas]
+    last_row = max(block.last_row for block in blocks)
+    last_col = max(block.last_col for block in blocks)
+    if last_row > limits.EXCEL_ROWS or last_col > limits.EXCEL_COLUMNS:
+        raise TrainingRefused(
+            f"the new sheet would need {last_row:,} rows and {last_col:,} columns; "
+            f"Excel's has {limits.EXCEL_ROWS:,} and {limits.EXCEL_COLUMNS:,}: "
+            "train on fewer rows or inputs, or a smaller hidden_size"
+        )
 
 
 def _weight_captions(n_in: int, hidden: int, n_out: int) -> dict[str, str]:
