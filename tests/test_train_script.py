@@ -563,3 +563,20 @@ def test_labels_that_look_like_formulas_are_entered_as_text():
         for cell in row
     ]
     assert not [f for f in formulas if "1+1" in f or "SUM(1)" in f]
+
+
+def test_a_setting_named_as_a_constant_is_refused_naming_it():
+    values = table()
+    book = book_of(values, selection=f"A1:C{len(values)}")
+    book.api["names"].append(
+        {"name": "learning_rate", "refers_to": "=0.5", "sheet_index": None,
+         "address": None, "book_scope": True, "scope_sheet_name": None,
+         "scope_sheet_index": None}
+    )  # fmt: skip
+    with pytest.raises(scripts.ScriptRefused) as refused:
+        run_script(book)
+    assert str(refused.value) == (
+        "train_network: the name learning_rate must refer to a range of cells, "
+        "not '=0.5'"
+    )
+    assert book.json()["actions"] == []
