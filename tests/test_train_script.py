@@ -22,6 +22,7 @@ import xlwings.server
 from officejs_replay import Replay
 
 from xlnn import learning, scripts, train_script, udfs
+from xlnn.classes import shown
 from xlnn.engines import verify
 from xlnn.excel import training
 from xlnn.functions import cells
@@ -509,7 +510,9 @@ def test_train_network_is_a_served_script_with_its_help():
     assert "train_network" in scripts.__all__
     meta = {m["function_name"] for m in xlwings.server.custom_scripts_meta(scripts)}
     assert "train_network" in meta
-    doc = scripts.train_network.__doc__
+    doc = " ".join(scripts.train_network.__doc__.split())
+    for setting in train_script.SETTINGS:  # the help states each default
+        assert f"`{setting.name}` ({shown(setting.default)})" in doc
     for word in (
         "train_x",
         "train_t",

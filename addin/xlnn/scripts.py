@@ -142,8 +142,9 @@ def train_network(book: xw.Book):
 
     Select the data first: one sample per row, the inputs (numbers) in every
     column but the last, the labels (numbers or text) in the last column; a
-    first row of headers is recognized. Or name the inputs `train_x` and the labels
-    `train_t` (one column, or one-hot rows): the names win over the selection.
+    first row of headers is recognized. Or name the inputs `train_x` and the
+    labels `train_t` (one column, or one-hot rows): the names win over the
+    selection.
 
     Optional named cells change the run (defaults in brackets): `hidden_size`
     (10), `epochs` (100), `learning_rate` (0.1), `batch_size` (10), `seed` (0).
