@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import inspect
 import signal
 import sys
 import threading
@@ -12,7 +11,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import xlnn
-from xlnn.errors import UserError
+from xlnn.errors import UserError, stopped_by
 
 #: Exit codes of ``xlnn build``.
 EXIT_OK, EXIT_FAILED, EXIT_NOT_WRITTEN = 0, 1, 2
@@ -145,20 +144,14 @@ def run_lite(args) -> int:
     return EXIT_OK
 
 
-def _signature(adapter) -> str:
-    """Excel-style signature: optional arguments in brackets."""
-    parts = []
-    for parameter in inspect.signature(adapter).parameters.values():
-        optional = parameter.default is not inspect.Parameter.empty
-        parts.append(f"[{parameter.name}]" if optional else parameter.name)
-    return f"{adapter.excel_name}({', '.join(parts)})"
-
-
 def list_functions(out=sys.stdout) -> None:
     """Print each Excel function with its signature and one line of help."""
     from xlnn import udfs
 
-    rows = [(_signature(f), f.__doc__.strip().splitlines()[0]) for f in udfs.FUNCTIONS]
+    rows = [
+        (udfs.excel_signature(f), f.__doc__.strip().splitlines()[0])
+        for f in udfs.FUNCTIONS
+    ]
     width = max(len(signature) for signature, _ in rows)
     for signature, summary in rows:
         print(f"{signature:<{width}}  {summary}", file=out)
@@ -573,14 +566,6 @@ class Interrupted(BaseException):
         self.signum = signum
 
 
-def _stopped_by(what: str, signum: int) -> int:
-    name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
-    print(
-        f"\n{what}: stopped by {name}; nothing half-written was left", file=sys.stderr
-    )
-    return 128 + signum
-
-
 def interruptible(run, what: str) -> int:
     """Run ``run()``; on Ctrl-C or SIGTERM, one line and exit code 130 or 143.
 
@@ -629,7 +614,10 @@ def interruptible(run, what: str) -> int:
         sys.unraisablehook = previous_hook
         for signum, earlier in previous.items():
             signal.signal(signum, earlier)
-    return _stopped_by(what, received[0]) if received else code
+    if not received:
+        return code
+    # After a newline: the terminal shows ^C, or a progress line was cut short.
+    return stopped_by(f"\n{what}", received[0], "; nothing half-written was left")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,9 +22,7 @@ NumPy's, empty rows blanks; numbers carry the size of their terms
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -33,10 +31,11 @@ from xlnn.engines import verify
 from xlnn.errors import UserError
 from xlnn.export import accuracy as export_accuracy
 from xlnn.export import readable as export_readable
+from xlnn.export.sources import file_sha256
 from xlnn.functions import catalog
 from xlnn.limits import EXCEL_COLUMNS, EXCEL_ROWS
 from xlnn.model import Affine, Model
-from xlnn.samples import intro
+from xlnn.samples import dimensions, intro, pixel_row, weights_sheet
 from xlnn.sheets import network_layout
 from xlnn.sheets.flavors import Flavor
 from xlnn.sheets.layout import (
@@ -96,8 +95,7 @@ def _feature_names(model: Model) -> list[str]:
 
 
 def _dimensions(model: Model) -> str:
-    widths = [model.n_inputs, *(layer.n_outputs for layer in model.network.layers)]
-    return "-".join(map(str, widths))
+    return dimensions(model.network)
 
 
 @dataclass(frozen=True)
@@ -234,13 +232,19 @@ def _dense_arguments(layer, *, quoted: bool = False) -> str:
 
 
 def _weights_sheet(book: BookLayout, model: Model, flavor: Flavor) -> None:
-    sheet = book.sheet("weights")
-    cursor = intro(
-        sheet,
-        f"Weights of the {_dimensions(model)} network",
-        ["Every matrix and bias has a workbook name; the other sheets use them."],
+    weights_sheet(
+        book,
+        model.network,
         flavor,
+        title=f"Weights of the {_dimensions(model)} network",
+        notes=["Every matrix and bias has a workbook name; the other sheets use them."],
+        constants=lambda cursor: _preprocessing_constants(cursor, model),
+        widths=(30, 9),
     )
+
+
+def _preprocessing_constants(cursor: Cursor, model: Model) -> None:
+    """Each preprocessing step's offset and scale, named offset_1, scale_1, ..."""
     for k, step in enumerate(model.preprocessing, start=1):
         if not isinstance(step, Affine):
             cursor.text(_step_caption(step, k) + " (no constants)", "caption")
@@ -250,11 +254,9 @@ def _weights_sheet(book: BookLayout, model: Model, flavor: Flavor) -> None:
             _preprocessing_names(k), (step.offset, step.scale), strict=True
         ):
             cursor.text(f"{name}: {step.label} (editable; named {name})", "caption")
-            book.name(name, cursor.inputs(values[np.newaxis, :], "General"))
+            block = cursor.inputs(values[np.newaxis, :], "General")
+            cursor.sheet.book.name(name, block)
         cursor.skip()
-    for k, layer in enumerate(model.network.layers, start=1):
-        network_layout.place_weights(cursor, layer=layer, k=k)
-    sheet.width(2, 30, 9)
 
 
 # --- the predict sheet ------------------------------------------------------------
@@ -285,13 +287,7 @@ def _input_row(sheet, cursor: Cursor, model: Model, x_values, image):
     cursor.text("x: the image's pixels in one row, read row by row", "caption")
     cursor.headers(names)
     x = cursor.at(1, model.n_inputs)
-    for k in range(model.n_inputs):
-        sheet.put_formula(
-            x.cell(0, k),
-            grid.address(k // width, k % width),
-            expected=x_values[k],
-            number_format="General",
-        )
+    pixel_row(sheet, grid, x, x_values, "General")
     cursor.skip(2)
     return x, cursor
 
@@ -802,7 +798,7 @@ def _sha256(source) -> str:
     if source is None:
         return "(none)"
     try:
-        return hashlib.sha256(Path(source.path).read_bytes()).hexdigest()
+        return file_sha256(source.path)
     except OSError:
         return "(file not readable)"
 

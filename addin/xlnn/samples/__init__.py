@@ -20,6 +20,7 @@ from xlnn.sheets.layout import (
     NUMBER,
     PROBABILITY,
     SHORT,
+    Block,
     BookLayout,
     Chart,
     Cursor,
@@ -298,7 +299,7 @@ def digits(flavor: Flavor) -> BookLayout:
     """A real classifier of scikit-learn's 8x8 digits, one image and a batch."""
     network, images, labels = load_digits_network()
     book = BookLayout()
-    _weights_sheet(
+    weights_sheet(
         book,
         network,
         flavor,
@@ -314,14 +315,43 @@ def digits(flavor: Flavor) -> BookLayout:
     return book
 
 
-def _weights_sheet(
-    book: BookLayout, network: Network, flavor: Flavor, *, title: str, notes=()
+def weights_sheet(
+    book: BookLayout,
+    network: Network,
+    flavor: Flavor,
+    *,
+    title: str,
+    notes=(),
+    constants=None,
+    widths: tuple[int, float] = (18, 8),
 ) -> None:
+    """The weights sheet: every layer's W and b, editable and named W_1, b_1, ...
+
+    ``constants(cursor)``, if given, places other named inputs above them;
+    ``widths`` is the last column of columns B onwards, and their width.
+    """
     sheet = book.sheet("weights")
     cursor = intro(sheet, title, notes, flavor)
+    if constants is not None:
+        constants(cursor)
     for k, layer in enumerate(network.layers, start=1):
         network_layout.place_weights(cursor, layer=layer, k=k)
-    sheet.width(2, 18, 8)
+    last_col, width = widths
+    sheet.width(2, last_col, width)
+
+
+def pixel_row(sheet: SheetLayout, grid: Block, x: Block, pixels, number_format):
+    """Fill the one-row ``x`` with references to ``grid``'s cells, row by row.
+
+    ``pixels`` are the grid's values in that order, the checks of ``x``.
+    """
+    for k in range(x.cols):
+        sheet.put_formula(
+            x.cell(0, k),
+            grid.address(k // grid.cols, k % grid.cols),
+            expected=pixels[k],
+            number_format=number_format,
+        )
 
 
 def _digit_sheet(book, network: Network, image, flavor: Flavor) -> None:
@@ -386,13 +416,7 @@ def _digit_sheet(book, network: Network, image, flavor: Flavor) -> None:
         "x: the grid's 64 pixels in one row, read row by row (runs far right)",
         "caption",
     )
-    for k in range(64):
-        sheet.put_formula(
-            x.cell(0, k),
-            grid.address(k // 8, k % 8),
-            expected=image[k],
-            number_format=INTEGER,
-        )
+    pixel_row(sheet, grid, x, image, INTEGER)
     sheet.anchor("x", x)
     sheet.width(18, 80, 9)
 
@@ -493,16 +517,16 @@ def network_batch(network: Network, x_values, flavor: Flavor) -> BookLayout:
     """Any network on a batch of inputs: its weights, then every layer per row."""
     x_values = np.atleast_2d(np.asarray(x_values, dtype=np.float64))
     book = BookLayout()
-    _weights_sheet(
+    weights_sheet(
         book,
         network,
         flavor,
-        title=f"Weights of the {'-'.join(map(str, _widths(network)))} network",
+        title=f"Weights of the {dimensions(network)} network",
     )
     sheet = book.sheet("batch")
     cursor = intro(
         sheet,
-        f"A {'-'.join(map(str, _widths(network)))} network on {len(x_values)} inputs",
+        f"A {dimensions(network)} network on {len(x_values)} inputs",
         ["Each row of X is one sample; each block is one formula over all rows."],
         flavor,
     )
@@ -524,8 +548,10 @@ def network_batch(network: Network, x_values, flavor: Flavor) -> BookLayout:
     return book
 
 
-def _widths(network: Network) -> list[int]:
-    return [network.n_inputs, *(layer.n_outputs for layer in network.layers)]
+def dimensions(network: Network) -> str:
+    """The network's widths, input first: ``64-16-10``."""
+    widths = [network.n_inputs, *(layer.n_outputs for layer in network.layers)]
+    return "-".join(map(str, widths))
 
 
 #: Every sample, by file name stem.

@@ -88,7 +88,13 @@ def _write_sheet(worksheet, sheet: SheetLayout, *, spill: bool) -> None:
         block.value = inputs.values.tolist()
         _format(block, "input", inputs.number_format)
     for formula in sheet.formulas:
-        _formula(worksheet, formula.block, f"={formula.body}", spill=spill)
+        enter_formula(
+            worksheet,
+            formula.block,
+            f"={formula.body}",
+            array=formula.block.shape != (1, 1),
+            spill=spill,
+        )
         block = worksheet.range(formula.block.coordinates)
         _format(block, "output" if formula.output else "computed",
                 formula.number_format)  # fmt: skip
@@ -117,17 +123,43 @@ def _write_row_blocks(worksheet, sheet: SheetLayout, *, spill: bool) -> None:
     for rows in sheet.row_formulas:
         for i in range(rows.block.rows):
             formula = rows.row(i)
-            _formula(worksheet, formula.block, f"={formula.body}", spill=spill)
+            enter_formula(
+                worksheet,
+                formula.block,
+                f"={formula.body}",
+                array=formula.block.shape != (1, 1),
+                spill=spill,
+            )
         kind = "output" if rows.output else "computed"
         _format(worksheet.range(rows.block.coordinates), kind, rows.number_format)
         if rows.note:
             worksheet.range(rows.block.address()).add_note(rows.note)
 
 
-def _formula(worksheet, block: Block, text: str, *, spill: bool) -> None:
-    if block.shape == (1, 1):
-        worksheet.range(block.address()).formula = text
+def enter_formula(
+    worksheet,
+    block: Block,
+    text: str,
+    *,
+    array: bool,
+    spill: bool,
+    cell_property: str = "formula",
+    replacing: bool = False,
+) -> None:
+    """Enter ``text`` over ``block`` of an xlwings ``worksheet``.
+
+    A single cell takes it through ``cell_property`` (``formula``, or
+    ``formula2`` in COM). An ``array`` goes over the whole block as a legacy
+    array formula (``formula_array``, which every Excel computes), or with
+    ``spill`` into the top-left cell, from where Excel 365 spills it; when
+    ``replacing`` a legacy array there, the block is cleared first, as the
+    old array would stop the spill.
+    """
+    if not array:
+        setattr(worksheet.range(block.address()), cell_property, text)
     elif spill:
+        if replacing:
+            worksheet.range(block.coordinates).clear_contents()
         worksheet.range(block.address()).formula2 = text
     else:
         worksheet.range(block.coordinates).formula_array = text

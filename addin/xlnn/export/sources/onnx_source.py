@@ -68,7 +68,6 @@ parse is a one-line :class:`SourceError`.
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections import Counter
 from collections.abc import Callable
@@ -79,7 +78,7 @@ import numpy as np
 
 from xlnn import limits
 from xlnn.errors import UserError
-from xlnn.export.sources import SourceError
+from xlnn.export.sources import SourceError, sha256
 from xlnn.functions import catalog
 from xlnn.model import (
     FLOAT32_TOLERANCE,
@@ -257,7 +256,7 @@ def read(path) -> Model:
     except OSError as error:
         raise SourceError(f"{path}: {error.strerror or error}") from None
     proto = _parse(data, path.name)
-    source = Source(str(path), "onnx", hashlib.sha256(data).hexdigest())
+    source = Source(str(path), "onnx", sha256([data]))
     return _from_proto(proto, path.parent, source, path.name)
 
 
@@ -281,7 +280,7 @@ def from_proto(proto, *, path=None) -> Model:
     copy.CopyFrom(proto)
     folder = Path(path).parent if path is not None else None
     name = Path(path).name if path is not None else "ModelProto"
-    digest = hashlib.sha256(proto.SerializeToString()).hexdigest()
+    digest = sha256([proto.SerializeToString()])
     source = Source(str(path) if path is not None else "<ModelProto>", "onnx", digest)
     return _from_proto(copy, folder, source, name)
 

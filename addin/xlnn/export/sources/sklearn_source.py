@@ -18,13 +18,12 @@ float64 to about 1e-7, not 1e-9.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import warnings
 from collections.abc import Sequence
 
 import numpy as np
 
-from xlnn.export.sources import SourceError
+from xlnn.export.sources import SourceError, sha256
 from xlnn.model import Affine, Model, Source
 from xlnn.network import Dense, Network
 
@@ -225,11 +224,11 @@ def _parameters_sha256(mlp) -> str:
 
     An estimator in memory has no file, so this identifies its parameters.
     """
-    digest = hashlib.sha256()
-    for weights, bias in zip(mlp.coefs_, mlp.intercepts_, strict=True):
-        for array in (weights, bias):
-            digest.update(np.ascontiguousarray(array, np.float64).tobytes())
-    return digest.hexdigest()
+    return sha256(
+        np.ascontiguousarray(array, np.float64).tobytes()
+        for weights, bias in zip(mlp.coefs_, mlp.intercepts_, strict=True)
+        for array in (weights, bias)
+    )
 
 
 def _describe(estimator) -> str:
