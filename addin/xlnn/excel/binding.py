@@ -444,6 +444,8 @@ def active_book():
         import xlwings as xw
 
         book = xw.books.active
+        if book is None:
+            raise NoExcel("Excel has no workbook open")
         book.name  # noqa: B018 -- fails when Excel has no workbook open
     except Exception as error:  # xlwings' errors differ by platform and version
         reason = str(error).strip().splitlines()[0] if str(error) else repr(error)
