@@ -204,7 +204,6 @@ examples:
 
 def build_parser() -> argparse.ArgumentParser:
     from xlnn.engines.libreoffice import DEFAULT_TIMEOUT
-    from xlnn.samples import SAMPLES
 
     raw = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(
@@ -219,6 +218,33 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=FUNCTIONS_EXAMPLES,
         formatter_class=raw,
     )
+    _add_build(commands, raw, DEFAULT_TIMEOUT)
+    _add_export(commands, raw, DEFAULT_TIMEOUT)
+    _add_insert(commands, raw)
+    from xlnn.excel import serve
+
+    serve.add_arguments(
+        commands.add_parser(
+            "serve",
+            help="run xlwings Server with xlnn's functions and scripts",
+            description=serve.DESCRIPTION,
+            epilog=serve.EXAMPLES,
+            formatter_class=raw,
+        )
+    )
+    _add_lite(commands, raw)
+    bind = commands.add_parser(
+        "bind",
+        help="enter the active workbook's xlnn formulas again (classic Excel)",
+        description=BIND_DESCRIPTION,
+        epilog=BIND_EXAMPLES,
+        formatter_class=raw,
+    )
+    bind.add_argument("--spill", action="store_true", help="Excel 365: spill arrays")
+    return parser
+
+
+def _add_build(commands, raw, default_timeout: float) -> None:
     build = commands.add_parser(
         "build",
         help="write the sample workbooks (both flavors) and verify them",
@@ -249,12 +275,16 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument(
         "--timeout",
         type=_seconds,
-        default=DEFAULT_TIMEOUT,
+        default=default_timeout,
         metavar="SECONDS",
         help="how long LibreOffice may take for all plain files together "
-        f"(default: {DEFAULT_TIMEOUT:g})",
+        f"(default: {default_timeout:g})",
     )
-    _add_export(commands, raw, DEFAULT_TIMEOUT)
+
+
+def _add_insert(commands, raw) -> None:
+    from xlnn.samples import SAMPLES
+
     insert = commands.add_parser(
         "insert",
         help="write a sample into the active workbook of classic Excel",
@@ -270,17 +300,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="one formula per block that spills (Excel 365), not array formulas",
     )
-    from xlnn.excel import serve
 
-    serve.add_arguments(
-        commands.add_parser(
-            "serve",
-            help="run xlwings Server with xlnn's functions and scripts",
-            description=serve.DESCRIPTION,
-            epilog=serve.EXAMPLES,
-            formatter_class=raw,
-        )
-    )
+
+def _add_lite(commands, raw) -> None:
     lite = commands.add_parser(
         "lite",
         help="write the functions as one file to paste into xlwings Lite",
@@ -292,15 +314,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", type=Path, metavar="FILE", help="file to write (default: stdout)"
     )
     lite.add_argument("--force", action="store_true", help="overwrite --out")
-    bind = commands.add_parser(
-        "bind",
-        help="enter the active workbook's xlnn formulas again (classic Excel)",
-        description=BIND_DESCRIPTION,
-        epilog=BIND_EXAMPLES,
-        formatter_class=raw,
-    )
-    bind.add_argument("--spill", action="store_true", help="Excel 365: spill arrays")
-    return parser
 
 
 def _add_export(commands, raw, default_timeout: float) -> None:

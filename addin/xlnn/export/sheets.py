@@ -341,68 +341,19 @@ def _predict_sheet(book: BookLayout, model: Model, flavor: Flavor, x_values, ima
     framework = model.framework_predict(x_values[np.newaxis, :])
     exact = model.exact_predict(x_values[np.newaxis, :])
     y = placed.output
-    labels = _labels(model)
     if model.output == "binary":
-        _set_expected(
-            book,
-            y,
-            exact[:, 1:],
-            "output",
-            scale=scales.outputs[:, 1:],
-            framework=framework[:, 1:],
-        )
-        cursor.text("P: the probability of each class", "caption")
-        p = sheet.block(cursor.row, y.col, 1, 2)
-        sheet.put_formula(
-            p.cell(0, 0),
-            f"1-{y.address()}",
-            expected=exact[0, 0],
-            scale=scales.outputs[0, 0],
-            framework=framework[0, 0],
-            number_format=PROBABILITY,
-            output=True,
-            name="p0",
-        )
-        sheet.put_formula(
-            p.cell(0, 1),
-            y.address(),
-            expected=exact[0, 1],
-            scale=scales.outputs[0, 1],
-            framework=framework[0, 1],
-            number_format=PROBABILITY,
-            output=True,
-            name="p1",
-        )
-        sheet.anchor("probabilities", p)
-        cursor.skip(2)
-        y = p
+        y = _binary_probabilities(book, cursor, y, exact, framework, scales.outputs)
     else:
         _set_expected(
             book, y, exact, "output", scale=scales.outputs, framework=framework
         )
     header_row = sheet.block(y.row + 1, y.col, 1, y.cols)
-    sheet.headers(header_row, labels)
+    sheet.headers(header_row, _labels(model))
     sheet.anchor("labels", header_row)
     cursor.row = max(cursor.row, y.row + 3)
     if model.is_classifier:
         _prediction_cell(sheet, model, y, header_row, exact, framework)
-        anchor = (
-            sheet.block(sheet.anchors["image"].last_row + 2, sheet.anchors["image"].col)
-            if image
-            else sheet.block(cursor.row, 2)
-        )
-        sheet.charts.append(
-            Chart(
-                kind="bar",
-                title="Probability of each class",
-                anchor=anchor,
-                categories=header_row,
-                series=(Series(y, "probability"),),
-                y_range=(0, 1),
-                number_format="0.0",
-                legend=False,
-            )
-        )
+        _probability_chart(sheet, y, header_row, below_image=bool(image), cursor=cursor)
     sheet.freeze = sheet.block(2, 1)
     export_readable.fit_widths(sheet)  # issue 12: no ### for values of 10+
     if image:
@@ -413,6 +364,53 @@ def _predict_sheet(book: BookLayout, model: Model, flavor: Flavor, x_values, ima
         sheet.print_area = sheet.block(1, 1, last_row, grid.last_col + 14)
         for row in range(grid.row, grid.last_row + 1):
             sheet.heights[row] = 18  # square pixels in 3.5-character columns
+
+
+def _binary_probabilities(book, cursor: Cursor, y: Block, exact, framework, scales):
+    """A binary classifier's two probabilities from its one output ``y``:
+    1 - y, then y. Returns their block, named probabilities."""
+    sheet = cursor.sheet
+    _set_expected(
+        book, y, exact[:, 1:], "output", scale=scales[:, 1:], framework=framework[:, 1:]
+    )
+    cursor.text("P: the probability of each class", "caption")
+    p = sheet.block(cursor.row, y.col, 1, 2)
+    for j, body in enumerate((f"1-{y.address()}", y.address())):
+        sheet.put_formula(
+            p.cell(0, j),
+            body,
+            expected=exact[0, j],
+            scale=scales[0, j],
+            framework=framework[0, j],
+            number_format=PROBABILITY,
+            output=True,
+            name=f"p{j}",
+        )
+    sheet.anchor("probabilities", p)
+    cursor.skip(2)
+    return p
+
+
+def _probability_chart(sheet, y: Block, labels: Block, *, below_image, cursor):
+    """A bar chart of the probabilities ``y``: below the image if there is
+    one, else at the cursor."""
+    if below_image:
+        grid = sheet.anchors["image"]
+        anchor = sheet.block(grid.last_row + 2, grid.col)
+    else:
+        anchor = sheet.block(cursor.row, 2)
+    sheet.charts.append(
+        Chart(
+            kind="bar",
+            title="Probability of each class",
+            anchor=anchor,
+            categories=labels,
+            series=(Series(y, "probability"),),
+            y_range=(0, 1),
+            number_format="0.0",
+            legend=False,
+        )
+    )
 
 
 def _prediction_cell(sheet, model, y: Block, labels: Block, exact, framework) -> None:

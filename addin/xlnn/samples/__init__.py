@@ -461,10 +461,31 @@ def _digits_batch_sheet(book, network, images, labels, flavor: Flavor) -> None:
         output_col=probabilities_col,
     )
     y = placed.output
-    predicted = np.argmax(placed.output_values, axis=1)
-    prediction = sheet.block(first, label.col + 1, len(images), 1)
-    correct = sheet.block(first, label.col + 2, len(images), 1)
-    for i in range(len(images)):
+    correct = _predictions(
+        sheet, label, y, placed.output_values, labels, accuracy_row=accuracy_row
+    )
+    sheet.width(2, 4, 10)
+    sheet.width(5, 5, 2)
+    sheet.width(probabilities_col, probabilities_col + 9, 8)
+    sheet.width(probabilities_col + 10, probabilities_col + 10, 2)
+    sheet.width(pixels_col, pixels_col + 63, 4.5)
+    sheet.width(pixels_col + 64, pixels_col + 120, 8)
+    sheet.freeze = sheet.block(first, 2)
+    # The printout shows every result row; the pixels and the hidden layers
+    # continue to the right.
+    sheet.print_area = sheet.block(1, 1, correct.last_row, y.last_col)
+    sheet.repeat_rows = sheet.block(caption_row, 1, first - caption_row, 1)
+
+
+def _predictions(sheet, label: Block, y: Block, probabilities, labels, *, accuracy_row):
+    """Beside each ``label``, the digit ``y`` predicts and whether it is right,
+    shading wrong rows red; the accuracy at ``accuracy_row``. Returns the
+    column of rights."""
+    first, count = label.row, label.rows
+    predicted = np.argmax(probabilities, axis=1)
+    prediction = sheet.block(first, label.col + 1, count, 1)
+    correct = sheet.block(first, label.col + 2, count, 1)
+    for i in range(count):
         row_ref = y.row_block(i).ref
         sheet.put_formula(
             prediction.cell(i),
@@ -484,7 +505,7 @@ def _digits_batch_sheet(book, network, images, labels, flavor: Flavor) -> None:
     # A whole result row turns red where the prediction is wrong.
     sheet.highlights.append(
         Highlight(
-            sheet.block(first, label.col, len(images), 3 + 1 + y.cols),
+            sheet.block(first, label.col, count, 3 + 1 + y.cols),
             f"${column_letter(correct.col)}{first}=0",
         )
     )
@@ -497,17 +518,7 @@ def _digits_batch_sheet(book, network, images, labels, flavor: Flavor) -> None:
         output=True,
         name="accuracy",
     )
-    sheet.width(2, 4, 10)
-    sheet.width(5, 5, 2)
-    sheet.width(probabilities_col, probabilities_col + 9, 8)
-    sheet.width(probabilities_col + 10, probabilities_col + 10, 2)
-    sheet.width(pixels_col, pixels_col + 63, 4.5)
-    sheet.width(pixels_col + 64, pixels_col + 120, 8)
-    sheet.freeze = sheet.block(first, 2)
-    # The printout shows every result row; the pixels and the hidden layers
-    # continue to the right.
-    sheet.print_area = sheet.block(1, 1, correct.last_row, y.last_col)
-    sheet.repeat_rows = sheet.block(caption_row, 1, first - caption_row, 1)
+    return correct
 
 
 # --- any network on a batch --------------------------------------------------
