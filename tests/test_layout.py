@@ -359,7 +359,7 @@ def test_single_sample_of_the_book_writes_each_activation(flavor):
     assert book.find("net", "z1") == placed.layers[0].z
     captions = [t.text for t in sheet.texts if t.style == "caption"]
     for layer in BOOK.layers:
-        assert any(catalog.get(layer.activation).caption in c for c in captions)
+        assert any(layer.activation.caption in c for c in captions)
 
 
 @pytest.mark.parametrize("flavor", FLAVORS)

@@ -220,7 +220,7 @@ def _dense_available(flavor: Flavor) -> bool:
 
 def _dense_arguments(layer, *, quoted: bool = False) -> str:
     """DENSE's arguments after b: the activation, then its parameter if any."""
-    name = f'"{layer.activation}"' if quoted else layer.activation
+    name = f'"{layer.activation.name}"' if quoted else layer.activation.name
     if layer.parameter is None:
         return name
     if quoted:
@@ -570,7 +570,7 @@ def _plain_layer(
             [f"{symbol.lower()}[{j}]" for j in range(layer.n_outputs)],
         )
     )
-    number_format = PROBABILITY if catalog.get(layer.activation).grouped else COMPACT
+    number_format = PROBABILITY if layer.activation.grouped else COMPACT
     _per_row(
         sheet,
         rows,
@@ -781,7 +781,7 @@ def _about_sheet(
             str(k),
             str(layer.n_inputs),
             str(layer.n_outputs),
-            catalog.get(layer.activation).label(layer.parameter),
+            layer.activation.label(layer.parameter),
             names.weights,
             names.bias,
         ]

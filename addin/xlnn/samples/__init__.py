@@ -75,7 +75,7 @@ def activation_curves(flavor: Flavor) -> BookLayout:
         flavor,
     )
     if not flavor.add_in:
-        cursor.text(catalog.get("sigmoid").plain_note)
+        cursor.text(flavor.formula_note(catalog.get("sigmoid")))
         cursor.skip()
     cursor.headers(["x", *(activation.excel_name for activation in curves)])
     x_values = np.arange(-6.0, 6.0 + 0.25, 0.5)[:, np.newaxis]
@@ -85,10 +85,10 @@ def activation_curves(flavor: Flavor) -> BookLayout:
         columns.append(
             sheet.put_formula(
                 sheet.block(x.row, x.col + k, x.rows, 1),
-                flavor.activation(activation.name, x.ref),
+                flavor.activation(activation, x.ref),
                 expected=activation.function(x_values),
                 name=activation.name,
-                note=flavor.formula_note(activation.name),
+                note=flavor.formula_note(activation),
             )
         )
     sheet.width(2, 2 + len(curves), 11)
@@ -143,10 +143,11 @@ def _step_jump(sheet: SheetLayout, flavor: Flavor, *, row: int, col: int):
     cursor.headers(["x", "STEP"])
     x_values = np.array([[-6.0], [0.0], [0.001], [6.0]])
     x = cursor.inputs(x_values, "0.0##")
+    step = catalog.get("step")
     y = sheet.put_formula(
         sheet.block(x.row, x.col + 1, x.rows, 1),
-        flavor.activation("step", x.ref),
-        expected=catalog.get("step").function(x_values),
+        flavor.activation(step, x.ref),
+        expected=step.function(x_values),
         number_format=SHORT,
         name="step jump",
     )
@@ -157,7 +158,8 @@ def _softmax_example(cursor: Cursor, flavor: Flavor, a_values, caption, naive):
     """a, (the naive formula,) softmax(a) and its sum, labelled in column A."""
     sheet = cursor.sheet
     a_values = np.array([a_values])
-    expected = catalog.get("softmax").function(a_values)
+    softmax = catalog.get("softmax")
+    expected = softmax.function(a_values)
     cursor.text(caption, "caption")
     sheet.text(cursor.at(right=-1), "a")
     a = cursor.inputs(a_values, SHORT)
@@ -181,7 +183,7 @@ def _softmax_example(cursor: Cursor, flavor: Flavor, a_values, caption, naive):
         else "each y is EXP(a) over the sum of all EXP(a)",
     )
     y = cursor.formula(
-        flavor.activation("softmax", a.ref),
+        flavor.activation(softmax, a.ref),
         expected=expected,
         number_format=PROBABILITY,
         output=True,
@@ -263,13 +265,14 @@ def _network_batch_sheet(book: BookLayout, flavor: Flavor) -> None:
     p_col = y.last_col + 2
     sheet.text(sheet.block(caption_row, p_col), "P = softmax(Y), per row", "caption")
     sheet.headers(sheet.block(x.row - 1, p_col, 1, y.cols), ["p[0]", "p[1]"])
+    softmax = catalog.get("softmax")
     network_layout.write_activation(
         sheet,
         flavor=flavor,
-        activation="softmax",
+        activation=softmax,
         source=y,
         target=sheet.block(x.row, p_col, *y.shape),
-        expected=catalog.get("softmax").function(placed.output_values),
+        expected=softmax.function(placed.output_values),
         output=True,
         name="P",
     )

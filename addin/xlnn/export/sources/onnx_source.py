@@ -935,7 +935,7 @@ def _is_complement(args) -> bool:
         and path.pending is None
         and path.carry is None
         and bool(path.layers)
-        and path.layers[-1].activation == "sigmoid"
+        and path.layers[-1].activation.name == "sigmoid"
         and path.width == 1
         and bool(np.all(one == 1))
     )
@@ -1378,9 +1378,9 @@ def _output_kind(path: _Path, outputs, network: Network) -> tuple[str, tuple | N
         return ("binary" if path.binary else "probabilities"), classes
     if path.binary:
         return "binary", (0, 1)
-    if last.activation == "softmax":
+    if last.activation.name == "softmax":
         return "probabilities", tuple(range(last.n_outputs))
-    if last.activation == "sigmoid" and last.n_outputs == 1:
+    if last.activation.name == "sigmoid" and last.n_outputs == 1:
         return "binary", (0, 1)
     return "values", None
 
