@@ -41,7 +41,10 @@ class Activation:
     (row) at a time. ``caption`` of an activation with a parameter holds
     ``{alpha}`` (and ``{minus_alpha}``) where the value is shown.
     ``python_name`` is the adapter's name in :mod:`xlnn.udfs`, which classic
-    xlwings uses for its VBA wrapper.
+    xlwings uses for its VBA wrapper. ``sklearn_name`` and ``onnx_op`` are
+    what the model formats call it, for :mod:`xlnn.export.sources`:
+    scikit-learn's ``activation`` value, and the ONNX op that computes it
+    alone (empty where the format has none).
     """
 
     name: str
@@ -55,6 +58,8 @@ class Activation:
     parameter: Parameter | None = None
     python_name: str = ""
     plain_note: str = ""
+    sklearn_name: str = ""
+    onnx_op: str = ""
 
     def __post_init__(self):
         if not self.python_name:
@@ -180,6 +185,8 @@ TABLE = (
         caption="sigmoid squashes each sum into (0, 1)",
         plain=_stable_sigmoid,
         plain_note=_SIGMOID_NOTE,
+        sklearn_name="logistic",
+        onnx_op="Sigmoid",
     ),
     Activation(
         name="relu",
@@ -188,6 +195,8 @@ TABLE = (
         help="ReLU: MAX(0, x) for each cell.",
         caption="ReLU keeps positive sums and zeroes the rest",
         plain=lambda r: f"IF({r}>0,{r},0)",
+        sklearn_name="relu",
+        onnx_op="Relu",
     ),
     Activation(
         name="identity",
@@ -197,6 +206,7 @@ TABLE = (
         caption="identity: the output is the sum itself",
         plain=lambda r: r,
         gallery=False,
+        sklearn_name="identity",
     ),
     Activation(
         name="tanh",
@@ -205,6 +215,8 @@ TABLE = (
         help="Hyperbolic tangent of each cell.",
         caption="tanh squashes each sum into (-1, 1)",
         plain=lambda r: f"TANH({r})",
+        sklearn_name="tanh",
+        onnx_op="Tanh",
     ),
     Activation(
         name="leaky_relu",
@@ -216,6 +228,7 @@ TABLE = (
         parameter=Parameter(
             "alpha", 0.01, "Slope for x <= 0 (optional, default 0.01)."
         ),
+        onnx_op="LeakyRelu",
     ),
     Activation(
         name="elu",
@@ -230,6 +243,7 @@ TABLE = (
         parameter=Parameter(
             "alpha", 1.0, "Scale of the negative side (optional, default 1)."
         ),
+        onnx_op="Elu",
     ),
     Activation(
         name="softplus",
@@ -239,6 +253,7 @@ TABLE = (
         caption="softplus is a smooth ReLU, LN(1+EXP(sum))",
         # max(x, 0) + LN(1 + EXP(-|x|)): EXP never overflows.
         plain=lambda r: f"IF({r}>0,{r},0)+LN(1+EXP(-ABS({r})))",
+        onnx_op="Softplus",
     ),
     Activation(
         name="gelu",
@@ -247,6 +262,7 @@ TABLE = (
         help="GELU: x times the normal CDF of x.",
         caption="GELU weighs each sum by the normal CDF of itself",
         plain=lambda r: f"{r}*ERFC(-{r}/SQRT(2))/2",
+        onnx_op="Gelu",  # with approximate="tanh" it is gelu_tanh
     ),
     Activation(
         name="gelu_tanh",
@@ -275,6 +291,7 @@ TABLE = (
         # IF, not MAX/MIN, which would reduce an array formula's range to one.
         plain=lambda r: f"IF({r}<=-3,0,IF({r}>=3,1,{r}/6+0.5))",
         gallery=False,  # read from ONNX; the gallery workbooks stay as they are
+        onnx_op="HardSigmoid",  # its alpha and beta fold into the layer's sums
     ),
     Activation(
         name="softmax",
@@ -286,6 +303,8 @@ TABLE = (
         plain=lambda r: f"EXP({_shifted(r)})/SUM(EXP({_shifted(r)}))",
         grouped=True,
         gallery=False,
+        sklearn_name="softmax",
+        onnx_op="Softmax",
     ),
     Activation(
         name="log_softmax",
@@ -296,6 +315,7 @@ TABLE = (
         plain=lambda r: f"{_shifted(r)}-LN(SUM(EXP({_shifted(r)})))",
         grouped=True,
         gallery=False,
+        onnx_op="LogSoftmax",
     ),
 )
 

@@ -24,17 +24,16 @@ from collections.abc import Sequence
 import numpy as np
 
 from xlnn.export.sources import SourceError, sha256
+from xlnn.functions import catalog
 from xlnn.model import Affine, Model, Source
 from xlnn.network import Dense, Network
 
 #: scikit-learn's activation names (``ACTIVATIONS`` in
 #: sklearn/neural_network/_base.py) -> xlnn catalog names.
 ACTIVATION_NAMES = {
-    "identity": "identity",
-    "logistic": "sigmoid",
-    "tanh": "tanh",
-    "relu": "relu",
-    "softmax": "softmax",
+    activation.sklearn_name: activation.name
+    for activation in catalog.TABLE
+    if activation.sklearn_name
 }
 
 
