@@ -48,6 +48,7 @@ from xlnn.sheets.layout import (
     Check,
     Cursor,
     HeatMap,
+    PastLastColumn,
     Series,
     SheetLayout,
 )
@@ -825,24 +826,33 @@ def layout(
     inputs = np.atleast_2d(np.asarray(inputs, dtype=np.float64))
     _check_shapes(model, inputs, rows=rows, image=image)
     book = BookLayout()
-    _predict_sheet(book, model, flavor, inputs[0], image)
-    _batch_sheet(book, model, flavor, inputs, rows, truth=labels)
-    _weights_sheet(book, model, flavor)
-    _about_sheet(book, model, flavor, exported_at=exported_at or now(), status=status)
+    try:
+        _predict_sheet(book, model, flavor, inputs[0], image)
+        _batch_sheet(book, model, flavor, inputs, rows, truth=labels)
+        _weights_sheet(book, model, flavor)
+        _about_sheet(
+            book, model, flavor, exported_at=exported_at or now(), status=status
+        )
+    except PastLastColumn as error:
+        _check_fits(book, reached=error.col)  # names the sheet it stopped in
+        raise
     _check_fits(book)
     return book
 
 
-def _check_fits(book: BookLayout) -> None:
-    """Refuse a layout that runs past a worksheet's last row or column."""
+def _check_fits(book: BookLayout, *, reached: int = 0) -> None:
+    """Refuse a layout that runs past a worksheet's last row or column.
+
+    ``reached`` is a column the last sheet reached before its layout stopped.
+    """
     for sheet in book.sheets:
         entries = (*sheet.texts, *sheet.inputs, *sheet.formulas)
         rows = (*sheet.row_inputs, *sheet.row_formulas)
         blocks = [entry.block for entry in (*entries, *rows)]
-        if not blocks:
-            continue
-        last_col = max(block.last_col for block in blocks)
-        last_row = max(block.last_row for block in blocks)
+        last_col = max((block.last_col for block in blocks), default=0)
+        last_row = max((block.last_row for block in blocks), default=0)
+        if sheet is book.sheets[-1]:
+            last_col = max(last_col, reached)
         if last_col > EXCEL_COLUMNS or last_row > EXCEL_ROWS:
             raise ExportError(
                 f"the {sheet.title} sheet needs {last_row:,} rows and {last_col:,} "

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from xlnn.limits import EXCEL_COLUMNS
+
 # Number formats.
 NUMBER = "0.000000"
 WEIGHT = "0.000"
@@ -34,10 +36,26 @@ COMPACT = "0.0000"
 GAP_WIDTH = 2
 
 
+class PastLastColumn(ValueError):
+    """A column beyond XFD, the last of a sheet's 16,384."""
+
+    def __init__(self, col: int):
+        super().__init__(
+            f"column {col:,} is past XFD, the last of a sheet's "
+            f"{EXCEL_COLUMNS:,} columns"
+        )
+        self.col = col
+
+
 def column_letter(col: int) -> str:
-    """Excel's letters for a 1-based column number: 1 -> A, 27 -> AA."""
+    """Excel's letters for a 1-based column number: 1 -> A, 27 -> AA.
+
+    Raises :class:`PastLastColumn` past XFD (16,384), which no sheet has.
+    """
     if col < 1:
         raise ValueError(f"column numbers start at 1, not {col}")
+    if col > EXCEL_COLUMNS:
+        raise PastLastColumn(col)
     letters = ""
     while col > 0:
         col, remainder = divmod(col - 1, 26)
