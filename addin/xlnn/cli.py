@@ -1,4 +1,5 @@
-"""The ``xlnn`` command: ``xlnn --version``, ``xlnn functions``, ``xlnn build``."""
+"""The ``xlnn`` command: the parser of every subcommand, with its help and exit
+codes, and what runs each (``xlnn --help`` lists them)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from pathlib import Path
 import xlnn
 from xlnn.errors import UserError, stopped_by
 
-#: Exit codes of ``xlnn build``.
+#: Exit codes of every command: done; a cell or output differs (build, export);
+#: not (everything) written, or a user's mistake, as argparse's own 2.
 EXIT_OK, EXIT_FAILED, EXIT_NOT_WRITTEN = 0, 1, 2
 
 DESCRIPTION = """\

@@ -3,11 +3,13 @@
 Each :class:`Activation` names its NumPy function (:mod:`xlnn.activations`),
 its Excel function, the help Excel and ``xlnn functions`` show, the caption a
 workbook prints under a layer that uses it, the same computation written with
-Excel's built-in functions only, and whether the activations gallery draws it.
-The Excel functions (:mod:`xlnn.udfs`), the formula flavors
-(:mod:`xlnn.sheets.flavors`), the network description (:mod:`xlnn.network`) and the
-samples all read this table. Adding an activation means adding its NumPy
-function, its tests and one entry here.
+Excel's built-in functions only, whether the activations gallery draws it,
+and what scikit-learn and ONNX call it. The Excel functions
+(:mod:`xlnn.udfs`), the formula flavors (:mod:`xlnn.sheets.flavors`), the
+network description (:mod:`xlnn.network`), the model readers
+(:mod:`xlnn.export.sources`) and the samples all read this table. Adding an
+activation means its NumPy function, its tests and one entry here (the
+README's "Adding an activation" lists each step).
 """
 
 from __future__ import annotations

@@ -1,8 +1,12 @@
 """The sample workbooks: chapter 3 of the book, and a digits classifier.
 
-Each sample is a function ``(flavor) -> BookLayout`` describing its sheets;
-:mod:`xlnn.sheets.xlsx_writer` writes them and :mod:`xlnn.samples.build` verifies them.
-Cells are placed by cursor and found by name: no coordinates are spelled out.
+Each sample is a function ``(flavor) -> BookLayout`` describing its sheets
+(:data:`SAMPLES`); :mod:`xlnn.samples.build` writes them as files and
+verifies them, :mod:`xlnn.scripts` writes them into an open workbook. Blocks
+are placed by cursor, below or beside earlier ones, and found again by name;
+the numbers spelled out are mostly columns: widths, print areas, where a
+block starts. The export's sheets (:mod:`xlnn.export.sheets`) share the
+pieces :func:`intro`, :func:`weights_sheet` and :func:`pixel_row`.
 """
 
 from __future__ import annotations

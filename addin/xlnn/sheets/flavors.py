@@ -27,10 +27,10 @@ class Flavor:
     shows about it. ``namespace`` is the prefix the runtime puts before the
     add-in's function names (``XLWINGS`` in ``=XLWINGS.SIGMOID(...)``), or
     empty for none. ``vba_names`` calls the functions by the names of classic
-    xlwings' VBA wrappers, which are the Python names (``STEP_FUNCTION``:
-    ``Step`` is a VBA keyword).
-    empty for none. ``binding_help`` is what every sheet says to do when the
-    formulas show ``#NAME?``, one line each (the first one a caption).
+    xlwings' VBA wrappers, their Python names in capitals (``STEP_FUNCTION``:
+    ``Step`` is a VBA keyword). ``binding_help`` is what every sheet says to
+    do when the formulas show ``#NAME?``, one line each (the first one a
+    caption).
     """
 
     name: str

@@ -7,8 +7,9 @@ recalculated workbook can be compared cell by cell. It knows neither openpyxl
 nor xlwings: :mod:`xlnn.sheets.xlsx_writer` turns it into a file.
 
 Cells are placed with a :class:`Cursor`, which moves down a sheet as blocks
-are written, and found again by name (:meth:`BookLayout.find`), so neither
-the samples nor their tests spell out coordinates.
+are written, and found again by name (:meth:`BookLayout.find`), so a block's
+coordinates need not be spelled out where it is placed or where a test
+looks for it.
 
 Every computed block is one formula over its exact range: a writer enters it
 as a legacy array formula (or, where dynamic arrays exist, a formula that
