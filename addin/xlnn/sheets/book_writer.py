@@ -23,7 +23,7 @@ from itertools import groupby
 
 from xlnn.errors import UserError
 from xlnn.sheets import styles
-from xlnn.sheets.layout import Block, BookLayout, SheetLayout, column_letter
+from xlnn.sheets.layout import Block, BookLayout, Formula, SheetLayout, column_letter
 
 #: First characters with which Excel reads an entered value as a formula (or,
 #: for ``'``, drops it as the text marker).
@@ -88,13 +88,7 @@ def _write_sheet(worksheet, sheet: SheetLayout, *, spill: bool) -> None:
         block.value = inputs.values.tolist()
         _format(block, "input", inputs.number_format)
     for formula in sheet.formulas:
-        enter_formula(
-            worksheet,
-            formula.block,
-            f"={formula.body}",
-            array=formula.block.shape != (1, 1),
-            spill=spill,
-        )
+        _enter(worksheet, formula, spill=spill)
         block = worksheet.range(formula.block.coordinates)
         _format(block, "output" if formula.output else "computed",
                 formula.number_format)  # fmt: skip
@@ -122,18 +116,18 @@ def _write_row_blocks(worksheet, sheet: SheetLayout, *, spill: bool) -> None:
         _format(worksheet.range(block.coordinates), "input", inputs.number_format)
     for rows in sheet.row_formulas:
         for i in range(rows.block.rows):
-            formula = rows.row(i)
-            enter_formula(
-                worksheet,
-                formula.block,
-                f"={formula.body}",
-                array=formula.block.shape != (1, 1),
-                spill=spill,
-            )
+            _enter(worksheet, rows.row(i), spill=spill)
         kind = "output" if rows.output else "computed"
         _format(worksheet.range(rows.block.coordinates), kind, rows.number_format)
         if rows.note:
             worksheet.range(rows.block.address()).add_note(rows.note)
+
+
+def _enter(worksheet, formula: Formula, *, spill: bool) -> None:
+    """A layout's formula: an array over its block unless that is one cell."""
+    block = formula.block
+    array = block.shape != (1, 1)
+    enter_formula(worksheet, block, f"={formula.body}", array=array, spill=spill)
 
 
 def enter_formula(
