@@ -470,7 +470,7 @@ def test_no_active_book_without_excel():
 def test_an_excel_xlwings_cannot_reach_is_no_excel(monkeypatch):
     # As on Windows with no Excel running: xlwings raises where it finds none
     # (here, on Linux, it raises because the platform has no interactive mode).
-    monkeypatch.setattr(scripts.sys, "platform", "win32")
+    monkeypatch.setattr(sys, "platform", "win32")
     with pytest.raises(scripts.NoExcel, match=r"needs Excel .*\(.+\); in xlwings"):
         scripts.active_book("digits")
 

@@ -231,7 +231,7 @@ def test_addin_formulas_name_registered_excel_functions():
     registered = {function.excel_name for function in udfs.FUNCTIONS}
     assert ADDIN_FUNCTIONS == registered - {"DENSE"}  # DENSE is for exports
     for activation in catalog.TABLE:
-        name = function_names(ADDIN.activation(activation.name, "A1:B2"))
+        name = function_names(ADDIN.activation(activation, "A1:B2"))
         assert name == {activation.excel_name}
 
 

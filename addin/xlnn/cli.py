@@ -1,10 +1,9 @@
-"""The ``xlnn`` command: ``xlnn --version``, ``xlnn functions``, ``xlnn build``,
-``xlnn export``, ``xlnn train`` and the commands for Excel."""
+"""The ``xlnn`` command: the parser of every subcommand, with its help and exit
+codes, and what runs each (``xlnn --help`` lists them)."""
 
 from __future__ import annotations
 
 import argparse
-import inspect
 import signal
 import sys
 import threading
@@ -13,9 +12,10 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import xlnn
-from xlnn.errors import UserError
+from xlnn.errors import UserError, stopped_by
 
-#: Exit codes of ``xlnn build``.
+#: Exit codes of every command: done; a cell or output differs (build, export);
+#: not (everything) written, or a user's mistake, as argparse's own 2.
 EXIT_OK, EXIT_FAILED, EXIT_NOT_WRITTEN = 0, 1, 2
 
 DESCRIPTION = """\
@@ -265,20 +265,14 @@ def run_lite(args) -> int:
     return EXIT_OK
 
 
-def _signature(adapter) -> str:
-    """Excel-style signature: optional arguments in brackets."""
-    parts = []
-    for parameter in inspect.signature(adapter).parameters.values():
-        optional = parameter.default is not inspect.Parameter.empty
-        parts.append(f"[{parameter.name}]" if optional else parameter.name)
-    return f"{adapter.excel_name}({', '.join(parts)})"
-
-
 def list_functions(out=sys.stdout) -> None:
     """Print each Excel function with its signature and one line of help."""
     from xlnn import udfs
 
-    rows = [(_signature(f), f.__doc__.strip().splitlines()[0]) for f in udfs.FUNCTIONS]
+    rows = [
+        (udfs.excel_signature(f), f.__doc__.strip().splitlines()[0])
+        for f in udfs.FUNCTIONS
+    ]
     width = max(len(signature) for signature, _ in rows)
     for signature, summary in rows:
         print(f"{signature:<{width}}  {summary}", file=out)
@@ -331,7 +325,6 @@ examples:
 
 def build_parser() -> argparse.ArgumentParser:
     from xlnn.engines.libreoffice import DEFAULT_TIMEOUT
-    from xlnn.samples import SAMPLES
 
     raw = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(
@@ -346,6 +339,34 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=FUNCTIONS_EXAMPLES,
         formatter_class=raw,
     )
+    _add_build(commands, raw, DEFAULT_TIMEOUT)
+    _add_export(commands, raw, DEFAULT_TIMEOUT)
+    _add_train(commands, raw)
+    _add_insert(commands, raw)
+    from xlnn.excel import serve
+
+    serve.add_arguments(
+        commands.add_parser(
+            "serve",
+            help="run xlwings Server with xlnn's functions and scripts",
+            description=serve.DESCRIPTION,
+            epilog=serve.EXAMPLES,
+            formatter_class=raw,
+        )
+    )
+    _add_lite(commands, raw)
+    bind = commands.add_parser(
+        "bind",
+        help="enter the active workbook's xlnn formulas again (classic Excel)",
+        description=BIND_DESCRIPTION,
+        epilog=BIND_EXAMPLES,
+        formatter_class=raw,
+    )
+    bind.add_argument("--spill", action="store_true", help="Excel 365: spill arrays")
+    return parser
+
+
+def _add_build(commands, raw, default_timeout: float) -> None:
     build = commands.add_parser(
         "build",
         help="write the sample workbooks (both flavors) and verify them",
@@ -376,13 +397,16 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument(
         "--timeout",
         type=_seconds,
-        default=DEFAULT_TIMEOUT,
+        default=default_timeout,
         metavar="SECONDS",
         help="how long LibreOffice may take for all plain files together "
-        f"(default: {DEFAULT_TIMEOUT:g})",
+        f"(default: {default_timeout:g})",
     )
-    _add_export(commands, raw, DEFAULT_TIMEOUT)
-    _add_train(commands, raw)
+
+
+def _add_insert(commands, raw) -> None:
+    from xlnn.samples import SAMPLES
+
     insert = commands.add_parser(
         "insert",
         help="write a sample into the active workbook of classic Excel",
@@ -398,17 +422,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="one formula per block that spills (Excel 365), not array formulas",
     )
-    from xlnn.excel import serve
 
-    serve.add_arguments(
-        commands.add_parser(
-            "serve",
-            help="run xlwings Server with xlnn's functions and scripts",
-            description=serve.DESCRIPTION,
-            epilog=serve.EXAMPLES,
-            formatter_class=raw,
-        )
-    )
+
+def _add_lite(commands, raw) -> None:
     lite = commands.add_parser(
         "lite",
         help="write the functions as one file to paste into xlwings Lite",
@@ -420,15 +436,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", type=Path, metavar="FILE", help="file to write (default: stdout)"
     )
     lite.add_argument("--force", action="store_true", help="overwrite --out")
-    bind = commands.add_parser(
-        "bind",
-        help="enter the active workbook's xlnn formulas again (classic Excel)",
-        description=BIND_DESCRIPTION,
-        epilog=BIND_EXAMPLES,
-        formatter_class=raw,
-    )
-    bind.add_argument("--spill", action="store_true", help="Excel 365: spill arrays")
-    return parser
 
 
 def _add_export(commands, raw, default_timeout: float) -> None:
@@ -694,14 +701,6 @@ class Interrupted(BaseException):
         self.signum = signum
 
 
-def _stopped_by(what: str, signum: int) -> int:
-    name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
-    print(
-        f"\n{what}: stopped by {name}; nothing half-written was left", file=sys.stderr
-    )
-    return 128 + signum
-
-
 def interruptible(run, what: str) -> int:
     """Run ``run()``; on Ctrl-C or SIGTERM, one line and exit code 130 or 143.
 
@@ -750,7 +749,10 @@ def interruptible(run, what: str) -> int:
         sys.unraisablehook = previous_hook
         for signum, earlier in previous.items():
             signal.signal(signum, earlier)
-    return _stopped_by(what, received[0]) if received else code
+    if not received:
+        return code
+    # After a newline: the terminal shows ^C, or a progress line was cut short.
+    return stopped_by(f"\n{what}", received[0], "; nothing half-written was left")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -236,3 +236,12 @@ __all__ = [function.__name__ for function in FUNCTIONS]
 def by_excel_name() -> dict:
     """Every Excel function of this module, keyed by its name in Excel."""
     return {function.excel_name: function for function in FUNCTIONS}
+
+
+def excel_signature(function) -> str:
+    """``LEAKY_RELU(x, [alpha])``: the Excel name, optional arguments bracketed."""
+    parts = [
+        f"[{p.name}]" if p.default is not inspect.Parameter.empty else p.name
+        for p in inspect.signature(function).parameters.values()
+    ]
+    return f"{function.excel_name}({', '.join(parts)})"

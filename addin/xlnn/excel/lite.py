@@ -180,17 +180,6 @@ def _reads_back(literal: str, text: str) -> bool:
         return False
 
 
-def _signature(function) -> str:
-    """``LEAKY_RELU(x, [alpha])``: the Excel name, optional arguments bracketed."""
-    import inspect
-
-    parts = [
-        f"[{p.name}]" if p.default is not inspect.Parameter.empty else p.name
-        for p in inspect.signature(function).parameters.values()
-    ]
-    return f"{function.excel_name}({', '.join(parts)})"
-
-
 # Imports at the top of main.py: numpy among them, so that Pyodide, should it
 # look for imports in main.py alone, loads NumPy.
 _IMPORTS = """import linecache
@@ -278,7 +267,7 @@ def paste_file() -> str:
         version=xlnn.__version__,
         modules=", ".join(f"{name.replace('.', '/')}.py" for name in MODULES),
         min_xlwings=".".join(map(str, MIN_XLWINGS)),
-        listing="\n".join(f"    ={_signature(f)}" for f in functions),
+        listing="\n".join(f"    ={udfs.excel_signature(f)}" for f in functions),
     )
     parts = [header, _IMPORTS, f"_MIN_XLWINGS = {MIN_XLWINGS!r}\n", _LOADER]
     parts.append("\n_SOURCES = {}")
@@ -287,7 +276,9 @@ def paste_file() -> str:
     parts.append(f"\n_xlnn = _load({PACKAGE!r}, _SOURCES)\n")
     parts.append("# xlwings Lite finds functions in main.py by their Python names.")
     for f in functions:
-        parts.append(f"{f.__name__} = _xlnn.udfs.{f.__name__}  # ={_signature(f)}")
+        parts.append(
+            f"{f.__name__} = _xlnn.udfs.{f.__name__}  # ={udfs.excel_signature(f)}"
+        )
     return "\n".join(parts) + "\n"
 
 

@@ -71,6 +71,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from xlnn.errors import stopped_by
+
 #: Exit codes: 2 when the server could not start (nothing was served).
 EXIT_OK, EXIT_NOT_STARTED = 0, 2
 
@@ -352,11 +354,7 @@ def _serve(app, sock: socket.socket, args) -> int:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-    if not received:
-        return EXIT_OK
-    name = "Ctrl-C" if received[0] == signal.SIGINT else "SIGTERM"
-    print(f"xlnn serve: stopped by {name}", file=sys.stderr)
-    return 128 + received[0]
+    return stopped_by("xlnn serve", received[0]) if received else EXIT_OK
 
 
 def run(args) -> int:

@@ -227,7 +227,7 @@ def network_from_arrays(
 def model_of(network: Network, source: Source) -> Model:
     """A softmax network is a classifier of classes ``0..n-1``; others give values."""
     last = network.layers[-1]
-    if last.activation == "softmax":
+    if last.activation.name == "softmax":
         return Model(
             network,
             output="probabilities",
