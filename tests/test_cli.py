@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 import xlnn
-from xlnn import udfs
+from xlnn import cli, udfs
 from xlnn.engines.libreoffice import SCRATCH_PREFIX
 
 REPO = Path(__file__).resolve().parents[1]
@@ -172,6 +172,14 @@ def test_functions_signatures_literal():
     assert "SOFTMAX(x, [direction])" in done.stdout
     assert "LOG_SOFTMAX(x, [direction])" in done.stdout
     assert "DENSE(x, W, b, [activation], [parameter])" in done.stdout
+
+
+def test_no_command_prints_the_usage_and_exits_2(capsys):
+    assert cli.main([]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith("usage: xlnn")
+    assert "examples:" in err  # the whole help, so a newcomer sees the commands
 
 
 def test_unknown_command_fails():

@@ -16,6 +16,8 @@ from xlnn.errors import UserError
 
 #: Exit codes of ``xlnn build``.
 EXIT_OK, EXIT_FAILED, EXIT_NOT_WRITTEN = 0, 1, 2
+#: A command line argparse cannot run (also no command at all): argparse's code.
+EXIT_USAGE = 2
 
 DESCRIPTION = """\
 Neural-network building blocks for Excel: activation functions for xlwings,
@@ -666,8 +668,9 @@ def _run(parser, args) -> int:
         return run_lite(args)
     if args.command == "bind":
         return run_bind(args)
-    parser.print_help()
-    return EXIT_OK
+    # No command is a mistake like a bad option: the help goes where errors go.
+    parser.print_help(sys.stderr)
+    return EXIT_USAGE
 
 
 if __name__ == "__main__":
