@@ -156,8 +156,9 @@ def _signature(adapter) -> str:
     return f"{adapter.excel_name}({', '.join(parts)})"
 
 
-def list_functions(out=sys.stdout) -> None:
+def list_functions(out=None) -> None:
     """Print each Excel function with its signature and one line of help."""
+    out = sys.stdout if out is None else out  # sys.stdout as main() set it
     from xlnn import udfs
 
     rows = [(_signature(f), f.__doc__.strip().splitlines()[0]) for f in udfs.FUNCTIONS]
@@ -640,13 +641,28 @@ def main(argv: list[str] | None = None) -> int:
     Every :class:`~xlnn.errors.UserError` raised below, whatever the
     command, becomes ``xlnn COMMAND: message`` on stderr; exit code 1 is kept
     for a real mismatch, and any other exception is a bug, with its traceback.
+    A standard output that cannot be written (closed, full, a pipe with no
+    reader) is exit code 2 too, with one line unless the reader just left.
     """
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    from xlnn import stdout
+
+    command = None
     try:
-        return _run(parser, args)
-    except UserError as error:
-        print(f"xlnn {args.command}: {error}", file=sys.stderr)
+        with stdout.checked():
+            parser = build_parser()
+            args = parser.parse_args(argv)
+            command = args.command
+            try:
+                return _run(parser, args)
+            except UserError as error:
+                print(f"xlnn {args.command}: {error}", file=sys.stderr)
+                return EXIT_NOT_WRITTEN
+    except stdout.StdoutError as error:
+        stdout.discard()
+        if not error.reader_gone:  # a reader that left asked for no more
+            print(
+                f"{' '.join(filter(None, ['xlnn', command]))}: {error}", file=sys.stderr
+            )
         return EXIT_NOT_WRITTEN
 
 
