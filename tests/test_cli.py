@@ -425,7 +425,7 @@ def test_missing_engines_still_write_every_real_workbook(tmp_path):
     plain = next(line for line in lines if line.startswith("not verified by Libre"))
     addin = next(line for line in lines if line.startswith("not verified by form"))
     assert "apt-get install libreoffice-calc-nogui" in plain
-    assert 'pip install "xlnn[verify]"' in addin
+    assert 'pip install -e ".[verify]" (in xlnn\'s folder)' in addin
     for name in NAMES:
         assert name in (plain if "plain" in name else addin)
     # progress on stderr names each file with the time it took

@@ -92,7 +92,7 @@ def _require_server_package() -> None:
     if sys.version_info < (3, 11):
         pytest.skip("xlwings Server needs Python 3.11+")
     if importlib.util.find_spec("xlwings_server") is None:
-        message = 'xlwings Server is not installed (pip install "xlnn[server]")'
+        message = 'xlwings Server is not installed (pip install -e ".[server]")'
         if os.environ.get("CI") == "true":
             pytest.fail(f"{message}, and CI=true requires it")
         pytest.skip(message)
@@ -506,7 +506,7 @@ def test_without_the_extra_exits_2_with_the_pip_command():
     )
     assert done.returncode == 2
     expected = (
-        'pip install "xlnn[server]"'
+        'pip install -e ".[server]" (in xlnn\'s folder)'
         if sys.version_info >= (3, 11)
         else "needs Python 3.11"
     )

@@ -29,7 +29,7 @@ examples:
   xlnn build --out my-workbooks   write and verify the sample workbooks
   xlnn build --help               what build does, its options and exit codes
   xlnn export model.onnx          your trained model as a verified workbook
-  xlnn serve                      xlwings Server for a team (xlnn[server])
+  xlnn serve                      xlwings Server for a team (the server extra)
   python -m xlnn --version        xlnn's version and those of numpy, xlwings
                                   and openpyxl"""
 

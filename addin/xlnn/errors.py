@@ -15,3 +15,14 @@ class UserError(Exception):
     def __init__(self, message: object = ""):
         # One line, so the command line can print it as is.
         super().__init__(" ".join(str(message).split()))
+
+
+def install_hint(extra: str) -> str:
+    """How to add the optional dependencies ``extra`` (pyproject.toml's name).
+
+    xlnn is not on a package index, so asking pip for xlnn by name finds
+    nothing: the extra is installed from the clone xlnn came from. Every
+    message and the README say it this way; once xlnn is published, this is
+    the one place to add the index's form.
+    """
+    return f'pip install -e ".[{extra}]" (in xlnn\'s folder)'

@@ -2,7 +2,7 @@
 
 xlwings Server (PyPI ``xlwings-server``, Python 3.11+) is a FastAPI app that
 Excel's Office.js add-in calls over HTTP: one shared, managed installation for
-a whole team. ``pip install "xlnn[server]"`` installs it; ``xlnn serve`` runs
+a whole team. xlnn's ``server`` extra installs it; ``xlnn serve`` runs
 it with uvicorn: in this process, or in ``--workers N`` processes.
 
 Why workers, not threads
@@ -71,11 +71,13 @@ import sys
 import tempfile
 from pathlib import Path
 
+from xlnn.errors import install_hint
+
 #: Exit codes: 2 when the server could not start (nothing was served).
 EXIT_OK, EXIT_NOT_STARTED = 0, 2
 
 SERVER_PACKAGE = "xlwings_server"
-INSTALL_HINT = 'pip install "xlnn[server]"'
+INSTALL_HINT = install_hint("server")
 ENVIRONMENTS = ("dev", "qa", "uat", "staging", "prod")  # xlwings Server 1.20's
 DEFAULT_NAMESPACE = "XLWINGS"  # xlwings Server 1.20's default (its config.py)
 
@@ -94,12 +96,12 @@ LICENSE_HELP = """\
   commercial use, which includes internal tools in a company: an xlwings PRO
   key, https://www.xlwings.org/pricing (trial keys: https://www.xlwings.org/trial)"""
 
-DESCRIPTION = """\
+DESCRIPTION = f"""\
 Start xlwings Server (the PyPI package xlwings-server) with xlnn's functions
 (xlnn.udfs) and scripts (xlnn.scripts), for a team's Excel to call.
-Needs: pip install "xlnn[server]" (Python 3.11+), and a license key in
-XLWINGS_LICENSE_KEY: "noncommercial" for noncommercial use (PolyForm
-Noncommercial), an xlwings PRO key otherwise.
+Needs Python 3.11+, xlwings Server ({INSTALL_HINT}),
+and a license key in XLWINGS_LICENSE_KEY: "noncommercial" for noncommercial
+use (PolyForm Noncommercial), an xlwings PRO key otherwise.
 
 In Excel the functions are XLWINGS.SIGMOID(...) and so on
 (XLWINGS_FUNCTIONS_NAMESPACE; outside XLWINGS_ENVIRONMENT=prod the
