@@ -6,6 +6,7 @@ import argparse
 import inspect
 import signal
 import sys
+import textwrap
 import threading
 import time
 from importlib.metadata import PackageNotFoundError, version
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import xlnn
 from xlnn.errors import UserError
+from xlnn.excel import CLASSIC_EXCEL, CLASSIC_EXCEL_WHY
 
 #: Exit codes of ``xlnn build``.
 EXIT_OK, EXIT_FAILED, EXIT_NOT_WRITTEN = 0, 1, 2
@@ -100,17 +102,28 @@ examples:
   xlnn export model.onnx --flavor both --rows 1000 --sample-inputs test.csv
   xlnn export model.onnx --sample-inputs test.csv --sample-labels test_labels.txt"""
 
-INSERT_DESCRIPTION = """\
+
+def _filled(paragraph: str) -> str:
+    """``paragraph`` wrapped as wide as the other help texts (for its f-strings)."""
+    return textwrap.fill(" ".join(paragraph.split()), width=76)
+
+
+INSERT_DESCRIPTION = (
+    _filled(f"""
 Write a sample (its sheets, formulas, names and formats) into the active
 workbook of classic Excel, through xlwings' COM Book, with xlnn's functions
 registered there (xlwings' "Import Functions"), so that its formulas bind.
-Needs Excel on Windows or macOS; in xlwings Lite and xlwings Server, run the
-scripts insert_activations, insert_three_layer_network and insert_digits.
+Needs {CLASSIC_EXCEL} ({CLASSIC_EXCEL_WHY}). In xlwings Lite and xlwings
+Server, run the scripts insert_activations, insert_three_layer_network and
+insert_digits instead.
+""")
+    + """
 
 exit codes:
   0    written
   2    no Excel here, or the workbook already has one of the sample's sheets
        or names (nothing was written); or a bad option"""
+)
 
 INSERT_EXAMPLES = """\
 examples:
@@ -166,8 +179,8 @@ def list_functions(out=None) -> None:
     for signature, summary in rows:
         print(f"{signature:<{width}}  {summary}", file=out)
     print(
-        "\nIn classic xlwings (Windows, VBA wrappers) STEP is STEP_FUNCTION: "
-        "Step is a VBA keyword.",
+        f"\nIn classic xlwings ({CLASSIC_EXCEL}, VBA wrappers) STEP is "
+        "STEP_FUNCTION: Step is a VBA keyword.",
         file=out,
     )
 
@@ -194,17 +207,22 @@ def _seconds(text: str) -> float:
     return seconds
 
 
-BIND_DESCRIPTION = """\
+BIND_DESCRIPTION = (
+    _filled(f"""
 Enter again every formula of the active Excel workbook that calls an xlnn
 function, so that cells showing #NAME? (the file was opened before the
-functions were loaded) bind to them. Classic xlwings on Windows: import the
-functions first (xlwings tab, UDF Modules xlnn.udfs, Import Functions). STEP
-is written STEP_FUNCTION, as classic xlwings names it; other formulas are
-left alone. In xlwings Lite and xlwings Server, run the script bind_formulas.
+functions were loaded) bind to them. Classic xlwings, in {CLASSIC_EXCEL}
+({CLASSIC_EXCEL_WHY}): import the functions first (xlwings tab, UDF Modules
+xlnn.udfs, Import Functions). STEP is written STEP_FUNCTION, as classic
+xlwings names it; other formulas are left alone. In xlwings Lite and xlwings
+Server, run the script bind_formulas.
+""")
+    + """
 
 exit codes:
   0    done (it says how many formulas it entered again)
   2    no Excel or no open workbook here (nothing was written)"""
+)
 
 BIND_EXAMPLES = """\
 examples:

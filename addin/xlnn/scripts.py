@@ -18,6 +18,7 @@ import xlwings as xw
 from xlwings import script
 
 from xlnn import samples, udfs
+from xlnn.excel import CLASSIC_EXCEL, CLASSIC_EXCEL_WHY
 from xlnn.sheets import book_writer
 from xlnn.sheets.flavors import ADDIN
 
@@ -148,11 +149,12 @@ def active_book(sample: str):
     """Classic Excel's active workbook, through xlwings (COM on Windows).
 
     Raises :class:`NoExcel`, naming the script to run instead, when there is
-    no Excel, no xlwings engine or no open workbook.
+    no Excel, no xlwings engine or no open workbook, or this is not Windows
+    (:data:`xlnn.excel.CLASSIC_EXCEL_WHY`).
     """
     reason = ""
-    if sys.platform not in ("win32", "darwin"):
-        reason = f"this is {sys.platform}"
+    if sys.platform != "win32":
+        reason = f"this is {sys.platform}: {CLASSIC_EXCEL_WHY}"
     else:
         try:
             book = xw.books.active
@@ -161,7 +163,7 @@ def active_book(sample: str):
         except Exception as error:  # no Excel, no pywin32 or appscript, no book
             reason = str(error).strip().splitlines()[0] if str(error) else repr(error)
     raise NoExcel(
-        f"needs Excel on Windows or macOS with xlwings installed ({reason}); "
+        f"needs {CLASSIC_EXCEL} with xlwings installed ({reason}); "
         f"in xlwings Lite or xlwings Server, run the script insert_{sample} instead"
     )
 

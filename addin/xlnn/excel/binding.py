@@ -49,6 +49,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from xlnn import samples
+from xlnn.excel import CLASSIC_EXCEL, CLASSIC_EXCEL_WHY
 from xlnn.functions import catalog
 from xlnn.functions.catalog import Activation
 from xlnn.sheets.flavors import ADDIN
@@ -428,18 +429,20 @@ def bind_classic(book, *, spill: bool = False) -> list[Entry]:
 def bind_active(*, spill: bool = False) -> str:
     """``xlnn bind``: bind the active workbook of classic Excel; return the summary.
 
-    Raises RuntimeError, saying why, when no Excel can be reached (xlwings
-    drives Excel through COM on Windows and AppleScript on macOS only).
+    Raises RuntimeError, saying why, when no Excel can be reached, or this is
+    not Windows (:data:`xlnn.excel.CLASSIC_EXCEL_WHY`).
     """
     import xlwings as xw
 
     try:
+        if sys.platform != "win32":
+            raise RuntimeError(f"this is {sys.platform}: {CLASSIC_EXCEL_WHY}")
         book = xw.books.active
     except Exception as error:  # xlwings' errors differ by platform and version
         reason = str(error).strip().splitlines()[0] if str(error) else repr(error)
         raise RuntimeError(
             f"no workbook open in Excel could be reached ({reason}); open it in "
-            "Excel on Windows with xlnn's functions imported (xlwings tab, UDF "
+            f"{CLASSIC_EXCEL} with xlnn's functions imported (xlwings tab, UDF "
             "Modules xlnn.udfs, Import Functions) and run this again. In xlwings "
             "Lite or xlwings Server, run the script bind_formulas instead."
         ) from error
