@@ -291,7 +291,10 @@ def test_script_over_http_writes_formulas_in_the_manifest_namespace(server):
 # --- under abuse: argument errors, too many cells, other names -----------------
 
 ARGUMENT_ERRORS = {
-    "direction": (("softmax", [[1.0, 2.0]], [["sideways"]]), '"rows", "columns"'),
+    "direction": (
+        ("softmax", [[1.0, 2.0]], [["sideways"]]),
+        '"rows" (or "row"), "columns"',
+    ),
     "activation": (("dense", [[1.0]], [[1.0]], [[0.0]], [["swish"]]), "sigmoid, relu"),
     "shapes": (("dense", [[1.0, 2.0]], [[1.0]], [[0.0]]), "x has 2 columns but W"),
     "cells": (("sigmoid", [[0.0] * 2000] * 2001), "at most 4,000,000 cells"),

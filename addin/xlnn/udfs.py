@@ -118,8 +118,9 @@ def _adapter(activation: Activation):
 
 
 DIRECTION_HELP = (
-    'Optional: "rows" (each row sums to 1), "columns" or "all". '
-    "Default: a row or column is one group, a 2-D range is grouped by rows."
+    f"Optional: which cells form one group, summing to 1: {cells.DIRECTION_CHOICES}"
+    " (any case). Default: a row or column is one group, a 2-D range is grouped "
+    "by rows."
 )
 
 
