@@ -131,9 +131,11 @@ examples:
   xlnn insert digits --spill               one spilling formula per block (365)"""
 
 LITE_DESCRIPTION = """\
-Write xlnn's Excel functions as one Python file for xlwings Lite: paste it
-into Lite's main.py and every function works with the same names, help and
-results, with NumPy and xlwings only (the file does not import xlnn).
+Write xlnn's Excel functions and scripts as one Python file for xlwings Lite:
+paste it into Lite's main.py and every function works with the same names,
+help and results, and the scripts (insert_activations,
+insert_three_layer_network, insert_digits, bind_formulas) run from Lite's
+pane, with NumPy and xlwings only (the file does not import xlnn).
 Without --out the file goes to stdout. No file is overwritten without --force.
 
 exit codes:
