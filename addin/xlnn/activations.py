@@ -58,6 +58,9 @@ __all__ = [
     "silu",
     "log_softmax",
     "hard_sigmoid",
+    # the book's names for step and identity (see the end of this module)
+    "step_function",
+    "identity_function",
 ]
 
 #: dtype kinds that hold numbers: bool, signed and unsigned int, float.
@@ -476,3 +479,11 @@ def hard_sigmoid(x):
     """
     # np.clip keeps NaN; min/max of inf are the limits 0 and 1.
     return _like_ufunc(np.clip(_as_float(x) / 6.0 + 0.5, 0.0, 1.0))
+
+
+# The book's names (its common/functions.py), so that chapter 3's code runs
+# with ``from xlnn.activations import *`` in place of ``from common.functions
+# import *``. The same functions, not copies: the book's step_function returns
+# ints, this one float64 like every function here.
+step_function = step
+identity_function = identity

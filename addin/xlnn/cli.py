@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+import textwrap
 import threading
 import time
 from importlib.metadata import PackageNotFoundError, version
@@ -13,10 +14,13 @@ from pathlib import Path
 
 import xlnn
 from xlnn.errors import UserError, stopped_by
+from xlnn.excel import CLASSIC_EXCEL, CLASSIC_EXCEL_WHY
 
 #: Exit codes of every command: done; a cell or output differs (build, export);
 #: not (everything) written, or a user's mistake, as argparse's own 2.
 EXIT_OK, EXIT_FAILED, EXIT_NOT_WRITTEN = 0, 1, 2
+#: A command line argparse cannot run (also no command at all): argparse's code.
+EXIT_USAGE = 2
 
 DESCRIPTION = """\
 Neural-network building blocks for Excel: activation functions for xlwings,
@@ -30,7 +34,7 @@ examples:
   xlnn export model.onnx          your trained model as a verified workbook
   xlnn train data.csv --label-column label --out model.npz
                                   train the book's two-layer network
-  xlnn serve                      xlwings Server for a team (xlnn[server])
+  xlnn serve                      xlwings Server for a team (the server extra)
   python -m xlnn --version        xlnn's version and those of numpy, xlwings
                                   and openpyxl"""
 
@@ -101,17 +105,28 @@ examples:
   xlnn export model.onnx --flavor both --rows 1000 --sample-inputs test.csv
   xlnn export model.onnx --sample-inputs test.csv --sample-labels test_labels.txt"""
 
-INSERT_DESCRIPTION = """\
+
+def _filled(paragraph: str) -> str:
+    """``paragraph`` wrapped as wide as the other help texts (for its f-strings)."""
+    return textwrap.fill(" ".join(paragraph.split()), width=76)
+
+
+INSERT_DESCRIPTION = (
+    _filled(f"""
 Write a sample (its sheets, formulas, names and formats) into the active
 workbook of classic Excel, through xlwings' COM Book, with xlnn's functions
 registered there (xlwings' "Import Functions"), so that its formulas bind.
-Needs Excel on Windows or macOS; in xlwings Lite and xlwings Server, run the
-scripts insert_activations, insert_three_layer_network and insert_digits.
+Needs {CLASSIC_EXCEL} ({CLASSIC_EXCEL_WHY}). In xlwings Lite and xlwings
+Server, run the scripts insert_activations, insert_three_layer_network and
+insert_digits instead.
+""")
+    + """
 
 exit codes:
   0    written
   2    no Excel here, or the workbook already has one of the sample's sheets
        or names (nothing was written); or a bad option"""
+)
 
 INSERT_EXAMPLES = """\
 examples:
@@ -119,9 +134,11 @@ examples:
   xlnn insert digits --spill               one spilling formula per block (365)"""
 
 LITE_DESCRIPTION = """\
-Write xlnn's Excel functions as one Python file for xlwings Lite: paste it
-into Lite's main.py and every function works with the same names, help and
-results, with NumPy and xlwings only (the file does not import xlnn).
+Write xlnn's Excel functions and scripts as one Python file for xlwings Lite:
+paste it into Lite's main.py and every function works with the same names,
+help and results, and the scripts (insert_activations,
+insert_three_layer_network, insert_digits, bind_formulas) run from Lite's
+pane, with NumPy and xlwings only (the file does not import xlnn).
 Without --out the file goes to stdout. No file is overwritten without --force.
 
 exit codes:
@@ -265,8 +282,9 @@ def run_lite(args) -> int:
     return EXIT_OK
 
 
-def list_functions(out=sys.stdout) -> None:
+def list_functions(out=None) -> None:
     """Print each Excel function with its signature and one line of help."""
+    out = sys.stdout if out is None else out  # sys.stdout as main() set it
     from xlnn import udfs
 
     rows = [
@@ -277,8 +295,8 @@ def list_functions(out=sys.stdout) -> None:
     for signature, summary in rows:
         print(f"{signature:<{width}}  {summary}", file=out)
     print(
-        "\nIn classic xlwings (Windows, VBA wrappers) STEP is STEP_FUNCTION: "
-        "Step is a VBA keyword.",
+        f"\nIn classic xlwings ({CLASSIC_EXCEL}, VBA wrappers) STEP is "
+        "STEP_FUNCTION: Step is a VBA keyword.",
         file=out,
     )
 
@@ -305,17 +323,22 @@ def _seconds(text: str) -> float:
     return seconds
 
 
-BIND_DESCRIPTION = """\
+BIND_DESCRIPTION = (
+    _filled(f"""
 Enter again every formula of the active Excel workbook that calls an xlnn
 function, so that cells showing #NAME? (the file was opened before the
-functions were loaded) bind to them. Classic xlwings on Windows: import the
-functions first (xlwings tab, UDF Modules xlnn.udfs, Import Functions). STEP
-is written STEP_FUNCTION, as classic xlwings names it; other formulas are
-left alone. In xlwings Lite and xlwings Server, run the script bind_formulas.
+functions were loaded) bind to them. Classic xlwings, in {CLASSIC_EXCEL}
+({CLASSIC_EXCEL_WHY}): import the functions first (xlwings tab, UDF Modules
+xlnn.udfs, Import Functions). STEP is written STEP_FUNCTION, as classic
+xlwings names it; other formulas are left alone. In xlwings Lite and xlwings
+Server, run the script bind_formulas.
+""")
+    + """
 
 exit codes:
   0    done (it says how many formulas it entered again)
   2    no Excel or no open workbook here (nothing was written)"""
+)
 
 BIND_EXAMPLES = """\
 examples:
@@ -761,13 +784,28 @@ def main(argv: list[str] | None = None) -> int:
     Every :class:`~xlnn.errors.UserError` raised below, whatever the
     command, becomes ``xlnn COMMAND: message`` on stderr; exit code 1 is kept
     for a real mismatch, and any other exception is a bug, with its traceback.
+    A standard output that cannot be written (closed, full, a pipe with no
+    reader) is exit code 2 too, with one line unless the reader just left.
     """
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    from xlnn import stdout
+
+    command = None
     try:
-        return _run(parser, args)
-    except UserError as error:
-        print(f"xlnn {args.command}: {error}", file=sys.stderr)
+        with stdout.checked():
+            parser = build_parser()
+            args = parser.parse_args(argv)
+            command = args.command
+            try:
+                return _run(parser, args)
+            except UserError as error:
+                print(f"xlnn {args.command}: {error}", file=sys.stderr)
+                return EXIT_NOT_WRITTEN
+    except stdout.StdoutError as error:
+        stdout.discard()
+        if not error.reader_gone:  # a reader that left asked for no more
+            print(
+                f"{' '.join(filter(None, ['xlnn', command]))}: {error}", file=sys.stderr
+            )
         return EXIT_NOT_WRITTEN
 
 
@@ -791,8 +829,9 @@ def _run(parser, args) -> int:
         return run_lite(args)
     if args.command == "bind":
         return run_bind(args)
-    parser.print_help()
-    return EXIT_OK
+    # No command is a mistake like a bad option: the help goes where errors go.
+    parser.print_help(sys.stderr)
+    return EXIT_USAGE
 
 
 if __name__ == "__main__":

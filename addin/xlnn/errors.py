@@ -27,3 +27,14 @@ def stopped_by(what: str, signum: int, consequence: str = "") -> int:
     name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
     print(f"{what}: stopped by {name}{consequence}", file=sys.stderr)
     return 128 + signum
+
+
+def install_hint(extra: str) -> str:
+    """How to add the optional dependencies ``extra`` (pyproject.toml's name).
+
+    xlnn is not on a package index, so asking pip for xlnn by name finds
+    nothing: the extra is installed from the clone xlnn came from. Every
+    message and the README say it this way; once xlnn is published, this is
+    the one place to add the index's form.
+    """
+    return f'pip install -e ".[{extra}]" (in xlnn\'s folder)'

@@ -17,7 +17,7 @@ import xlwings as xw
 from xlwings import script
 
 from xlnn import samples, udfs
-from xlnn.excel import binding
+from xlnn.excel import CLASSIC_EXCEL, binding
 from xlnn.excel.binding import NoExcel
 from xlnn.sheets import book_writer
 from xlnn.sheets.flavors import ADDIN
@@ -143,13 +143,14 @@ def active_book(sample: str):
     """Classic Excel's active workbook, through xlwings (COM on Windows).
 
     Raises :class:`NoExcel`, naming the script to run instead, when there is
-    no Excel, no xlwings engine or no open workbook.
+    no Excel, no xlwings engine or no open workbook, or this is not Windows
+    (:data:`xlnn.excel.CLASSIC_EXCEL_WHY`).
     """
     try:
         return binding.active_book()
     except NoExcel as error:
         raise NoExcel(
-            f"needs Excel on Windows or macOS with xlwings installed ({error}); "
+            f"needs {CLASSIC_EXCEL} with xlwings installed ({error}); "
             f"in xlwings Lite or xlwings Server, run the script insert_{sample} "
             "instead"
         ) from error

@@ -49,6 +49,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from xlnn import samples
+from xlnn.excel import CLASSIC_EXCEL, CLASSIC_EXCEL_WHY
 from xlnn.functions import catalog
 from xlnn.functions.catalog import Activation
 from xlnn.sheets.book_writer import enter_formula
@@ -434,12 +435,13 @@ class NoExcel(RuntimeError):
 def active_book():
     """Classic Excel's active workbook, through xlwings.
 
-    xlwings drives Excel through COM on Windows and AppleScript on macOS
-    only. Raises :class:`NoExcel`, its message the reason in one line, when
-    there is no Excel, no xlwings engine or no open workbook.
+    xlnn's formulas compute only where xlwings' UDFs run, classic Excel on
+    Windows (:data:`xlnn.excel.CLASSIC_EXCEL_WHY`). Raises :class:`NoExcel`,
+    its message the reason in one line, when this is not Windows, or there is
+    no Excel, no xlwings engine or no open workbook.
     """
-    if sys.platform not in ("win32", "darwin"):
-        raise NoExcel(f"this is {sys.platform}")
+    if sys.platform != "win32":
+        raise NoExcel(f"this is {sys.platform}: {CLASSIC_EXCEL_WHY}")
     try:
         import xlwings as xw
 
@@ -457,14 +459,15 @@ def bind_active(*, spill: bool = False) -> str:
     """``xlnn bind``: bind the active workbook of classic Excel; return the summary.
 
     Raises :class:`NoExcel` (a RuntimeError), saying why, when no workbook
-    of Excel can be reached.
+    of Excel can be reached, or this is not Windows
+    (:data:`xlnn.excel.CLASSIC_EXCEL_WHY`).
     """
     try:
         book = active_book()
     except NoExcel as error:
         raise NoExcel(
             f"no workbook open in Excel could be reached ({error}); open it in "
-            "Excel on Windows with xlnn's functions imported (xlwings tab, UDF "
+            f"{CLASSIC_EXCEL} with xlnn's functions imported (xlwings tab, UDF "
             "Modules xlnn.udfs, Import Functions) and run this again. In xlwings "
             "Lite or xlwings Server, run the script bind_formulas instead."
         ) from error

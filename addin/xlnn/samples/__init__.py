@@ -11,7 +11,8 @@ pieces :func:`intro`, :func:`weights_sheet` and :func:`pixel_row`.
 
 from __future__ import annotations
 
-from importlib import resources
+import io
+import pkgutil
 
 import numpy as np
 
@@ -291,8 +292,11 @@ def _network_batch_sheet(book: BookLayout, flavor: Flavor) -> None:
 
 def load_digits_network() -> tuple[Network, np.ndarray, np.ndarray]:
     """The trained 64-16-10 digits network and its held-out test images."""
-    source = resources.files("xlnn") / "data" / "digits_mlp.npz"
-    with resources.as_file(source) as path, np.load(path) as data:
+    # Read through the package's loader, by the top package's name: "xlnn",
+    # or the private package of the file xlnn lite writes, which carries it.
+    top_package = __name__.partition(".")[0]
+    stored = pkgutil.get_data(top_package, "data/digits_mlp.npz")
+    with np.load(io.BytesIO(stored)) as data:
         network = Network(
             (
                 Dense(data["W1"], data["b1"], "sigmoid"),

@@ -24,7 +24,7 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from xlnn.errors import UserError
+from xlnn.errors import UserError, install_hint
 from xlnn.model import Model
 
 __all__ = ["SourceError", "read", "sha256", "file_sha256", "READERS"]
@@ -99,8 +99,7 @@ def _read_onnx(path: Path, activations: Sequence[str] | None) -> Model:
         if error.name not in ("xlnn.export.sources.onnx_source", "onnx"):
             raise
         raise SourceError(
-            f"{path.name}: reading ONNX needs the onnx package "
-            "(pip install 'xlnn[onnx]')"
+            f"{path.name}: reading ONNX needs the onnx package: {install_hint('onnx')}"
             if error.name == "onnx"
             else f"{path.name}: this xlnn has no ONNX reader"
         ) from None

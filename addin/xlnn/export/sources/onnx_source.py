@@ -77,7 +77,7 @@ from pathlib import Path, PurePath
 import numpy as np
 
 from xlnn import limits
-from xlnn.errors import UserError
+from xlnn.errors import UserError, install_hint
 from xlnn.export.sources import SourceError, sha256
 from xlnn.functions import catalog
 from xlnn.model import (
@@ -1462,7 +1462,7 @@ def _session(data: bytes):
         import onnxruntime
     except ImportError:  # pragma: no cover - depends on the install
         raise SourceError(
-            "verifying an ONNX model needs onnxruntime: pip install 'xlnn[onnx]'"
+            f"verifying an ONNX model needs onnxruntime: {install_hint('onnx')}"
         ) from None
     return onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"])
 
