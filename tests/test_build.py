@@ -367,7 +367,7 @@ def test_every_file_is_written_before_any_engine_runs(tiny, tmp_path, monkeypatc
 def test_an_engine_problem_leaves_its_files_not_verified(tiny, tmp_path, monkeypatch):
     plain = FakeEngine("LibreOffice", error=EngineError("LibreOffice hung"))
     addin = FakeEngine(
-        "formulas", missing='formulas missing: pip install "xlnn[verify]"'
+        "formulas", missing='formulas missing: pip install -e ".[verify]"'
     )
     use_engines(monkeypatch, plain, addin)
     built = quiet_build(tmp_path)
@@ -375,7 +375,7 @@ def test_an_engine_problem_leaves_its_files_not_verified(tiny, tmp_path, monkeyp
     assert all(entry.unverified and not entry.failed for entry in built)
     assert {entry.verification.problem for entry in built} == {
         "LibreOffice hung",
-        'formulas missing: pip install "xlnn[verify]"',
+        'formulas missing: pip install -e ".[verify]"',
     }
     assert addin.seen == []  # a missing engine is not asked
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 import xlnn
-from xlnn import udfs
+from xlnn import cli, udfs
 from xlnn.engines.libreoffice import SCRATCH_PREFIX
 
 REPO = Path(__file__).resolve().parents[1]
@@ -174,10 +174,71 @@ def test_functions_signatures_literal():
     assert "DENSE(x, W, b, [activation], [parameter])" in done.stdout
 
 
+def test_no_command_prints_the_usage_and_exits_2(capsys):
+    assert cli.main([]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith("usage: xlnn")
+    assert "examples:" in err  # the whole help, so a newcomer sees the commands
+
+
 def test_unknown_command_fails():
     done = run("no-such-command")
     assert done.returncode != 0
     assert "invalid choice" in done.stderr
+
+
+# --- standard output that cannot be written --------------------------------------
+
+
+def run_with_stdout(stdout, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "xlnn", *args],
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=user_environment(),
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+@pytest.mark.parametrize("args", [["lite"], ["functions"], ["--version"]], ids=" ".join)
+def test_a_full_stdout_is_one_line_and_exit_2(args):
+    with open("/dev/full", "w") as full:
+        done = run_with_stdout(full, *args)
+    assert (done.returncode, "Traceback" in done.stderr) == (2, False), done.stderr
+    name = f"xlnn {args[0]}" if not args[0].startswith("-") else "xlnn"
+    assert done.stderr == (
+        f"{name}: cannot write to standard output: No space left on device\n"
+    )
+
+
+def test_a_closed_stdout_is_one_line_and_exit_2():
+    done = subprocess.run(
+        [sys.executable, "-m", "xlnn", "functions"],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=user_environment(),
+        timeout=120,
+        check=False,
+        close_fds=True,
+        preexec_fn=lambda: os.close(1),  # as the shell's  >&-
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr == "xlnn functions: cannot write to standard output: closed\n"
+
+
+def test_a_reader_that_went_away_is_silent_and_exit_2():
+    # as in  xlnn lite | head -1 : head exits, the pipe has no reader left
+    reading, writing = os.pipe()
+    os.close(reading)
+    try:
+        done = run_with_stdout(writing, "lite")
+    finally:
+        os.close(writing)
+    assert (done.returncode, done.stderr) == (2, "")
 
 
 # --- build: nothing lost, every failure one clear line --------------------------
@@ -364,7 +425,7 @@ def test_missing_engines_still_write_every_real_workbook(tmp_path):
     plain = next(line for line in lines if line.startswith("not verified by Libre"))
     addin = next(line for line in lines if line.startswith("not verified by form"))
     assert "apt-get install libreoffice-calc-nogui" in plain
-    assert 'pip install "xlnn[verify]"' in addin
+    assert 'pip install -e ".[verify]" (in xlnn\'s folder)' in addin
     for name in NAMES:
         assert name in (plain if "plain" in name else addin)
     # progress on stderr names each file with the time it took

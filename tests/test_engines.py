@@ -446,8 +446,8 @@ def test_formulas_goes_on_after_a_broken_file_and_names_it(tmp_path):
 def test_missing_formulas_says_how_to_install_it(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "formulas", None)  # import formulas fails
     engine = Formulas()
-    assert 'pip install "xlnn[verify]"' in engine.missing()
-    with pytest.raises(EngineError, match="xlnn\\[verify\\]"):
+    assert 'pip install -e ".[verify]" (in xlnn\'s folder)' in engine.missing()
+    with pytest.raises(EngineError, match=r'pip install -e "\.\[verify\]"'):
         engine.recalculate([tmp_path / "any.xlsx"])
 
 

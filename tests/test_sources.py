@@ -131,7 +131,7 @@ def test_the_callers_activations_win_over_the_files(tmp_path, arrays):
     names = ["tanh", "sigmoid", "identity"]
     model = sources.read(path, activations=names)
     x = np.random.default_rng(3).normal(size=(5, 4))
-    assert [layer.activation for layer in model.network.layers] == names
+    assert [layer.activation.name for layer in model.network.layers] == names
     assert agrees(model.predict(x), plain_forward(arrays, names, x))
 
 
@@ -315,7 +315,7 @@ def test_the_books_weights_have_the_books_shapes():
     shapes = [layer.weights.shape for layer in model.network.layers]
     # The book, section 3.6.1: 784 -> 50 -> 100 -> 10.
     assert shapes == [(784, 50), (50, 100), (100, 10)]
-    assert [layer.activation for layer in model.network.layers] == [
+    assert [layer.activation.name for layer in model.network.layers] == [
         "sigmoid",
         "sigmoid",
         "softmax",
@@ -404,7 +404,7 @@ def test_pickle_activations_can_be_given(tmp_path, arrays):
     assert agrees(model.predict(x), plain_forward(arrays, names, x))
     assert model.output == "values"
     default = sources.read(path)
-    assert [layer.activation for layer in default.network.layers] == [
+    assert [layer.activation.name for layer in default.network.layers] == [
         "sigmoid",
         "sigmoid",
         "softmax",
@@ -549,7 +549,7 @@ def test_multiclass_mlp_matches_predict_proba(activation):
     assert model.output == "probabilities"
     assert model.classes == ("cat", "dog", "eel")
     hidden = {"logistic": "sigmoid"}.get(activation, activation)
-    assert [layer.activation for layer in model.network.layers] == [
+    assert [layer.activation.name for layer in model.network.layers] == [
         hidden,
         hidden,
         "softmax",
@@ -565,7 +565,7 @@ def test_binary_mlp_is_one_sigmoid_output():
     assert model.output == "binary"
     assert model.classes == (-1, 7)
     assert model.network.layers[-1].n_outputs == 1
-    assert model.network.layers[-1].activation == "sigmoid"
+    assert model.network.layers[-1].activation.name == "sigmoid"
     assert agrees(model.predict(inputs), mlp.predict_proba(inputs))
 
 

@@ -103,7 +103,7 @@ def test_the_npz_holds_what_xlnn_export_reads(digits_model):
     assert arrays["feature_names"].tolist() == [f"pixel{k}" for k in range(64)]
     model = npz_source.read(out)  # no --activations needed
     assert model.classes == tuple(range(10))
-    assert [layer.activation for layer in model.network.layers] == [
+    assert [layer.activation.name for layer in model.network.layers] == [
         "sigmoid",
         "softmax",
     ]

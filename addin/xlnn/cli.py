@@ -1,22 +1,26 @@
-"""The ``xlnn`` command: ``xlnn --version``, ``xlnn functions``, ``xlnn build``,
-``xlnn export``, ``xlnn train`` and the commands for Excel."""
+"""The ``xlnn`` command: the parser of every subcommand, with its help and exit
+codes, and what runs each (``xlnn --help`` lists them)."""
 
 from __future__ import annotations
 
 import argparse
-import inspect
 import signal
 import sys
+import textwrap
 import threading
 import time
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import xlnn
-from xlnn.errors import UserError
+from xlnn.errors import UserError, stopped_by
+from xlnn.excel import CLASSIC_EXCEL, CLASSIC_EXCEL_WHY
 
-#: Exit codes of ``xlnn build``.
+#: Exit codes of every command: done; a cell or output differs (build, export);
+#: not (everything) written, or a user's mistake, as argparse's own 2.
 EXIT_OK, EXIT_FAILED, EXIT_NOT_WRITTEN = 0, 1, 2
+#: A command line argparse cannot run (also no command at all): argparse's code.
+EXIT_USAGE = 2
 
 DESCRIPTION = """\
 Neural-network building blocks for Excel: activation functions for xlwings,
@@ -30,7 +34,7 @@ examples:
   xlnn export model.onnx          your trained model as a verified workbook
   xlnn train data.csv --label-column label --out model.npz
                                   train the book's two-layer network
-  xlnn serve                      xlwings Server for a team (xlnn[server])
+  xlnn serve                      xlwings Server for a team (the server extra)
   python -m xlnn --version        xlnn's version and those of numpy, xlwings
                                   and openpyxl"""
 
@@ -101,17 +105,28 @@ examples:
   xlnn export model.onnx --flavor both --rows 1000 --sample-inputs test.csv
   xlnn export model.onnx --sample-inputs test.csv --sample-labels test_labels.txt"""
 
-INSERT_DESCRIPTION = """\
+
+def _filled(paragraph: str) -> str:
+    """``paragraph`` wrapped as wide as the other help texts (for its f-strings)."""
+    return textwrap.fill(" ".join(paragraph.split()), width=76)
+
+
+INSERT_DESCRIPTION = (
+    _filled(f"""
 Write a sample (its sheets, formulas, names and formats) into the active
 workbook of classic Excel, through xlwings' COM Book, with xlnn's functions
 registered there (xlwings' "Import Functions"), so that its formulas bind.
-Needs Excel on Windows or macOS; in xlwings Lite and xlwings Server, run the
-scripts insert_activations, insert_three_layer_network and insert_digits.
+Needs {CLASSIC_EXCEL} ({CLASSIC_EXCEL_WHY}). In xlwings Lite and xlwings
+Server, run the scripts insert_activations, insert_three_layer_network and
+insert_digits instead.
+""")
+    + """
 
 exit codes:
   0    written
   2    no Excel here, or the workbook already has one of the sample's sheets
        or names (nothing was written); or a bad option"""
+)
 
 INSERT_EXAMPLES = """\
 examples:
@@ -119,9 +134,11 @@ examples:
   xlnn insert digits --spill               one spilling formula per block (365)"""
 
 LITE_DESCRIPTION = """\
-Write xlnn's Excel functions as one Python file for xlwings Lite: paste it
-into Lite's main.py and every function works with the same names, help and
-results, with NumPy and xlwings only (the file does not import xlnn).
+Write xlnn's Excel functions and scripts as one Python file for xlwings Lite:
+paste it into Lite's main.py and every function works with the same names,
+help and results, and the scripts (insert_activations,
+insert_three_layer_network, insert_digits, bind_formulas) run from Lite's
+pane, with NumPy and xlwings only (the file does not import xlnn).
 Without --out the file goes to stdout. No file is overwritten without --force.
 
 exit codes:
@@ -265,26 +282,21 @@ def run_lite(args) -> int:
     return EXIT_OK
 
 
-def _signature(adapter) -> str:
-    """Excel-style signature: optional arguments in brackets."""
-    parts = []
-    for parameter in inspect.signature(adapter).parameters.values():
-        optional = parameter.default is not inspect.Parameter.empty
-        parts.append(f"[{parameter.name}]" if optional else parameter.name)
-    return f"{adapter.excel_name}({', '.join(parts)})"
-
-
-def list_functions(out=sys.stdout) -> None:
+def list_functions(out=None) -> None:
     """Print each Excel function with its signature and one line of help."""
+    out = sys.stdout if out is None else out  # sys.stdout as main() set it
     from xlnn import udfs
 
-    rows = [(_signature(f), f.__doc__.strip().splitlines()[0]) for f in udfs.FUNCTIONS]
+    rows = [
+        (udfs.excel_signature(f), f.__doc__.strip().splitlines()[0])
+        for f in udfs.FUNCTIONS
+    ]
     width = max(len(signature) for signature, _ in rows)
     for signature, summary in rows:
         print(f"{signature:<{width}}  {summary}", file=out)
     print(
-        "\nIn classic xlwings (Windows, VBA wrappers) STEP is STEP_FUNCTION: "
-        "Step is a VBA keyword.",
+        f"\nIn classic xlwings ({CLASSIC_EXCEL}, VBA wrappers) STEP is "
+        "STEP_FUNCTION: Step is a VBA keyword.",
         file=out,
     )
 
@@ -311,17 +323,22 @@ def _seconds(text: str) -> float:
     return seconds
 
 
-BIND_DESCRIPTION = """\
+BIND_DESCRIPTION = (
+    _filled(f"""
 Enter again every formula of the active Excel workbook that calls an xlnn
 function, so that cells showing #NAME? (the file was opened before the
-functions were loaded) bind to them. Classic xlwings on Windows: import the
-functions first (xlwings tab, UDF Modules xlnn.udfs, Import Functions). STEP
-is written STEP_FUNCTION, as classic xlwings names it; other formulas are
-left alone. In xlwings Lite and xlwings Server, run the script bind_formulas.
+functions were loaded) bind to them. Classic xlwings, in {CLASSIC_EXCEL}
+({CLASSIC_EXCEL_WHY}): import the functions first (xlwings tab, UDF Modules
+xlnn.udfs, Import Functions). STEP is written STEP_FUNCTION, as classic
+xlwings names it; other formulas are left alone. In xlwings Lite and xlwings
+Server, run the script bind_formulas.
+""")
+    + """
 
 exit codes:
   0    done (it says how many formulas it entered again)
   2    no Excel or no open workbook here (nothing was written)"""
+)
 
 BIND_EXAMPLES = """\
 examples:
@@ -331,7 +348,6 @@ examples:
 
 def build_parser() -> argparse.ArgumentParser:
     from xlnn.engines.libreoffice import DEFAULT_TIMEOUT
-    from xlnn.samples import SAMPLES
 
     raw = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(
@@ -346,6 +362,34 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=FUNCTIONS_EXAMPLES,
         formatter_class=raw,
     )
+    _add_build(commands, raw, DEFAULT_TIMEOUT)
+    _add_export(commands, raw, DEFAULT_TIMEOUT)
+    _add_train(commands, raw)
+    _add_insert(commands, raw)
+    from xlnn.excel import serve
+
+    serve.add_arguments(
+        commands.add_parser(
+            "serve",
+            help="run xlwings Server with xlnn's functions and scripts",
+            description=serve.DESCRIPTION,
+            epilog=serve.EXAMPLES,
+            formatter_class=raw,
+        )
+    )
+    _add_lite(commands, raw)
+    bind = commands.add_parser(
+        "bind",
+        help="enter the active workbook's xlnn formulas again (classic Excel)",
+        description=BIND_DESCRIPTION,
+        epilog=BIND_EXAMPLES,
+        formatter_class=raw,
+    )
+    bind.add_argument("--spill", action="store_true", help="Excel 365: spill arrays")
+    return parser
+
+
+def _add_build(commands, raw, default_timeout: float) -> None:
     build = commands.add_parser(
         "build",
         help="write the sample workbooks (both flavors) and verify them",
@@ -376,13 +420,16 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument(
         "--timeout",
         type=_seconds,
-        default=DEFAULT_TIMEOUT,
+        default=default_timeout,
         metavar="SECONDS",
         help="how long LibreOffice may take for all plain files together "
-        f"(default: {DEFAULT_TIMEOUT:g})",
+        f"(default: {default_timeout:g})",
     )
-    _add_export(commands, raw, DEFAULT_TIMEOUT)
-    _add_train(commands, raw)
+
+
+def _add_insert(commands, raw) -> None:
+    from xlnn.samples import SAMPLES
+
     insert = commands.add_parser(
         "insert",
         help="write a sample into the active workbook of classic Excel",
@@ -398,17 +445,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="one formula per block that spills (Excel 365), not array formulas",
     )
-    from xlnn.excel import serve
 
-    serve.add_arguments(
-        commands.add_parser(
-            "serve",
-            help="run xlwings Server with xlnn's functions and scripts",
-            description=serve.DESCRIPTION,
-            epilog=serve.EXAMPLES,
-            formatter_class=raw,
-        )
-    )
+
+def _add_lite(commands, raw) -> None:
     lite = commands.add_parser(
         "lite",
         help="write the functions as one file to paste into xlwings Lite",
@@ -420,15 +459,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", type=Path, metavar="FILE", help="file to write (default: stdout)"
     )
     lite.add_argument("--force", action="store_true", help="overwrite --out")
-    bind = commands.add_parser(
-        "bind",
-        help="enter the active workbook's xlnn formulas again (classic Excel)",
-        description=BIND_DESCRIPTION,
-        epilog=BIND_EXAMPLES,
-        formatter_class=raw,
-    )
-    bind.add_argument("--spill", action="store_true", help="Excel 365: spill arrays")
-    return parser
 
 
 def _add_export(commands, raw, default_timeout: float) -> None:
@@ -694,14 +724,6 @@ class Interrupted(BaseException):
         self.signum = signum
 
 
-def _stopped_by(what: str, signum: int) -> int:
-    name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
-    print(
-        f"\n{what}: stopped by {name}; nothing half-written was left", file=sys.stderr
-    )
-    return 128 + signum
-
-
 def interruptible(run, what: str) -> int:
     """Run ``run()``; on Ctrl-C or SIGTERM, one line and exit code 130 or 143.
 
@@ -750,7 +772,10 @@ def interruptible(run, what: str) -> int:
         sys.unraisablehook = previous_hook
         for signum, earlier in previous.items():
             signal.signal(signum, earlier)
-    return _stopped_by(what, received[0]) if received else code
+    if not received:
+        return code
+    # After a newline: the terminal shows ^C, or a progress line was cut short.
+    return stopped_by(f"\n{what}", received[0], "; nothing half-written was left")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -759,13 +784,28 @@ def main(argv: list[str] | None = None) -> int:
     Every :class:`~xlnn.errors.UserError` raised below, whatever the
     command, becomes ``xlnn COMMAND: message`` on stderr; exit code 1 is kept
     for a real mismatch, and any other exception is a bug, with its traceback.
+    A standard output that cannot be written (closed, full, a pipe with no
+    reader) is exit code 2 too, with one line unless the reader just left.
     """
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    from xlnn import stdout
+
+    command = None
     try:
-        return _run(parser, args)
-    except UserError as error:
-        print(f"xlnn {args.command}: {error}", file=sys.stderr)
+        with stdout.checked():
+            parser = build_parser()
+            args = parser.parse_args(argv)
+            command = args.command
+            try:
+                return _run(parser, args)
+            except UserError as error:
+                print(f"xlnn {args.command}: {error}", file=sys.stderr)
+                return EXIT_NOT_WRITTEN
+    except stdout.StdoutError as error:
+        stdout.discard()
+        if not error.reader_gone:  # a reader that left asked for no more
+            print(
+                f"{' '.join(filter(None, ['xlnn', command]))}: {error}", file=sys.stderr
+            )
         return EXIT_NOT_WRITTEN
 
 
@@ -789,8 +829,9 @@ def _run(parser, args) -> int:
         return run_lite(args)
     if args.command == "bind":
         return run_bind(args)
-    parser.print_help()
-    return EXIT_OK
+    # No command is a mistake like a bad option: the help goes where errors go.
+    parser.print_help(sys.stderr)
+    return EXIT_USAGE
 
 
 if __name__ == "__main__":

@@ -25,6 +25,8 @@ from xlwings import script
 
 from xlnn import samples, udfs
 from xlnn.errors import UserError
+from xlnn.excel import CLASSIC_EXCEL, binding
+from xlnn.excel.binding import NoExcel
 from xlnn.sheets import book_writer
 from xlnn.sheets.flavors import ADDIN
 
@@ -130,8 +132,6 @@ def insert_digits(book: xw.Book):
 @script
 async def bind_formulas(book: xw.Book):
     """Enter again every formula that calls an xlnn function, so #NAME? cells bind."""
-    from xlnn.excel import binding
-
     entries = await binding.bind(book, namespace=function_namespace())
     print(binding.summary(entries))
 
@@ -202,35 +202,25 @@ def no_such_script(name: str):
 # --- classic Excel: xlnn insert ------------------------------------------------
 
 
-class NoExcel(RuntimeError):
-    """No classic Excel here to write into, through xlwings."""
-
-
 def active_book(sample: str):
     """Classic Excel's active workbook, through xlwings (COM on Windows).
 
     Raises :class:`NoExcel`, naming the script to run instead
     (``insert_<sample>``), when there is no Excel, no xlwings engine or no
-    open workbook.
+    open workbook, or this is not Windows (:data:`xlnn.excel.CLASSIC_EXCEL_WHY`).
     """
     return _active_book(f"insert_{sample}")
 
 
 def _active_book(script_name: str):
-    reason = ""
-    if sys.platform not in ("win32", "darwin"):
-        reason = f"this is {sys.platform}"
-    else:
-        try:
-            book = xw.books.active
-            book.name  # noqa: B018 -- fails when Excel has no workbook open
-            return book
-        except Exception as error:  # no Excel, no pywin32 or appscript, no book
-            reason = str(error).strip().splitlines()[0] if str(error) else repr(error)
-    raise NoExcel(
-        f"needs Excel on Windows or macOS with xlwings installed ({reason}); "
-        f"in xlwings Lite or xlwings Server, run the script {script_name} instead"
-    )
+    try:
+        return binding.active_book()
+    except NoExcel as error:
+        raise NoExcel(
+            f"needs {CLASSIC_EXCEL} with xlwings installed ({error}); "
+            f"in xlwings Lite or xlwings Server, run the script {script_name} "
+            "instead"
+        ) from error
 
 
 def insert_into_active_book(sample: str, *, spill: bool = False, book=None) -> str:

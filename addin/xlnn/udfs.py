@@ -120,8 +120,9 @@ def _adapter(activation: Activation):
 
 
 DIRECTION_HELP = (
-    'Optional: "rows" (each row sums to 1), "columns" or "all". '
-    "Default: a row or column is one group, a 2-D range is grouped by rows."
+    f"Optional: which cells form one group, summing to 1: {cells.DIRECTION_CHOICES}"
+    " (any case). Default: a row or column is one group, a 2-D range is grouped "
+    "by rows."
 )
 
 
@@ -236,3 +237,39 @@ __all__ = [function.__name__ for function in FUNCTIONS]
 def by_excel_name() -> dict:
     """Every Excel function of this module, keyed by its name in Excel."""
     return {function.excel_name: function for function in FUNCTIONS}
+
+
+def excel_signature(function) -> str:
+    """``LEAKY_RELU(x, [alpha])``: the Excel name, optional arguments bracketed."""
+    parts = [
+        f"[{p.name}]" if p.default is not inspect.Parameter.empty else p.name
+        for p in inspect.signature(function).parameters.values()
+    ]
+    return f"{function.excel_name}({', '.join(parts)})"
+
+
+class NoSuchFunction(xlwings.XlwingsError, AttributeError):
+    """A call of a function xlnn does not have (see :func:`function_named`)."""
+
+
+def function_named(name: str):
+    """xlwings Server's ``custom_functions``' module ``__getattr__`` (PEP 562).
+
+    xlwings Server looks a called function up by the name the request gives:
+    its add-in sends the Python name (``sigmoid``), found without this. A
+    client that sends a name from the metadata instead, the function's
+    ``name`` (``SIGMOID``, ``STEP``) or ``id`` (``STEP_FUNCTION``), in any
+    case, gets the same function. Any other name raises
+    :class:`NoSuchFunction`, listing the functions: an ``XlwingsError``, which
+    xlwings Server answers with HTTP 400 and the message (rather than 500), and
+    an ``AttributeError``, so that ``hasattr`` and ``getattr(m, name, None)``
+    on the module still work.
+    """
+    if not (name.startswith("__") and name.endswith("__")):
+        names = by_excel_name() | {f.__name__.upper(): f for f in FUNCTIONS}
+        if name.upper() in names:
+            return names[name.upper()]
+    raise NoSuchFunction(
+        f"xlnn has no function {name!r}; its functions are "
+        f"{', '.join(sorted(by_excel_name()))}"
+    )

@@ -22,9 +22,7 @@ NumPy's, empty rows blanks; numbers carry the size of their terms
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -33,10 +31,11 @@ from xlnn.engines import verify
 from xlnn.errors import UserError
 from xlnn.export import accuracy as export_accuracy
 from xlnn.export import readable as export_readable
+from xlnn.export.sources import file_sha256
 from xlnn.functions import catalog
 from xlnn.limits import EXCEL_COLUMNS, EXCEL_ROWS
 from xlnn.model import Affine, Model
-from xlnn.samples import intro
+from xlnn.samples import dimensions, intro, pixel_row, weights_sheet
 from xlnn.sheets import network_layout
 from xlnn.sheets.flavors import Flavor
 from xlnn.sheets.layout import (
@@ -49,6 +48,7 @@ from xlnn.sheets.layout import (
     Check,
     Cursor,
     HeatMap,
+    PastLastColumn,
     Series,
     SheetLayout,
 )
@@ -96,8 +96,7 @@ def _feature_names(model: Model) -> list[str]:
 
 
 def _dimensions(model: Model) -> str:
-    widths = [model.n_inputs, *(layer.n_outputs for layer in model.network.layers)]
-    return "-".join(map(str, widths))
+    return dimensions(model.network)
 
 
 @dataclass(frozen=True)
@@ -222,7 +221,7 @@ def _dense_available(flavor: Flavor) -> bool:
 
 def _dense_arguments(layer, *, quoted: bool = False) -> str:
     """DENSE's arguments after b: the activation, then its parameter if any."""
-    name = f'"{layer.activation}"' if quoted else layer.activation
+    name = f'"{layer.activation.name}"' if quoted else layer.activation.name
     if layer.parameter is None:
         return name
     if quoted:
@@ -234,13 +233,19 @@ def _dense_arguments(layer, *, quoted: bool = False) -> str:
 
 
 def _weights_sheet(book: BookLayout, model: Model, flavor: Flavor) -> None:
-    sheet = book.sheet("weights")
-    cursor = intro(
-        sheet,
-        f"Weights of the {_dimensions(model)} network",
-        ["Every matrix and bias has a workbook name; the other sheets use them."],
+    weights_sheet(
+        book,
+        model.network,
         flavor,
+        title=f"Weights of the {_dimensions(model)} network",
+        notes=["Every matrix and bias has a workbook name; the other sheets use them."],
+        constants=lambda cursor: _preprocessing_constants(cursor, model),
+        widths=(30, 9),
     )
+
+
+def _preprocessing_constants(cursor: Cursor, model: Model) -> None:
+    """Each preprocessing step's offset and scale, named offset_1, scale_1, ..."""
     for k, step in enumerate(model.preprocessing, start=1):
         if not isinstance(step, Affine):
             cursor.text(_step_caption(step, k) + " (no constants)", "caption")
@@ -250,11 +255,9 @@ def _weights_sheet(book: BookLayout, model: Model, flavor: Flavor) -> None:
             _preprocessing_names(k), (step.offset, step.scale), strict=True
         ):
             cursor.text(f"{name}: {step.label} (editable; named {name})", "caption")
-            book.name(name, cursor.inputs(values[np.newaxis, :], "General"))
+            block = cursor.inputs(values[np.newaxis, :], "General")
+            cursor.sheet.book.name(name, block)
         cursor.skip()
-    for k, layer in enumerate(model.network.layers, start=1):
-        network_layout.place_weights(cursor, layer=layer, k=k)
-    sheet.width(2, 30, 9)
 
 
 # --- the predict sheet ------------------------------------------------------------
@@ -285,13 +288,7 @@ def _input_row(sheet, cursor: Cursor, model: Model, x_values, image):
     cursor.text("x: the image's pixels in one row, read row by row", "caption")
     cursor.headers(names)
     x = cursor.at(1, model.n_inputs)
-    for k in range(model.n_inputs):
-        sheet.put_formula(
-            x.cell(0, k),
-            grid.address(k // width, k % width),
-            expected=x_values[k],
-            number_format="General",
-        )
+    pixel_row(sheet, grid, x, x_values, "General")
     cursor.skip(2)
     return x, cursor
 
@@ -345,68 +342,19 @@ def _predict_sheet(book: BookLayout, model: Model, flavor: Flavor, x_values, ima
     framework = model.framework_predict(x_values[np.newaxis, :])
     exact = model.exact_predict(x_values[np.newaxis, :])
     y = placed.output
-    labels = _labels(model)
     if model.output == "binary":
-        _set_expected(
-            book,
-            y,
-            exact[:, 1:],
-            "output",
-            scale=scales.outputs[:, 1:],
-            framework=framework[:, 1:],
-        )
-        cursor.text("P: the probability of each class", "caption")
-        p = sheet.block(cursor.row, y.col, 1, 2)
-        sheet.put_formula(
-            p.cell(0, 0),
-            f"1-{y.address()}",
-            expected=exact[0, 0],
-            scale=scales.outputs[0, 0],
-            framework=framework[0, 0],
-            number_format=PROBABILITY,
-            output=True,
-            name="p0",
-        )
-        sheet.put_formula(
-            p.cell(0, 1),
-            y.address(),
-            expected=exact[0, 1],
-            scale=scales.outputs[0, 1],
-            framework=framework[0, 1],
-            number_format=PROBABILITY,
-            output=True,
-            name="p1",
-        )
-        sheet.anchor("probabilities", p)
-        cursor.skip(2)
-        y = p
+        y = _binary_probabilities(book, cursor, y, exact, framework, scales.outputs)
     else:
         _set_expected(
             book, y, exact, "output", scale=scales.outputs, framework=framework
         )
     header_row = sheet.block(y.row + 1, y.col, 1, y.cols)
-    sheet.headers(header_row, labels)
+    sheet.headers(header_row, _labels(model))
     sheet.anchor("labels", header_row)
     cursor.row = max(cursor.row, y.row + 3)
     if model.is_classifier:
         _prediction_cell(sheet, model, y, header_row, exact, framework)
-        anchor = (
-            sheet.block(sheet.anchors["image"].last_row + 2, sheet.anchors["image"].col)
-            if image
-            else sheet.block(cursor.row, 2)
-        )
-        sheet.charts.append(
-            Chart(
-                kind="bar",
-                title="Probability of each class",
-                anchor=anchor,
-                categories=header_row,
-                series=(Series(y, "probability"),),
-                y_range=(0, 1),
-                number_format="0.0",
-                legend=False,
-            )
-        )
+        _probability_chart(sheet, y, header_row, below_image=bool(image), cursor=cursor)
     sheet.freeze = sheet.block(2, 1)
     export_readable.fit_widths(sheet)  # issue 12: no ### for values of 10+
     if image:
@@ -417,6 +365,53 @@ def _predict_sheet(book: BookLayout, model: Model, flavor: Flavor, x_values, ima
         sheet.print_area = sheet.block(1, 1, last_row, grid.last_col + 14)
         for row in range(grid.row, grid.last_row + 1):
             sheet.heights[row] = 18  # square pixels in 3.5-character columns
+
+
+def _binary_probabilities(book, cursor: Cursor, y: Block, exact, framework, scales):
+    """A binary classifier's two probabilities from its one output ``y``:
+    1 - y, then y. Returns their block, named probabilities."""
+    sheet = cursor.sheet
+    _set_expected(
+        book, y, exact[:, 1:], "output", scale=scales[:, 1:], framework=framework[:, 1:]
+    )
+    cursor.text("P: the probability of each class", "caption")
+    p = sheet.block(cursor.row, y.col, 1, 2)
+    for j, body in enumerate((f"1-{y.address()}", y.address())):
+        sheet.put_formula(
+            p.cell(0, j),
+            body,
+            expected=exact[0, j],
+            scale=scales[0, j],
+            framework=framework[0, j],
+            number_format=PROBABILITY,
+            output=True,
+            name=f"p{j}",
+        )
+    sheet.anchor("probabilities", p)
+    cursor.skip(2)
+    return p
+
+
+def _probability_chart(sheet, y: Block, labels: Block, *, below_image, cursor):
+    """A bar chart of the probabilities ``y``: below the image if there is
+    one, else at the cursor."""
+    if below_image:
+        grid = sheet.anchors["image"]
+        anchor = sheet.block(grid.last_row + 2, grid.col)
+    else:
+        anchor = sheet.block(cursor.row, 2)
+    sheet.charts.append(
+        Chart(
+            kind="bar",
+            title="Probability of each class",
+            anchor=anchor,
+            categories=labels,
+            series=(Series(y, "probability"),),
+            y_range=(0, 1),
+            number_format="0.0",
+            legend=False,
+        )
+    )
 
 
 def _prediction_cell(sheet, model, y: Block, labels: Block, exact, framework) -> None:
@@ -576,7 +571,7 @@ def _plain_layer(
             [f"{symbol.lower()}[{j}]" for j in range(layer.n_outputs)],
         )
     )
-    number_format = PROBABILITY if catalog.get(layer.activation).grouped else COMPACT
+    number_format = PROBABILITY if layer.activation.grouped else COMPACT
     _per_row(
         sheet,
         rows,
@@ -787,7 +782,7 @@ def _about_sheet(
             str(k),
             str(layer.n_inputs),
             str(layer.n_outputs),
-            catalog.get(layer.activation).label(layer.parameter),
+            layer.activation.label(layer.parameter),
             names.weights,
             names.bias,
         ]
@@ -802,7 +797,7 @@ def _sha256(source) -> str:
     if source is None:
         return "(none)"
     try:
-        return hashlib.sha256(Path(source.path).read_bytes()).hexdigest()
+        return file_sha256(source.path)
     except OSError:
         return "(file not readable)"
 
@@ -831,24 +826,33 @@ def layout(
     inputs = np.atleast_2d(np.asarray(inputs, dtype=np.float64))
     _check_shapes(model, inputs, rows=rows, image=image)
     book = BookLayout()
-    _predict_sheet(book, model, flavor, inputs[0], image)
-    _batch_sheet(book, model, flavor, inputs, rows, truth=labels)
-    _weights_sheet(book, model, flavor)
-    _about_sheet(book, model, flavor, exported_at=exported_at or now(), status=status)
+    try:
+        _predict_sheet(book, model, flavor, inputs[0], image)
+        _batch_sheet(book, model, flavor, inputs, rows, truth=labels)
+        _weights_sheet(book, model, flavor)
+        _about_sheet(
+            book, model, flavor, exported_at=exported_at or now(), status=status
+        )
+    except PastLastColumn as error:
+        _check_fits(book, reached=error.col)  # names the sheet it stopped in
+        raise
     _check_fits(book)
     return book
 
 
-def _check_fits(book: BookLayout) -> None:
-    """Refuse a layout that runs past a worksheet's last row or column."""
+def _check_fits(book: BookLayout, *, reached: int = 0) -> None:
+    """Refuse a layout that runs past a worksheet's last row or column.
+
+    ``reached`` is a column the last sheet reached before its layout stopped.
+    """
     for sheet in book.sheets:
         entries = (*sheet.texts, *sheet.inputs, *sheet.formulas)
         rows = (*sheet.row_inputs, *sheet.row_formulas)
         blocks = [entry.block for entry in (*entries, *rows)]
-        if not blocks:
-            continue
-        last_col = max(block.last_col for block in blocks)
-        last_row = max(block.last_row for block in blocks)
+        last_col = max((block.last_col for block in blocks), default=0)
+        last_row = max((block.last_row for block in blocks), default=0)
+        if sheet is book.sheets[-1]:
+            last_col = max(last_col, reached)
         if last_col > EXCEL_COLUMNS or last_row > EXCEL_ROWS:
             raise ExportError(
                 f"the {sheet.title} sheet needs {last_row:,} rows and {last_col:,} "

@@ -516,7 +516,9 @@ def apply_elementwise(
 
 #: SOFTMAX's ``direction`` argument: which cells form one group.
 DIRECTIONS = {"rows": 1, "columns": 0, "all": None}
-_DIRECTION_ALIASES = {
+#: Other words Excel users type for a direction, accepted as that direction
+#: (refusing "row" for "rows" would only annoy); the help lists them.
+DIRECTION_ALIASES = {
     "row": "rows",
     "column": "columns",
     "col": "columns",
@@ -526,21 +528,32 @@ _DIRECTION_ALIASES = {
 }
 
 
+def _with_aliases(direction: str) -> str:
+    aliases = [f'"{a}"' for a, meant in DIRECTION_ALIASES.items() if meant == direction]
+    return f'"{direction}" (or {", ".join(aliases)})' if aliases else f'"{direction}"'
+
+
+#: Every accepted value, as the function's help and its error message say it:
+#: '"rows" (or "row"), "columns" (or "column", "col", "cols") or "all" (...)'.
+_LISTED = [_with_aliases(direction) for direction in DIRECTIONS]
+DIRECTION_CHOICES = f"{', '.join(_LISTED[:-1])} or {_LISTED[-1]}"
+
+
 def group_axis(direction, shape: tuple[int, int]) -> int | None:
     """Return the axis whose groups ``direction`` names, for a range of ``shape``.
 
-    ``direction`` is ``"rows"``, ``"columns"`` or ``"all"`` (any case; blank or
-    missing means automatic): a single row or column is one group, and a 2-D
-    range is grouped by rows, since each row is one sample.
+    ``direction`` is ``"rows"``, ``"columns"`` or ``"all"``, or one of their
+    :data:`DIRECTION_ALIASES` (any case; blank or missing means automatic): a
+    single row or column is one group, and a 2-D range is grouped by rows,
+    since each row is one sample.
     """
     if direction is None or direction == "" or type(direction).__name__ == "JsNull":
         return None if 1 in shape else DIRECTIONS["rows"]
     key = str(direction).strip().lower() if isinstance(direction, str) else None
-    key = _DIRECTION_ALIASES.get(key, key)
+    key = DIRECTION_ALIASES.get(key, key)
     if key not in DIRECTIONS:
         raise ArgumentError(
-            'direction must be "rows", "columns" or "all", or left out; '
-            f"got {direction!r}"
+            f"direction must be {DIRECTION_CHOICES}, or left out; got {direction!r}"
         )
     return DIRECTIONS[key]
 

@@ -120,22 +120,7 @@ def trained_sheet(
         name="accuracy",
     )
     sheet.freeze = sheet.block(label.row, 1)
-    _check_fits(sheet)
     return book
-
-
-def _check_fits(sheet: SheetLayout) -> None:
-    """Refuse a sheet larger than Excel's (wide data, or very many rows)."""
-    blocks = [item.block for item in (*sheet.inputs, *sheet.formulas)]
-    blocks += [rows.block for rows in sheet.row_formulas]
-    last_row = max(block.last_row for block in blocks)
-    last_col = max(block.last_col for block in blocks)
-    if last_row > limits.EXCEL_ROWS or last_col > limits.EXCEL_COLUMNS:
-        raise TrainingRefused(
-            f"the new sheet would need {last_row:,} rows and {last_col:,} columns; "
-            f"Excel's has {limits.EXCEL_ROWS:,} and {limits.EXCEL_COLUMNS:,}: "
-            "train on fewer rows or inputs, or a smaller hidden_size"
-        )
 
 
 def _weight_captions(n_in: int, hidden: int, n_out: int) -> dict[str, str]:
@@ -166,10 +151,22 @@ class _Table:
         sheet.text(sheet.block(self.caption_row, self.col), caption, "caption")
         sheet.headers(sheet.block(self.first - 1, self.col, 1, len(headers)), headers)
         block = sheet.block(self.first, self.col, rows or self.rows, len(headers))
+        _check_fits(block)
         sheet.width(block.col, block.last_col, COLUMN_WIDTH)
         sheet.width(block.last_col + 1, block.last_col + 1, GAP_WIDTH)
         self.col = block.last_col + 2
         return block
+
+
+def _check_fits(block: Block) -> None:
+    """Refuse, before a formula names it, a block beyond Excel's last row or column."""
+    if block.last_row > limits.EXCEL_ROWS or block.last_col > limits.EXCEL_COLUMNS:
+        raise TrainingRefused(
+            f"the new sheet would need {block.last_row:,} rows and "
+            f"{block.last_col:,} columns; Excel's has {limits.EXCEL_ROWS:,} and "
+            f"{limits.EXCEL_COLUMNS:,}: train on fewer rows or inputs, or with a "
+            "smaller hidden_size"
+        )
 
 
 def _loss_log(table: _Table, run: Run) -> None:

@@ -7,8 +7,9 @@ recalculated workbook can be compared cell by cell. It knows neither openpyxl
 nor xlwings: :mod:`xlnn.sheets.xlsx_writer` turns it into a file.
 
 Cells are placed with a :class:`Cursor`, which moves down a sheet as blocks
-are written, and found again by name (:meth:`BookLayout.find`), so neither
-the samples nor their tests spell out coordinates.
+are written, and found again by name (:meth:`BookLayout.find`), so a block's
+coordinates need not be spelled out where it is placed or where a test
+looks for it.
 
 Every computed block is one formula over its exact range: a writer enters it
 as a legacy array formula (or, where dynamic arrays exist, a formula that
@@ -22,6 +23,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from xlnn.limits import EXCEL_COLUMNS
+
 # Number formats.
 NUMBER = "0.000000"
 WEIGHT = "0.000"
@@ -34,10 +37,26 @@ COMPACT = "0.0000"
 GAP_WIDTH = 2
 
 
+class PastLastColumn(ValueError):
+    """A column beyond XFD, the last of a sheet's 16,384."""
+
+    def __init__(self, col: int):
+        super().__init__(
+            f"column {col:,} is past XFD, the last of a sheet's "
+            f"{EXCEL_COLUMNS:,} columns"
+        )
+        self.col = col
+
+
 def column_letter(col: int) -> str:
-    """Excel's letters for a 1-based column number: 1 -> A, 27 -> AA."""
+    """Excel's letters for a 1-based column number: 1 -> A, 27 -> AA.
+
+    Raises :class:`PastLastColumn` past XFD (16,384), which no sheet has.
+    """
     if col < 1:
         raise ValueError(f"column numbers start at 1, not {col}")
+    if col > EXCEL_COLUMNS:
+        raise PastLastColumn(col)
     letters = ""
     while col > 0:
         col, remainder = divmod(col - 1, 26)

@@ -12,7 +12,9 @@ names, file names: strings from a user's file) is a text cell whatever its
 first character (``=``, ``+``, ``-``, ``@``), see :func:`text_value`.
 
 Cells are created with one shared style object per kind of cell: building a
-style per cell was nine tenths of the generation time.
+style per cell was nine tenths of the generation time. That takes openpyxl's
+internals (``Worksheet._cells``, ``Cell._style``), hence its upper bound in
+``pyproject.toml``.
 
 Blocks of many rows (:class:`~xlnn.sheets.layout.RowInputs`,
 :class:`~xlnn.sheets.layout.RowFormulas`) never become openpyxl cells in

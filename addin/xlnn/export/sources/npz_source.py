@@ -60,7 +60,7 @@ def read(path: str | Path, *, activations: Sequence[str] | None = None) -> Model
         activations = _names_in_file(arrays["activations"], where)
     network = network_from_arrays(arrays, activations, where=where)
     source = Source(str(path), "npz", file_sha256(path))
-    if "classes" in arrays and network.layers[-1].activation == "softmax":
+    if "classes" in arrays and network.layers[-1].activation.name == "softmax":
         classes = class_labels(arrays["classes"], network.layers[-1].n_outputs, where)
         return model_of(network, source, classes=classes)
     return model_of(network, source)
@@ -243,7 +243,7 @@ def model_of(network: Network, source: Source, classes: tuple | None = None) -> 
     """A softmax network is a classifier of ``classes`` (by default ``0..n-1``);
     others give values."""
     last = network.layers[-1]
-    if last.activation == "softmax":
+    if last.activation.name == "softmax":
         return Model(
             network,
             output="probabilities",
