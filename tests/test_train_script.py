@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import re
+import sys
 
 import numpy as np
 import pytest
@@ -583,3 +584,9 @@ def test_a_setting_named_as_a_constant_is_refused_naming_it():
         "not '=0.5'"
     )
     assert book.json()["actions"] == []
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="Excel may run")
+def test_classic_without_excel_names_the_script_to_run_instead():
+    with pytest.raises(scripts.NoExcel, match="run the script train_network instead"):
+        scripts.train_in_active_book()
