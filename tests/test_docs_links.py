@@ -42,7 +42,10 @@ def test_anchor_follows_github():
     assert anchor("What `xlnn build` does and promises") == (
         "what-xlnn-build-does-and-promises"
     )
-    assert anchor("The book's MNIST network, with a 7") == "the-books-mnist-network-with-a-7"
+    assert (
+        anchor("The book's MNIST network, with a 7")
+        == "the-books-mnist-network-with-a-7"
+    )
     assert anchor("`xlnn export`, 1,000 rows") == "xlnn-export-1000-rows"
 
 
