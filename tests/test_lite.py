@@ -381,8 +381,8 @@ def test_too_old_xlwings_is_refused_with_what_to_do(text, monkeypatch):
         exec(compile(text, "main.py", "exec"), {"__name__": "main"})
 
 
-def test_the_file_is_the_size_the_readme_gives(text):
-    # README: "about 285 kB, 36 kB of it the digits network"
+def test_the_file_is_the_size_the_docs_give(text):
+    # docs/excel-runtimes.md: "about 285 kB, 36 kB of it the digits network"
     size = len(text.encode("utf-8"))
     assert 265_000 <= size <= 305_000, size
     (data,) = re.findall(r'base64\.b64decode\("""\n(.*?)"""\)', text, re.S)

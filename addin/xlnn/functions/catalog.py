@@ -9,7 +9,7 @@ and what scikit-learn and ONNX call it. The Excel functions
 network description (:mod:`xlnn.network`), the model readers
 (:mod:`xlnn.export.sources`) and the samples all read this table. Adding an
 activation means its NumPy function, its tests and one entry here (the
-README's "Adding an activation" lists each step).
+steps are listed in docs/design.md, "Adding an activation").
 
 The losses of chapter 4 (:mod:`xlnn.losses`) have a table of their own,
 :data:`LOSS_TABLE`: a loss turns two ranges (outputs and targets) into one
