@@ -3,9 +3,11 @@
 ``xlnn export --no-verify`` of the MNIST-shaped 784-50-100-10 network is run
 with 200 and with 2,000 batch rows, each in a process of its own, and their
 peak resident memory (``os.wait4``'s ``ru_maxrss``, read by a small launcher
-so that pytest's own peak is not inherited) must be within 10%. Before the
-rows were streamed, every cell was an openpyxl object: 2,000 rows took about
-a gigabyte more than 200.
+so that pytest's own peak is not inherited) must be within 10%: with 10 rows
+filled, and with every row filled from a CSV and labelled. Before the rows
+were streamed, every cell was an openpyxl object: 2,000 rows took about a
+gigabyte more than 200; before the CSV's rows stayed on disk and the checks
+were made only when read, 2,000 filled rows took 123 MB against 85.
 """
 
 from __future__ import annotations
