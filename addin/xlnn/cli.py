@@ -596,7 +596,9 @@ def _sample_inputs(path: Path, model, rows: int, progress):
 
     from xlnn.export import sample_inputs
 
-    read = sample_inputs.read(path, model.n_inputs, max_rows=rows)
+    # The rows stay on disk, read a chunk at a time: memory does not grow
+    # with them.
+    read = sample_inputs.read(path, model.n_inputs, max_rows=rows, spill=True)
     if read.more:
         progress(f"{path}: only its first {rows} rows are used (--rows {rows})")
     if read.feature_names is not None:

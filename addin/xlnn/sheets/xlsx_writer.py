@@ -225,8 +225,8 @@ def _row_blocks_as_cells(worksheet, sheet: SheetLayout) -> None:
     styles = _Styles(worksheet)
     for inputs in sheet.row_inputs:
         style = styles.get("input", inputs.number_format)
-        for i, row in enumerate(inputs.values.tolist()):
-            for j, value in enumerate(row):
+        for i in range(inputs.filled):
+            for j, value in enumerate(inputs.row_values(i)):
                 _put(worksheet, inputs.block.row + i, inputs.block.col + j, value,
                      copy.copy(style))  # fmt: skip
     for formulas in sheet.row_formulas:
@@ -379,9 +379,20 @@ class _FixedTimeZip(zipfile.ZipFile):
 
 def to_bytes(layout: BookLayout) -> bytes:
     """The xlsx file ``layout`` describes, as bytes; the same layout, the same bytes."""
-    workbook = _workbook(layout)
     buffer = io.BytesIO()
-    with _FixedTimeZip(buffer, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
+    write(layout, buffer)
+    return buffer.getvalue()
+
+
+def write(layout: BookLayout, stream) -> None:
+    """Write the xlsx file ``layout`` describes into the binary ``stream``.
+
+    ``stream`` must be seekable (a file, :class:`io.BytesIO`); the bytes are
+    those of :func:`to_bytes`, and the row blocks go to ``stream`` a few rows
+    at a time, so a large batch is never in memory whole.
+    """
+    workbook = _workbook(layout)
+    with _FixedTimeZip(stream, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
         archive.row_blocks = {}
         for number, sheet in enumerate(layout.sheets, start=1):
             blocks = _row_blocks(workbook[sheet.title], sheet)
@@ -390,4 +401,3 @@ def to_bytes(layout: BookLayout) -> bytes:
                 archive.row_blocks[f"xl/worksheets/sheet{number}.xml"] = blocks
         # ExcelWriter, unlike Workbook.save, leaves the modified time alone.
         ExcelWriter(workbook, archive).write_data()
-    return buffer.getvalue()
