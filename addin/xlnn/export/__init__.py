@@ -801,7 +801,7 @@ def to_workbook(
     image : (int, int), optional
         Show the input as an H x W grid (H * W must be the input count).
     force : bool
-        Replace existing files: regular files only, never the model's own file.
+        Replace existing regular files, never the model's own file.
     verify : bool
         Recalculate each file and compare with ``model.framework_predict``.
     sample_inputs : array-like or SpilledRows, optional
@@ -828,45 +828,47 @@ def to_workbook(
     Raises
     ------
     ExportError
-        Nothing could be written as asked (a file in the way, bad inputs);
-        nothing was written.
+        Nothing could be written as asked (a file in the way, bad inputs).
     TypeError
         ``model`` is none of the accepted kinds.
     """
     progress = progress or quiet
     planned = targets(Path(path), flavor)
     model = _as_cells_hold_it(as_model(model, activations=activations))
+    protect = _clear_the_way(planned.values(), model, force=force, progress=progress)
+    inputs = _batch_inputs(model, sample_inputs, rows=rows, image=image)
+    truth = true_labels(model, sample_labels, len(inputs))
+    options = dict(rows=rows, image=image, force=force, protect=protect, check=verify)
+    options |= dict(inputs=inputs, truth=truth, exported_at=exported_at or now())
+    options |= dict(timeout=timeout, progress=progress)
+    result = ExportResult()
+    for name, target in planned.items():
+        flavor_options = dict(options, flavor=FLAVORS[name])
+        result.workbooks.append(_export_one(model, target, **flavor_options))
+    return result
+
+
+def _clear_the_way(targets, model, *, force: bool, progress) -> list[str]:
+    """Refuse what is in the way of ``targets``; return the files never replaced.
+
+    The model's own files are never replaced; scratch folders of exports that
+    were killed are removed.
+    """
     protect = _input_files(model)
-    _refuse_conflicts(planned.values(), force=force, protect=protect)
+    _refuse_conflicts(targets, force=force, protect=protect)
     for stale in files.remove_stale_scratch(SCRATCH_PREFIX):
         progress(f"removed {stale}, left by an export that was killed")
+    return protect
+
+
+def _batch_inputs(model, sample_inputs, *, rows: int, image):
+    """The rows that fill the batch: the user's, or seeded random ones."""
     if sample_inputs is None:
         count = min(DEFAULT_SAMPLES, max(1, rows - 2))
         sample_inputs = random_inputs(model, count, image=image)
-    if not hasattr(sample_inputs, "chunks"):  # rows on disk stay there
-        sample_inputs = np.atleast_2d(np.asarray(sample_inputs, dtype=np.float64))
-    truth = true_labels(model, sample_labels, len(sample_inputs))
-    exported_at = exported_at or now()
-    result = ExportResult()
-    for name, target in planned.items():
-        result.workbooks.append(
-            _export_one(
-                model,
-                target,
-                flavor=FLAVORS[name],
-                rows=rows,
-                image=image,
-                force=force,
-                protect=protect,
-                check=verify,
-                inputs=sample_inputs,
-                truth=truth,
-                exported_at=exported_at,
-                timeout=timeout,
-                progress=progress,
-            )
-        )
-    return result
+    if hasattr(sample_inputs, "chunks"):  # rows on disk stay there
+        return sample_inputs
+    return np.atleast_2d(np.asarray(sample_inputs, dtype=np.float64))
 
 
 def _export_one(
