@@ -1,4 +1,4 @@
-"""The sample workbooks: chapter 3 of the book, and a digits classifier.
+"""The sample workbooks: chapter 3 of the book, a digits classifier, and training.
 
 Each sample is a function ``(flavor) -> BookLayout`` describing its sheets;
 :mod:`xlnn.sheets.xlsx_writer` writes them and :mod:`xlnn.samples.build` verifies them.
@@ -528,9 +528,14 @@ def _widths(network: Network) -> list[int]:
     return [network.n_inputs, *(layer.n_outputs for layer in network.layers)]
 
 
+# Imported here, not at the top: the training sample lays out its sheets with
+# intro() above.
+from xlnn.samples.training import iris_training  # noqa: E402
+
 #: Every sample, by file name stem.
 SAMPLES = {
     "activations": activation_curves,
     "three_layer_network": three_layer_network,
     "digits": digits,
+    "training": iris_training,
 }
