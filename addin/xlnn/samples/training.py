@@ -691,7 +691,11 @@ def _training_sheet(book, flavor, bands, run, placed, correct, flowers):
     rate = cursor.inputs([[LEARNING_RATE]], "0.00")
     book.name("learning_rate", rate)
     cursor.skip()
-    loss_column, steps_column = _loss_table(sheet, placed, run, top=cursor.row, col=10)
+    # The loss after each step goes to the right of the summary and the chart.
+    table_col = 9
+    loss_column, steps_column = _loss_table(
+        sheet, placed, run, top=cursor.row, col=table_col
+    )
 
     cursor.text(f"Before and after training, on the {count} flowers", "caption")
     cursor.headers(["", "before training", f"after {steps} steps"])
@@ -740,10 +744,10 @@ def _training_sheet(book, flavor, bands, run, placed, correct, flowers):
     )
     sheet.width(2, 2, 10)
     sheet.width(3, 4, 16)
-    sheet.width(5, 8, 9)
-    sheet.width(9, 9, GAP_WIDTH)
-    sheet.width(10, 10, 6)
-    sheet.width(11, 11, 10)
+    sheet.width(5, table_col - 2, 9)  # with B to D, as wide as the chart
+    sheet.width(table_col - 1, table_col - 1, GAP_WIDTH)
+    sheet.width(table_col, table_col, 6)
+    sheet.width(table_col + 1, table_col + 1, 10)
     sheet.print_area = sheet.block(1, 1, loss_column.last_row, loss_column.col)
     sheet.one_portrait_page = True
 
