@@ -283,6 +283,7 @@ def test_sheets_are_printable(few):
     # the steps sheet prints the first band: its starting weights included
     assert steps.print_area.last_row == few.find("steps", "step 1 dA1").last_row
     assert steps.print_area.last_col >= few.names["init_W1"].last_col
+    assert steps.one_landscape_page
     assert data.print_area is None  # all of it
 
 

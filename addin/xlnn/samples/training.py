@@ -411,6 +411,7 @@ def _steps_sheet(book: BookLayout, flavor: Flavor, bands, sizes, species) -> lis
         book.name(f"final_{name}", placed[-1].weights[name])
     first = placed[0]
     sheet.print_area = sheet.block(1, 1, first.bottom, first.weights["W1"].last_col)
+    sheet.one_landscape_page = True
     _widths(sheet, [first.a1, first.z1, first.a2, first.y, first.weights["W1"]])
     return placed
 
