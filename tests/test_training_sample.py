@@ -28,9 +28,12 @@ from xlnn.sheets.layout import Block
 #: Few steps keep the quick tests quick; the layout is the same for any number.
 FEW = 3
 
+#: Flowers the sample trains on: every tenth of the 150.
+FLOWERS = 15
+
 NAMES = {
-    "train_x": (30, 4),
-    "train_t": (30, 3),
+    "train_x": (FLOWERS, 4),
+    "train_t": (FLOWERS, 3),
     "learning_rate": (1, 1),
     "init_W1": (4, training.HIDDEN),
     "init_b1": (1, training.HIDDEN),
@@ -94,10 +97,10 @@ def test_iris_has_150_flowers_of_three_species():
     assert iris.cm[0].tolist() == [5.1, 3.5, 1.4, 0.2]
 
 
-def test_training_takes_every_fifth_flower_ten_of_each_species():
+def test_training_takes_every_tenth_flower_five_of_each_species():
     flowers = training.training_flowers()
-    assert flowers.numbers.tolist() == list(range(1, 151, 5))
-    assert np.bincount(flowers.species).tolist() == [10, 10, 10]
+    assert flowers.numbers.tolist() == list(range(1, 151, 10))
+    assert np.bincount(flowers.species).tolist() == [5, 5, 5]
     x = flowers.standardised()
     np.testing.assert_allclose(x.mean(axis=0), 0, atol=1e-14)
     np.testing.assert_allclose(x.std(axis=0), 1, rtol=1e-14)
