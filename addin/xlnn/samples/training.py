@@ -71,7 +71,7 @@ FEATURES = ("sepal length", "sepal width", "petal length", "petal width")
 FORWARD = COMPACT
 BACKWARD = "0.00E+00"
 WEIGHTS = "0.0000"
-#: Columns of the blocks on the steps and data sheets, in characters.
+#: Width of the steps sheet's block columns, in characters.
 COLUMN = 10
 
 
