@@ -29,7 +29,7 @@ from xlnn.engines.libreoffice import SCRATCH_PREFIX
 REPO = Path(__file__).resolve().parents[1]
 NAMES = sorted(
     f"{sample}_{flavor}.xlsx"
-    for sample in ("activations", "three_layer_network", "digits")
+    for sample in ("activations", "three_layer_network", "digits", "training")
     for flavor in ("plain", "addin")
 )
 
@@ -326,7 +326,7 @@ def test_a_full_disk_exits_2_naming_the_file_and_keeps_what_was_written(tmp_path
     assert done.returncode == 2
     assert re.fullmatch(
         rf"xlnn build: {re.escape(str(disk))}/out/digits_\w+\.xlsx: No space left "
-        r"on device \(4 of 6 workbooks were written before this\)",
+        rf"on device \(4 of {len(NAMES)} workbooks were written before this\)",
         one_line_error(done),
     ), done.stderr
     # (the mount is gone; what it held is unreachable, so check the report)
@@ -391,7 +391,7 @@ def test_an_engine_that_hangs_or_crashes_costs_no_workbook(tmp_path, script, rea
     done = without_formulas("build", "--out", str(out), "--timeout", "0.5", env=env)
     assert done.returncode == 0, done.stderr
     assert sorted(p.name for p in out.iterdir()) == NAMES
-    assert f"{out}: 0 verified, 6 not verified" in done.stdout
+    assert f"{out}: 0 verified, {len(NAMES)} not verified" in done.stdout
     assert reason in done.stdout
     strict = without_formulas(
         "build", "--out", str(tmp_path / "strict"), "--timeout", "0.5", "--strict",
@@ -402,7 +402,7 @@ def test_an_engine_that_hangs_or_crashes_costs_no_workbook(tmp_path, script, rea
 
 
 def test_missing_engines_still_write_every_real_workbook(tmp_path):
-    """No LibreOffice on the PATH, no formulas: all six written, hints given."""
+    """No LibreOffice on the PATH, no formulas: all written, hints given."""
     empty = tmp_path / "bin"
     empty.mkdir()
     env = user_environment(PATH=str(empty))
@@ -421,7 +421,10 @@ def test_missing_engines_still_write_every_real_workbook(tmp_path):
     assert sorted(p.name for p in out.iterdir()) == NAMES
     assert all(zipfile.is_zipfile(out / name) for name in NAMES)
     lines = done.stdout.splitlines()
-    assert f"6 workbooks written to {out}: 0 verified, 6 not verified" in lines
+    assert (
+        f"{len(NAMES)} workbooks written to {out}: 0 verified, "
+        f"{len(NAMES)} not verified"
+    ) in lines
     plain = next(line for line in lines if line.startswith("not verified by Libre"))
     addin = next(line for line in lines if line.startswith("not verified by form"))
     assert "apt-get install libreoffice-calc-nogui" in plain
@@ -443,7 +446,9 @@ def test_build_writes_and_verifies_every_workbook(soffice, tmp_path):
     out = tmp_path / "my-workbooks"
     done = run("build", "--out", str(out), command=[sys.executable, "-m", "xlnn"])
     assert done.returncode == 0, done.stderr
-    assert f"6 workbooks written to {out}: 6 verified" in done.stdout.splitlines()
+    assert (
+        f"{len(NAMES)} workbooks written to {out}: {len(NAMES)} verified"
+    ) in done.stdout.splitlines()
     assert sorted(p.name for p in out.iterdir()) == NAMES
     # progress names each engine and what it works on, with elapsed times
     assert re.search(r"LibreOffice: recalculating .*digits_plain\.xlsx", done.stderr)

@@ -43,7 +43,9 @@ ADDIN = FILE_ADDIN.entered_live()
 # [0.31682708 0.69627909]).
 BOOK_Y = [0.31682707641102981, 0.69627908986196685]
 
-SLOW = {"digits"}  # a 360-image batch: several seconds through the replay
+# digits: a 360-image batch; training: 31 bands of formulas. Several seconds
+# each through the replay.
+SLOW = {"digits", "training"}
 ALL_SAMPLES = [
     pytest.param(name, marks=pytest.mark.engine) if name in SLOW else name
     for name in samples.SAMPLES

@@ -48,13 +48,14 @@ examples:
   xlnn functions | grep SOFTMAX"""
 
 BUILD_DESCRIPTION = """\
-Write the three sample workbooks, each in two flavors (plain built-in formulas,
+Write the four sample workbooks, each in two flavors (plain built-in formulas,
 and the add-in's functions), into a folder; then verify every one:
 LibreOffice recalculates the plain flavor, the formulas package the add-in
-flavor, and every computed cell must equal NumPy's forward pass.
+flavor, and every computed cell must equal NumPy (the forward pass, and for
+the training sample xlnn.learning's gradient descent).
 
 No file is overwritten without --force, not even one that appears while the
-build runs. All six files are written before verification starts, so a
+build runs. All eight files are written before verification starts, so a
 missing or failing engine never costs a workbook: its files are reported as
 not verified, with the reason and how to install the engine.
 Progress (each file, each engine, elapsed time) goes to stderr.

@@ -37,6 +37,7 @@ __all__ = [
     "insert_activations",
     "insert_three_layer_network",
     "insert_digits",
+    "insert_training",
     "bind_formulas",
     "train_network",
 ]
@@ -127,6 +128,13 @@ def insert_three_layer_network(book: xw.Book):
 def insert_digits(book: xw.Book):
     """Add the digits classifier: one editable image, and 360 test images."""
     insert(book, "digits", spill=True)
+
+
+@script
+def insert_training(book: xw.Book):
+    """Add the training sample: the book's two-layer network learns iris, step by
+    step."""
+    insert(book, "training", spill=True)
 
 
 @script

@@ -1,4 +1,4 @@
-"""The sample workbooks: chapter 3 of the book, and a digits classifier.
+"""The sample workbooks: chapter 3 of the book, a digits classifier, and training.
 
 Each sample is a function ``(flavor) -> BookLayout`` describing its sheets
 (:data:`SAMPLES`); :mod:`xlnn.samples.build` writes them as files and
@@ -576,9 +576,14 @@ def dimensions(network: Network) -> str:
     return "-".join(map(str, widths))
 
 
+# Imported here, not at the top: the training sample lays out its sheets with
+# intro() above.
+from xlnn.samples.training import iris_training  # noqa: E402
+
 #: Every sample, by file name stem.
 SAMPLES = {
     "activations": activation_curves,
     "three_layer_network": three_layer_network,
     "digits": digits,
+    "training": iris_training,
 }

@@ -322,6 +322,8 @@ class SheetLayout:
     repeat_rows: Block | None = None
     #: Print upright on one page, rather than landscape and as tall as needed.
     one_portrait_page: bool = False
+    #: Print landscape on one page (a wide print area that must stay whole).
+    one_landscape_page: bool = False
 
     def block(self, row: int, col: int, rows: int = 1, cols: int = 1) -> Block:
         return Block(self.title, row, col, rows, cols)

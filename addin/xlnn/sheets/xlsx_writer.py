@@ -155,7 +155,7 @@ def _write_sheet(worksheet, sheet: SheetLayout) -> None:
         worksheet.print_title_rows = (
             f"{sheet.repeat_rows.row}:{sheet.repeat_rows.last_row}"
         )
-    _page_setup(worksheet, sheet.one_portrait_page)
+    _page_setup(worksheet, sheet)
 
 
 def _put_formula(worksheet, formula: Formula, styles: _Styles) -> None:
@@ -234,13 +234,16 @@ def _row_blocks_as_cells(worksheet, sheet: SheetLayout) -> None:
             _put_formula(worksheet, formulas.row(i), styles)
 
 
-def _page_setup(worksheet, one_portrait_page: bool) -> None:
-    """No gridlines; one page wide, and landscape as tall as needed or one page."""
+def _page_setup(worksheet, sheet: SheetLayout) -> None:
+    """No gridlines; one page wide, and landscape as tall as needed, or one page
+    (portrait or landscape)."""
     worksheet.sheet_view.showGridLines = False
     worksheet.sheet_properties.pageSetUpPr.fitToPage = True
     worksheet.page_setup.fitToWidth = 1
-    worksheet.page_setup.fitToHeight = 1 if one_portrait_page else 0
-    worksheet.page_setup.orientation = "portrait" if one_portrait_page else "landscape"
+    one_page = sheet.one_portrait_page or sheet.one_landscape_page
+    worksheet.page_setup.fitToHeight = 1 if one_page else 0
+    portrait = sheet.one_portrait_page
+    worksheet.page_setup.orientation = "portrait" if portrait else "landscape"
     worksheet.print_options.gridLines = False
 
 
