@@ -15,6 +15,8 @@ os.environ.setdefault("XLWINGS_ON_SERVER", "true")
 os.environ.setdefault("XLWINGS_LICENSE_KEY", "noncommercial")
 # --- end of the xlwings block ---
 
+import subprocess
+
 import pytest
 
 from xlnn.engines.libreoffice import find_soffice
@@ -34,6 +36,32 @@ def soffice() -> str:
             pytest.fail(f"{message}, and CI=true requires it")
         pytest.skip(message)
     return path
+
+
+@pytest.fixture
+def in_process(capsys, monkeypatch):
+    """Run ``xlnn ARGS`` in this process: its exit code and what it printed.
+
+    The same ``cli.main`` the console script calls, without the half second
+    of a new interpreter; tests keep a process of their own only where the
+    process is what they check (entry points, exit status of an interpreter,
+    signals, a mount namespace, peak memory).
+    """
+    from xlnn import cli
+
+    # argparse wraps help to the terminal's width; a piped process sees 80.
+    monkeypatch.setenv("COLUMNS", "80")
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        capsys.readouterr()  # only what this command prints
+        try:
+            code = cli.main(list(args))
+        except SystemExit as exit:  # argparse: --help, a bad option
+            code = exit.code
+        out, err = capsys.readouterr()
+        return subprocess.CompletedProcess(["xlnn", *args], code, out, err)
+
+    return run
 
 
 def pytest_collection_modifyitems(items):

@@ -154,8 +154,9 @@ def _signature(adapter) -> str:
     return f"{adapter.excel_name}({', '.join(parts)})"
 
 
-def list_functions(out=sys.stdout) -> None:
+def list_functions(out=None) -> None:
     """Print each Excel function with its signature and one line of help."""
+    out = sys.stdout if out is None else out  # sys.stdout as main() set it
     from xlnn import udfs
 
     rows = [(_signature(f), f.__doc__.strip().splitlines()[0]) for f in udfs.FUNCTIONS]
