@@ -64,6 +64,27 @@ def in_process(capsys, monkeypatch):
     return run
 
 
+@pytest.fixture(scope="session")
+def render_once():
+    """``build._render`` that makes each real sample workbook once a run.
+
+    For tests that build the real samples to check what happens around them
+    (the command's report, the committed copies): the bytes and checks are
+    those of the real render, made once instead of once per test (2 s).
+    Use it with ``monkeypatch.setattr(build, "_render", render_once)``.
+    """
+    from xlnn.samples import build
+
+    real, made = build._render, {}
+
+    def render(sample: str, flavor: str):
+        if (sample, flavor) not in made:
+            made[sample, flavor] = real(sample, flavor)
+        return made[sample, flavor]
+
+    return render
+
+
 def pytest_collection_modifyitems(items):
     """Every test that needs LibreOffice is an ``engine`` test, marked or not."""
     for item in items:
