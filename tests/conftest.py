@@ -15,11 +15,20 @@ os.environ.setdefault("XLWINGS_ON_SERVER", "true")
 os.environ.setdefault("XLWINGS_LICENSE_KEY", "noncommercial")
 # --- end of the xlwings block ---
 
+import importlib.util
 import subprocess
+import sys
 
 import pytest
 
 from xlnn.engines.libreoffice import find_soffice
+
+# xlwings' Office.js path tries ``from pyodide.ffi import JsNull`` for every
+# argument and passes on ImportError. Pyodide exists only in the browser: here
+# each try searched all of sys.path again (a third of a call's time). A None
+# entry is Python's own "not importable": the same ImportError, at once.
+if importlib.util.find_spec("pyodide") is None:
+    sys.modules["pyodide"] = None
 
 
 @pytest.fixture(scope="session")
