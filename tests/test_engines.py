@@ -393,12 +393,32 @@ def test_stop_from_another_thread_ends_the_run_and_removes_the_profile(
 
 
 @posix_only
-def test_ctrl_c_during_a_run_stops_it_and_removes_the_profile(tmp_path, private_tmpdir):
+def test_ctrl_c_during_a_run_stops_it_and_removes_the_profile(
+    tmp_path, private_tmpdir, monkeypatch
+):
     pids = tmp_path / "pids"
-    engine = LibreOffice(soffice=fake_soffice(tmp_path, HANGING.format(pids=pids)))
+    program = fake_soffice(tmp_path, HANGING.format(pids=pids))
+    engine = LibreOffice(soffice=program, timeout=120)
+    # Ctrl-C is pressed once the run waits for its soffice (in communicate)
+    # and the stand-in has started its child. Pressed as soon as the child
+    # ran, it could land while the run was still in Popen, before the code
+    # that stops soffice on Ctrl-C: a window a loaded machine widens, where
+    # this test failed.
+    waiting = threading.Event()
+    real_communicate = subprocess.Popen.communicate
+
+    def communicate(process, *args, **kwargs):
+        waiting.set()
+        return real_communicate(process, *args, **kwargs)
+
+    monkeypatch.setattr(subprocess.Popen, "communicate", communicate)
 
     def press_ctrl_c():
-        deadline = time.monotonic() + 10
+        # Nothing is pressed if the run never gets there: it then fails by
+        # its timeout, not by a Ctrl-C that lands elsewhere.
+        if not waiting.wait(timeout=60):
+            return
+        deadline = time.monotonic() + 60
         while not (pids.exists() and pids.read_text().strip()):
             if time.monotonic() > deadline:
                 return
