@@ -15,9 +15,20 @@ os.environ.setdefault("XLWINGS_ON_SERVER", "true")
 os.environ.setdefault("XLWINGS_LICENSE_KEY", "noncommercial")
 # --- end of the xlwings block ---
 
+import importlib.util
+import subprocess
+import sys
+
 import pytest
 
 from xlnn.engines.libreoffice import find_soffice
+
+# xlwings' Office.js path tries ``from pyodide.ffi import JsNull`` for every
+# argument and passes on ImportError. Pyodide exists only in the browser: here
+# each try searched all of sys.path again (a third of a call's time). A None
+# entry is Python's own "not importable": the same ImportError, at once.
+if importlib.util.find_spec("pyodide") is None:
+    sys.modules["pyodide"] = None
 
 
 @pytest.fixture(scope="session")
@@ -34,6 +45,53 @@ def soffice() -> str:
             pytest.fail(f"{message}, and CI=true requires it")
         pytest.skip(message)
     return path
+
+
+@pytest.fixture
+def in_process(capsys, monkeypatch):
+    """Run ``xlnn ARGS`` in this process: its exit code and what it printed.
+
+    The same ``cli.main`` the console script calls, without the half second
+    of a new interpreter; tests keep a process of their own only where the
+    process is what they check (entry points, exit status of an interpreter,
+    signals, a mount namespace, peak memory).
+    """
+    from xlnn import cli
+
+    # argparse wraps help to the terminal's width; a piped process sees 80.
+    monkeypatch.setenv("COLUMNS", "80")
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        capsys.readouterr()  # only what this command prints
+        try:
+            code = cli.main(list(args))
+        except SystemExit as exit:  # argparse: --help, a bad option
+            code = exit.code
+        out, err = capsys.readouterr()
+        return subprocess.CompletedProcess(["xlnn", *args], code, out, err)
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def render_once():
+    """``build._render`` that makes each real sample workbook once a run.
+
+    For tests that build the real samples to check what happens around them
+    (the command's report, the committed copies): the bytes and checks are
+    those of the real render, made once instead of once per test (2 s).
+    Use it with ``monkeypatch.setattr(build, "_render", render_once)``.
+    """
+    from xlnn.samples import build
+
+    real, made = build._render, {}
+
+    def render(sample: str, flavor: str):
+        if (sample, flavor) not in made:
+            made[sample, flavor] = real(sample, flavor)
+        return made[sample, flavor]
+
+    return render
 
 
 def pytest_collection_modifyitems(items):

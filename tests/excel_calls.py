@@ -7,6 +7,7 @@ Error values are literals for the tests, from the sources named beside them.
 from __future__ import annotations
 
 import asyncio
+import atexit
 
 import xlwings
 import xlwings.server
@@ -59,6 +60,17 @@ def error_out(text):
     return {"type": "Error", "errorType": ERROR_TYPES[text]}
 
 
+#: One event loop for all calls, as xlwings Server runs its functions in one:
+#: a new loop per call (asyncio.run) cost more than the call itself.
+_LOOP = asyncio.new_event_loop()
+atexit.register(_LOOP.close)
+
+
+def run(coroutine):
+    """Run ``coroutine`` to its end on the tests' one event loop."""
+    return _LOOP.run_until_complete(coroutine)
+
+
 def call(function, *args, runtime="1.4"):
     """Call ``function`` as Excel does through xlwings' Office.js runtime."""
     payload = {
@@ -67,4 +79,4 @@ def call(function, *args, runtime="1.4"):
         "version": xlwings.__version__,
         "runtime": runtime,
     }
-    return asyncio.run(xlwings.server.custom_functions_call(payload, udfs))
+    return run(xlwings.server.custom_functions_call(payload, udfs))

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from covering import each_once
 from excel_calls import COM_ERRORS
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -128,8 +129,11 @@ def test_classic_com_error_ints(code, error):
     ]
 
 
-@pytest.mark.parametrize("code", sorted(COM_ERRORS))
-@pytest.mark.parametrize("direction", ["rows", "columns", "all"])
+# Every code and every direction once: the codes are one lookup (checked code
+# by code above), the directions the grouping.
+@pytest.mark.parametrize(
+    ("code", "direction"), each_once(sorted(COM_ERRORS), ["rows", "columns", "all"])
+)
 def test_classic_com_error_poisons_its_softmax_group(code, direction):
     grid = [[1.0, code], [2.0, 3.0]]
     result = cells.apply_grouped(

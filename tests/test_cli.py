@@ -1,8 +1,11 @@
-"""The ``xlnn`` command, run as a real subprocess like a user runs it.
+"""The ``xlnn`` command.
 
+Its ``main`` runs in the test's process (the ``in_process`` fixture) wherever
+a new interpreter adds nothing; a real subprocess, as a user runs it, checks
+the three entry points, a tmpfs that is full or read-only (it needs a
+private mount namespace), and a real LibreOffice stopped by a signal.
 Failures are provoked for real where this machine allows it: a file in the
-way, a tmpfs that is full or read-only (in a private mount namespace), a
-LibreOffice stand-in that hangs, a real LibreOffice stopped by a signal.
+way, a full or read-only disk, a LibreOffice stand-in that hangs or crashes.
 """
 
 from __future__ import annotations
@@ -14,7 +17,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 import zipfile
 from importlib.metadata import version
@@ -25,6 +27,7 @@ import pytest
 import xlnn
 from xlnn import cli, udfs
 from xlnn.engines.libreoffice import SCRATCH_PREFIX
+from xlnn.samples import build
 
 REPO = Path(__file__).resolve().parents[1]
 NAMES = sorted(
@@ -70,6 +73,7 @@ def run(
     )
 
 
+#: The three ways to start xlnn; each is started for real once, by --version.
 COMMANDS = [
     pytest.param(None, id="console-script"),
     pytest.param([sys.executable, "-m", "xlnn"], id="python-m-xlnn"),
@@ -102,8 +106,8 @@ def test_version_names_xlnn_and_the_libraries_it_builds_on(command):
 
 
 @pytest.mark.parametrize("subcommand", [[], ["functions"], ["build"]])
-def test_every_help_has_a_description_and_examples(subcommand):
-    done = run(*subcommand, "--help")
+def test_every_help_has_a_description_and_examples(in_process, subcommand):
+    done = in_process(*subcommand, "--help")
     assert done.returncode == 0, done.stderr
     usage, description = done.stdout.split("\n\n")[:2]
     assert usage.startswith("usage: xlnn")
@@ -113,8 +117,8 @@ def test_every_help_has_a_description_and_examples(subcommand):
     assert any(line.split()[0] in ("xlnn", "python") for line in examples if line)
 
 
-def test_build_help_names_the_exit_codes_and_options():
-    done = run("build", "--help")
+def test_build_help_names_the_exit_codes_and_options(in_process):
+    done = in_process("build", "--help")
     for text in ("--strict", "--timeout SECONDS", "--force", "--no-verify"):
         assert text in done.stdout
     codes = re.findall(r"^  (\d+) ", done.stdout.split("exit codes:")[1], re.M)
@@ -122,8 +126,8 @@ def test_build_help_names_the_exit_codes_and_options():
 
 
 @pytest.mark.parametrize("value", ["0", "-3", "soon", "inf"])
-def test_a_bad_timeout_is_refused(value, tmp_path):
-    done = run("build", "--out", str(tmp_path), "--timeout", value)
+def test_a_bad_timeout_is_refused(in_process, value, tmp_path):
+    done = in_process("build", "--out", str(tmp_path), "--timeout", value)
     assert done.returncode == 2
     assert "not a positive number of seconds" in done.stderr
     assert list(tmp_path.iterdir()) == []
@@ -137,9 +141,9 @@ def _signature(function) -> str:
     return f"{function.excel_name}({', '.join(parts)})"
 
 
-@pytest.mark.parametrize("command", COMMANDS)
-def test_functions_lists_every_function_with_its_signature(command):
-    done = run("functions", command=command)
+def test_functions_lists_every_function_with_its_signature(in_process):
+    # main() as each entry point calls it (test_version_... starts all three)
+    done = in_process("functions")
     assert done.returncode == 0, done.stderr
     table = done.stdout.split("\n\n")[0].splitlines()
     assert len(table) == len(udfs.FUNCTIONS)
@@ -151,9 +155,9 @@ def test_functions_lists_every_function_with_its_signature(command):
     assert "STEP_FUNCTION" in done.stdout  # the note on classic xlwings
 
 
-def test_functions_signatures_literal():
+def test_functions_signatures_literal(in_process):
     # The signatures users see, spelled out.
-    done = run("functions")
+    done = in_process("functions")
     assert done.returncode == 0, done.stderr
     for expected in (
         "STEP(x)",
@@ -182,8 +186,8 @@ def test_no_command_prints_the_usage_and_exits_2(capsys):
     assert "examples:" in err  # the whole help, so a newcomer sees the commands
 
 
-def test_unknown_command_fails():
-    done = run("no-such-command")
+def test_unknown_command_fails(in_process):
+    done = in_process("no-such-command")
     assert done.returncode != 0
     assert "invalid choice" in done.stderr
 
@@ -244,28 +248,28 @@ def test_a_reader_that_went_away_is_silent_and_exit_2():
 # --- build: nothing lost, every failure one clear line --------------------------
 
 
-def test_out_that_is_a_file_exits_2_with_one_line(tmp_path):
+def test_out_that_is_a_file_exits_2_with_one_line(in_process, tmp_path):
     out = tmp_path / "notes.txt"
     out.write_text("keep me")
-    done = run("build", "--out", str(out))
+    done = in_process("build", "--out", str(out))
     assert done.returncode == 2
     assert one_line_error(done) == f"xlnn build: {out}: is a file, not a folder"
     assert out.read_text() == "keep me"
 
 
-def test_out_under_a_file_exits_2_with_one_line(tmp_path):
+def test_out_under_a_file_exits_2_with_one_line(in_process, tmp_path):
     blocker = tmp_path / "notes.txt"
     blocker.write_text("keep me")
-    done = run("build", "--out", str(blocker / "sub"))
+    done = in_process("build", "--out", str(blocker / "sub"))
     assert done.returncode == 2
     assert one_line_error(done) == (
         f"xlnn build: {blocker / 'sub'}: {blocker} is a file, not a folder"
     )
 
 
-def test_a_target_name_that_is_a_folder_exits_2(tmp_path):
+def test_a_target_name_that_is_a_folder_exits_2(in_process, tmp_path):
     (tmp_path / "digits_addin.xlsx").mkdir()
-    done = run("build", "--out", str(tmp_path), "--force")
+    done = in_process("build", "--out", str(tmp_path), "--force")
     assert done.returncode == 2
     assert one_line_error(done) == (
         f"xlnn build: {tmp_path / 'digits_addin.xlsx'}: is a folder, not a "
@@ -273,10 +277,10 @@ def test_a_target_name_that_is_a_folder_exits_2(tmp_path):
     )
 
 
-def test_existing_workbooks_exit_2_and_stay_as_they_were(tmp_path):
+def test_existing_workbooks_exit_2_and_stay_as_they_were(in_process, tmp_path):
     mine = tmp_path / "activations_plain.xlsx"
     mine.write_bytes(b"my own edits")
-    done = run("build", "--out", str(tmp_path), "--no-verify")
+    done = in_process("build", "--out", str(tmp_path), "--no-verify")
     assert done.returncode == 2
     assert "pass --force to overwrite them" in one_line_error(done)
     assert [p.name for p in tmp_path.iterdir()] == [mine.name]
@@ -300,6 +304,23 @@ needs_namespaces = pytest.mark.skipif(
 )
 
 
+#: ``xlnn``'s main with stand-ins of the samples' sizes (about 10 KB, the
+#: digits 170 KB): the disk tests check the writing, not what is written, and
+#: rendering the real digits would double their cost.
+SIZED_STAND_INS = """
+import sys
+from xlnn import cli
+from xlnn.samples import build
+
+def render(sample, flavor):
+    size = 170_000 if sample == "digits" else 10_000
+    return build.Rendered(b"PK" + bytes(size), [], ["s"])
+
+build._render = render
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
 def build_on_tmpfs(disk: Path, options: str, out: Path) -> subprocess.CompletedProcess:
     """``xlnn build --out out --no-verify`` with a tmpfs mounted at ``disk``.
 
@@ -307,8 +328,9 @@ def build_on_tmpfs(disk: Path, options: str, out: Path) -> subprocess.CompletedP
     """
     disk.mkdir()
     script = f'mount -t tmpfs -o {options} tmpfs "$1" && shift && exec "$@"'
+    command = [sys.executable, "-c", SIZED_STAND_INS]
     return subprocess.run(
-        ["unshare", "-rm", "sh", "-c", script, "sh", str(disk), *_command()]
+        ["unshare", "-rm", "sh", "-c", script, "sh", str(disk), *command]
         + ["build", "--out", str(out), "--no-verify"],
         capture_output=True,
         text=True,
@@ -344,20 +366,6 @@ def test_a_read_only_disk_exits_2_with_one_line(tmp_path, sub):
     assert line.startswith(f"xlnn build: {out}") and "Read-only file system" in line
 
 
-#: Runs the real command with the samples replaced by tiny stand-ins, for the
-#: tests of engines that fail: they need files, not real workbooks.
-STAND_INS = textwrap.dedent(
-    """
-    import sys
-    from xlnn.samples import build
-    from xlnn import cli
-
-    build._render = lambda sample, flavor: build.Rendered(b"PK", [], ["s"])
-    sys.exit(cli.main(sys.argv[1:]))
-    """
-)
-
-
 def fake_soffice(folder: Path, script: str) -> str:
     program = folder / "soffice"
     program.write_text(f"#!/bin/sh\n{script}\n")
@@ -365,14 +373,10 @@ def fake_soffice(folder: Path, script: str) -> str:
     return str(program)
 
 
-def without_formulas(*args: str, env: dict) -> subprocess.CompletedProcess:
-    """The command, in a Python where ``import formulas`` fails."""
-    blocked = "import sys; sys.modules['formulas'] = None; "
-    return run(
-        *args,
-        command=[sys.executable, "-c", blocked + STAND_INS],
-        env=env,
-    )
+@pytest.fixture
+def no_formulas(monkeypatch):
+    """``import formulas`` fails, as where it is not installed."""
+    monkeypatch.setitem(sys.modules, "formulas", None)
 
 
 @pytest.mark.skipif(os.name == "nt", reason="POSIX shell stand-in")
@@ -384,39 +388,38 @@ def without_formulas(*args: str, env: dict) -> subprocess.CompletedProcess:
     ],
     ids=["hangs", "crashes"],
 )
-def test_an_engine_that_hangs_or_crashes_costs_no_workbook(tmp_path, script, reason):
+def test_an_engine_that_hangs_or_crashes_costs_no_workbook(
+    in_process, no_formulas, monkeypatch, tmp_path, script, reason
+):
+    # The engines need files, not real workbooks: tiny stand-ins for the samples.
+    stand_in = build.Rendered(b"PK", [], ["s"])
+    monkeypatch.setattr(build, "_render", lambda sample, flavor: stand_in)
     soffice = fake_soffice(tmp_path, f"PATH=/bin:/usr/bin; {script}")
-    env = user_environment(SOFFICE=soffice)
+    monkeypatch.setenv("SOFFICE", soffice)
     out = tmp_path / "out"
-    done = without_formulas("build", "--out", str(out), "--timeout", "0.5", env=env)
+    done = in_process("build", "--out", str(out), "--timeout", "0.5")
     assert done.returncode == 0, done.stderr
     assert sorted(p.name for p in out.iterdir()) == NAMES
     assert f"{out}: 0 verified, {len(NAMES)} not verified" in done.stdout
     assert reason in done.stdout
-    strict = without_formulas(
-        "build", "--out", str(tmp_path / "strict"), "--timeout", "0.5", "--strict",
-        env=env,
-    )  # fmt: skip
+    strict = in_process(
+        "build", "--out", str(tmp_path / "strict"), "--timeout", "0.5", "--strict"
+    )
     assert strict.returncode == 1
     assert "--strict counts files not verified as a failure" in strict.stdout
 
 
-def test_missing_engines_still_write_every_real_workbook(tmp_path):
+def test_missing_engines_still_write_every_real_workbook(
+    in_process, no_formulas, render_once, monkeypatch, tmp_path
+):
     """No LibreOffice on the PATH, no formulas: all written, hints given."""
+    monkeypatch.setattr(build, "_render", render_once)
     empty = tmp_path / "bin"
     empty.mkdir()
-    env = user_environment(PATH=str(empty))
-    env.pop("SOFFICE", None)
+    monkeypatch.setenv("PATH", str(empty))
+    monkeypatch.delenv("SOFFICE", raising=False)
     out = tmp_path / "out"
-    blocked = "import sys; sys.modules['formulas'] = None; "
-    done = run(
-        "build",
-        "--out",
-        str(out),
-        command=[sys.executable, "-c", blocked + "from xlnn.cli import main; "
-                 "sys.exit(main(sys.argv[1:]))"],
-        env=env,
-    )  # fmt: skip
+    done = in_process("build", "--out", str(out))
     assert done.returncode == 0, done.stderr
     assert sorted(p.name for p in out.iterdir()) == NAMES
     assert all(zipfile.is_zipfile(out / name) for name in NAMES)

@@ -399,21 +399,49 @@ def test_stop_from_another_thread_ends_the_run_and_removes_the_profile(
 
 
 @posix_only
-def test_ctrl_c_during_a_run_stops_it_and_removes_the_profile(tmp_path, private_tmpdir):
+def test_ctrl_c_during_a_run_stops_it_and_removes_the_profile(
+    tmp_path, private_tmpdir, monkeypatch
+):
     pids = tmp_path / "pids"
-    engine = LibreOffice(soffice=fake_soffice(tmp_path, HANGING.format(pids=pids)))
+    program = fake_soffice(tmp_path, HANGING.format(pids=pids))
+    engine = LibreOffice(soffice=program, timeout=120)
+    # Ctrl-C is pressed once the run waits for its soffice (in communicate) and
+    # the stand-in has started its child, and again until Python has raised
+    # it. On a loaded machine a single press, timed by the child alone, landed
+    # while the run was still in Popen, before the code that stops soffice
+    # (the test failed), or just before the wait blocked, where Python saw it
+    # only when the wait ended, 60 s later.
+    waiting, raised, stop = threading.Event(), threading.Event(), threading.Event()
+    real_communicate = subprocess.Popen.communicate
+
+    def communicate(process, *args, **kwargs):
+        waiting.set()
+        return real_communicate(process, *args, **kwargs)
+
+    monkeypatch.setattr(subprocess.Popen, "communicate", communicate)
+
+    def ctrl_c(signum, frame):
+        # Python's own handler, except that pressing again raises nothing more
+        if not raised.is_set():
+            raised.set()
+            raise KeyboardInterrupt
 
     def press_ctrl_c():
-        deadline = time.monotonic() + 10
-        while not (pids.exists() and pids.read_text().strip()):
-            if time.monotonic() > deadline:
-                return
-            time.sleep(0.02)
-        os.kill(os.getpid(), signal.SIGINT)
+        while not (stop.is_set() or raised.is_set()):
+            if waiting.is_set() and pids.exists() and pids.read_text().strip():
+                os.kill(os.getpid(), signal.SIGINT)
+            stop.wait(0.02)
 
-    threading.Thread(target=press_ctrl_c, daemon=True).start()
-    with pytest.raises(KeyboardInterrupt):
-        engine.recalculate([plain_workbook(tmp_path / "plain.xlsx")])
+    previous = signal.signal(signal.SIGINT, ctrl_c)
+    presser = threading.Thread(target=press_ctrl_c)
+    presser.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            engine.recalculate([plain_workbook(tmp_path / "plain.xlsx")])
+    finally:
+        stop.set()
+        presser.join()  # before the handler goes: no press may reach pytest
+        signal.signal(signal.SIGINT, previous)
     assert not alive(int(pids.read_text()))
     assert scratch_folders(private_tmpdir) == []
 

@@ -1,4 +1,4 @@
-"""xlnn's file rules (xlnn.files), through the API and the real command line.
+"""xlnn's file rules (xlnn.files), through the API and the command line.
 
 No file is lost: ``--out`` must name an .xlsx file, ``--force`` replaces only
 a regular file and never the model being exported, and a killed export's
@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from test_build import dead_pid
-from test_cli import one_line_error, run, user_environment
+from test_cli import one_line_error, user_environment
 
 from xlnn import cli, export, files
 from xlnn.engines.libreoffice import SCRATCH_PREFIX
@@ -42,11 +42,16 @@ def npz(tmp_path) -> Path:
     return path
 
 
-def export_cli(npz: Path, *args: str, env=None) -> subprocess.CompletedProcess:
-    return run(
-        "export", str(npz), "--activations", "relu,softmax", *args, "--rows", "3",
-        env=env,
-    )  # fmt: skip
+@pytest.fixture
+def export_cli(in_process):
+    """``xlnn export NPZ ARGS`` with the activations of the 3-4-2 network."""
+
+    def export_(npz: Path, *args: str) -> subprocess.CompletedProcess:
+        return in_process(
+            "export", str(npz), "--activations", "relu,softmax", *args, "--rows", "3"
+        )
+
+    return export_
 
 
 def tiny_model() -> Model:
@@ -146,7 +151,7 @@ def test_the_next_export_removes_a_killed_exports_scratch(tmp_path, monkeypatch)
 
 
 @pytest.mark.parametrize("name", ["new.csv", "new", "new.xlsx.txt"])
-def test_out_must_end_in_xlsx(npz, tmp_path, name):
+def test_out_must_end_in_xlsx(export_cli, npz, tmp_path, name):
     out = tmp_path / name
     done = export_cli(npz, "--out", str(out))
     assert done.returncode == 2
@@ -156,7 +161,9 @@ def test_out_must_end_in_xlsx(npz, tmp_path, name):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["net.npz"]
 
 
-def test_force_never_replaces_the_model_even_through_a_symlink(npz, tmp_path):
+def test_force_never_replaces_the_model_even_through_a_symlink(
+    export_cli, npz, tmp_path
+):
     before = npz.read_bytes()
     link = tmp_path / "net.xlsx"
     link.symlink_to(npz)
@@ -166,7 +173,7 @@ def test_force_never_replaces_the_model_even_through_a_symlink(npz, tmp_path):
     assert npz.read_bytes() == before and link.is_symlink()
 
 
-def test_force_refuses_a_fifo(npz, tmp_path):
+def test_force_refuses_a_fifo(export_cli, npz, tmp_path):
     fifo = tmp_path / "pipe.xlsx"
     os.mkfifo(fifo)
     done = export_cli(npz, "--out", str(fifo), "--force", "--flavor", "plain")
@@ -177,7 +184,7 @@ def test_force_refuses_a_fifo(npz, tmp_path):
     assert fifo.is_fifo()
 
 
-def test_an_unreadable_model_is_one_line_and_exit_2(npz, tmp_path):
+def test_an_unreadable_model_is_one_line_and_exit_2(export_cli, npz, tmp_path):
     npz.chmod(0)
     if os.access(npz, os.R_OK):
         pytest.skip("running as a user who reads any file")

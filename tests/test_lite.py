@@ -25,6 +25,7 @@ import zipfile
 from importlib.metadata import EntryPoint, distribution
 from pathlib import Path
 
+import excel_calls
 import numpy as np
 import pytest
 import tomllib
@@ -44,17 +45,6 @@ REPO = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
 
 
-def xlnn_command(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "xlnn", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=120,
-        check=False,
-    )
-
-
 def one_line_error(done: subprocess.CompletedProcess) -> str:
     assert "Traceback" not in done.stderr, done.stderr
     lines = done.stderr.strip().splitlines()
@@ -71,10 +61,13 @@ def import_file(path: Path, name: str):
 
 @pytest.fixture(scope="module")
 def pasted(tmp_path_factory):
-    """``xlnn lite --out main.py`` run as a user runs it, then imported here."""
+    """The file ``xlnn lite --out main.py`` writes, imported here.
+
+    The command runs in this process: the file is what is compared below, and
+    test_the_file_runs_where_xlnn_cannot_be_imported runs it in a process.
+    """
     folder = tmp_path_factory.mktemp("lite")
-    done = xlnn_command("lite", "--out", "main.py", cwd=folder)
-    assert done.returncode == 0, done.stderr
+    assert cli.main(["lite", "--out", str(folder / "main.py")]) == 0
     return import_file(folder / "main.py", "xlnn_lite_main")
 
 
@@ -140,7 +133,7 @@ def outcome(module, name: str, args: list, runtime: str):
     }
     try:
         call = xlwings.server.custom_functions_call(payload, module)
-        return "result", asyncio.run(call)
+        return "result", excel_calls.run(call)
     except Exception as raised:  # the same failure must come from both
         return "raised", type(raised).__name__, str(raised)
 
@@ -454,7 +447,6 @@ def test_string_literal_is_raw_and_triple_quoted_when_it_can_be(text):
 
 
 # --- the command ------------------------------------------------------------------
-# (the fixture ``pasted`` runs it as a subprocess; these run cli.main in-process)
 
 
 def lite_command(*args: str, capsys) -> tuple[int, str, str]:
@@ -521,8 +513,8 @@ def test_a_disk_that_refuses_the_file_exits_2_with_one_line(capsys):
     assert err.startswith("xlnn lite: /proc/xlnn-main.py: ") and err.count("\n") == 1
 
 
-def test_help_names_options_exit_codes_and_examples(tmp_path):
-    done = xlnn_command("lite", "--help", cwd=tmp_path)
+def test_help_names_options_exit_codes_and_examples(in_process):
+    done = in_process("lite", "--help")
     assert done.returncode == 0
     for text in ("--out FILE", "--force", "exit codes:", "examples:", "main.py"):
         assert text in done.stdout

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import runpy
 import shutil
 import subprocess
 import sys
@@ -24,12 +25,17 @@ def render(*args: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_the_output_folder_must_be_given(tmp_path):
+def test_the_output_folder_must_be_given(tmp_path, monkeypatch, capsys):
     book = tmp_path / "book.xlsx"
     openpyxl.Workbook().save(book)
-    done = render(str(book))
-    assert done.returncode == 2
-    assert "the following arguments are required: -o/--output" in done.stderr
+    # The script's own argument parsing, run here as ``python SCRIPT book.xlsx``.
+    monkeypatch.setattr(sys, "argv", [str(SCRIPT), str(book)])
+    with pytest.raises(SystemExit) as exit_:
+        runpy.run_path(str(SCRIPT), run_name="__main__")
+    assert exit_.value.code == 2
+    assert (
+        "the following arguments are required: -o/--output" in capsys.readouterr().err
+    )
 
 
 def test_git_ignores_the_readme_output_folder():

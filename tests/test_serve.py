@@ -587,19 +587,10 @@ def test_https_with_a_certificate(tmp_path):
 # --- refusing to start -------------------------------------------------------------
 
 
-def test_without_the_extra_exits_2_with_the_pip_command():
+def test_without_the_extra_exits_2_with_the_pip_command(in_process, monkeypatch):
     # sys.modules[name] = None is how the import system spells "not installed".
-    code = (
-        "import sys; sys.modules['xlwings_server'] = None; "
-        "from xlnn.cli import main; sys.exit(main(['serve']))"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        env=_user_environment(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    monkeypatch.setitem(sys.modules, "xlwings_server", None)
+    done = in_process("serve")
     assert done.returncode == 2
     expected = (
         'pip install -e ".[server]" (in xlnn\'s folder)'
