@@ -32,6 +32,7 @@ from importlib import resources
 import numpy as np
 
 from xlnn import learning
+from xlnn.functions import catalog
 from xlnn.samples import intro
 from xlnn.sheets import network_layout
 from xlnn.sheets.flavors import Flavor
@@ -466,7 +467,7 @@ def _band(sheet, flavor, values: Pass, sizes, k, steps, top, previous, species):
     network_layout.write_activation(
         sheet,
         flavor=flavor,
-        activation="sigmoid",
+        activation=catalog.get("sigmoid"),
         source=a1,
         target=z1,
         expected=values.z1,
@@ -486,7 +487,7 @@ def _band(sheet, flavor, values: Pass, sizes, k, steps, top, previous, species):
     network_layout.write_activation(
         sheet,
         flavor=flavor,
-        activation="softmax",
+        activation=catalog.get("softmax"),
         source=a2,
         target=y,
         expected=values.y,
