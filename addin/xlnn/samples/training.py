@@ -32,6 +32,7 @@ from importlib import resources
 import numpy as np
 
 from xlnn import learning
+from xlnn.functions import catalog
 from xlnn.samples import intro
 from xlnn.sheets import network_layout
 from xlnn.sheets.flavors import Flavor
@@ -308,17 +309,37 @@ def _data_sheet(book: BookLayout, flavor: Flavor, flowers: Flowers) -> DataBlock
         ],
         flavor,
     )
-    captions, headers = cursor.row, cursor.row + 1
+    # Captions on the cursor's row, headers under them, a flower a row from first.
     first = cursor.row + 2
+    _flower_labels(sheet, flowers, first)
+    cm, mean, sd = _measurements(sheet, flowers, first)
+    x_block = _standardised(sheet, flowers, cm, mean, sd)
+    book.name("train_x", x_block)
+    t_block = _one_hot(sheet, flowers, x_block.last_col + 2, first)
+    book.name("train_t", t_block)
+    _widths(sheet, [cm, x_block, t_block], width=12)
+    sheet.freeze = sheet.block(first, 4)
+    return DataBlocks(sheet, t_block, t_block.last_col + 2)
+
+
+def _flower_labels(sheet: SheetLayout, flowers: Flowers, first: int) -> None:
+    """Each flower's number in the data file and its species' name, from row
+    ``first`` in columns B and C."""
+    captions, headers = first - 2, first - 1
     sheet.text(sheet.block(captions, 2), "flower", "caption")
     sheet.headers(sheet.block(headers, 2, 1, 2), ["number", "species"])
-    for i in range(count):
+    for i in range(len(flowers.species)):
         sheet.text(sheet.block(first + i, 2), int(flowers.numbers[i]), "header")
         sheet.text(sheet.block(first + i, 3), flowers.names[flowers.species[i]])
     sheet.width(2, 2, 8)
     sheet.width(3, 3, 11)
     sheet.width(4, 4, GAP_WIDTH)
 
+
+def _measurements(sheet: SheetLayout, flowers: Flowers, first: int):
+    """The measurements in cm (editable) from row ``first``, and under them
+    each feature's mean and standard deviation; returns the three blocks."""
+    captions, headers = first - 2, first - 1
     cm = sheet.put_inputs(sheet.block(first, 5, *flowers.cm.shape), flowers.cm, SHORT)
     sheet.text(
         sheet.block(captions, cm.col), "measurements in cm (editable)", "caption"
@@ -341,13 +362,19 @@ def _data_sheet(book: BookLayout, flavor: Flavor, flowers: Flowers) -> DataBlock
             expected=flowers.cm[:, j].std(),
             number_format=FORWARD,
         )
+    return cm, mean, sd
 
-    x_block = sheet.block(first, cm.last_col + 2, *cm.shape)
+
+def _standardised(sheet: SheetLayout, flowers: Flowers, cm, mean, sd) -> Block:
+    """x = (cm - mean) / sd, right of the measurements."""
+    x_block = sheet.block(cm.row, cm.last_col + 2, *cm.shape)
     sheet.text(
-        sheet.block(captions, x_block.col), "x = (cm - mean) / sd (train_x)", "caption"
+        sheet.block(cm.row - 2, x_block.col),
+        "x = (cm - mean) / sd (train_x)",
+        "caption",
     )
     sheet.headers(
-        sheet.block(headers, x_block.col, 1, x_block.cols),
+        sheet.block(cm.row - 1, x_block.col, 1, x_block.cols),
         [f"x[{j}]" for j in range(x_block.cols)],
     )
     sheet.put_formula(
@@ -358,24 +385,24 @@ def _data_sheet(book: BookLayout, flavor: Flavor, flowers: Flowers) -> DataBlock
         name="x",
         scale=flowers.standardised_sizes(),
     )
-    book.name("train_x", x_block)
+    return x_block
 
+
+def _one_hot(sheet: SheetLayout, flowers: Flowers, col: int, first: int) -> Block:
+    """t, each flower's species one-hot (editable), at ``col`` from row ``first``."""
     t_block = sheet.put_inputs(
-        sheet.block(first, x_block.last_col + 2, count, len(flowers.names)),
+        sheet.block(first, col, len(flowers.species), len(flowers.names)),
         flowers.one_hot,
         INTEGER,
     )
     sheet.text(
-        sheet.block(captions, t_block.col),
+        sheet.block(first - 2, t_block.col),
         "t: the species, one-hot (editable; train_t)",
         "caption",
     )
-    sheet.headers(sheet.block(headers, t_block.col, 1, t_block.cols), flowers.names)
+    sheet.headers(sheet.block(first - 1, t_block.col, 1, t_block.cols), flowers.names)
     sheet.anchor("t", t_block)
-    book.name("train_t", t_block)
-    _widths(sheet, [cm, x_block, t_block], width=12)
-    sheet.freeze = sheet.block(first, 4)
-    return DataBlocks(sheet, t_block, t_block.last_col + 2)
+    return t_block
 
 
 def _steps_sheet(book: BookLayout, flavor: Flavor, bands, sizes, species) -> list[Band]:
@@ -424,8 +451,6 @@ def _band(sheet, flavor, values: Pass, sizes, k, steps, top, previous, species):
     ``sizes`` are the band's term sizes (:func:`term_sizes`), by block name;
     ``species`` head the columns of Y.
     """
-    n, hidden = values.z1.shape
-    classes = values.y.shape[1]
     last = values.grads is None
     title = (
         f"After step {steps}: the trained weights and their loss"
@@ -434,26 +459,76 @@ def _band(sheet, flavor, values: Pass, sizes, k, steps, top, previous, species):
     )
     sheet.text(sheet.block(top, 1), title, "title")
     label = f"after {steps}" if last else f"step {k + 1}"
+    grid = _band_grid(sheet, values, k, top, label)
+    weights = _weights(
+        sheet, values, sizes, k, steps, grid.side_col, top + 1, previous, label
+    )
+    a1, z1, a2, y = _forward_pass(grid, flavor, values, sizes, weights, species)
+    loss = _loss(grid, values, y)
+    if last:
+        return Band(weights, a1, z1, a2, y, loss, None, loss.last_row)
+    da2, _, da1 = _backward_pass(grid, values, sizes, weights, y=y, z1=z1)
+    grads = _gradients(
+        sheet,
+        values,
+        sizes,
+        grid.side_col,
+        grid.backward_row - 2,
+        label,
+        inputs={"W1": "train_x", "W2": z1.ref},
+        deltas={"1": da1, "2": da2},
+    )
+    bottom = max(block.last_row for block in [da1, *grads.values()])
+    return Band(weights, a1, z1, a2, y, loss, grads, bottom)
 
-    captions, first = top + 1, top + 3
-    cols = [2]
-    for width in (hidden, hidden, classes, classes):
-        cols.append(cols[-1] + width + 1)
-    a1_col, z1_col, a2_col, y_col, side_col = cols
 
-    def block(col, width, caption, header_names, rows=n, row=first):
+@dataclass(frozen=True)
+class _BandGrid:
+    """Where one band's blocks go: a column each for A1, Z1, A2 and Y (dA1, dZ1,
+    dA2 and the loss under them), the weights and gradients at the side; the
+    row of the forward blocks, and of the backward ones under them."""
+
+    sheet: SheetLayout
+    k: int
+    label: str
+    flowers: int
+    a1_col: int
+    z1_col: int
+    a2_col: int
+    y_col: int
+    side_col: int
+    forward_row: int
+    backward_row: int
+
+    def block(self, col, width, caption, header_names, row=None) -> Block:
+        """A block of a row per flower at ``col``, captioned two rows above."""
+        sheet, row = self.sheet, self.forward_row if row is None else row
         sheet.text(sheet.block(row - 2, col), caption, "caption")
         # Column headers in the first band only, which they explain for all:
         # ``formulas`` checks every text cell against every array formula of
         # the sheet, so a header row in every band would cost the build time.
-        if k == 0:
+        if self.k == 0:
             sheet.headers(sheet.block(row - 1, col, 1, width), header_names)
-        return sheet.block(row, col, rows, width)
+        return sheet.block(row, col, self.flowers, width)
 
-    weights = _weights(
-        sheet, values, sizes, k, steps, side_col, captions, previous, label
-    )
-    a1 = block(a1_col, hidden, "A1 = X . W1 + b1", _named("a1", hidden))
+
+def _band_grid(sheet, values: Pass, k, top, label) -> _BandGrid:
+    """Band ``k``'s grid from row ``top`` (its title), sized by ``values``."""
+    n, hidden = values.z1.shape
+    classes = values.y.shape[1]
+    first = top + 3
+    cols = [2]
+    for width in (hidden, hidden, classes, classes):
+        cols.append(cols[-1] + width + 1)
+    back = first + n + 3  # below the forward blocks, a blank row, captions
+    return _BandGrid(sheet, k, label, n, *cols, forward_row=first, backward_row=back)
+
+
+def _forward_pass(grid: _BandGrid, flavor, values: Pass, sizes, weights, species):
+    """A1 = X . W1 + b1, Z1 = sigmoid(A1), A2 = Z1 . W2 + b2, Y = softmax(A2)."""
+    sheet, label = grid.sheet, grid.label
+    hidden, classes = values.z1.shape[1], values.y.shape[1]
+    a1 = grid.block(grid.a1_col, hidden, "A1 = X . W1 + b1", _named("a1", hidden))
     sheet.put_formula(
         a1,
         f"MMULT(train_x,{weights['W1'].ref})+{weights['b1'].ref}",
@@ -462,18 +537,18 @@ def _band(sheet, flavor, values: Pass, sizes, k, steps, top, previous, species):
         number_format=FORWARD,
         name=f"{label} A1",
     )
-    z1 = block(z1_col, hidden, "Z1 = sigmoid(A1)", _named("z1", hidden))
+    z1 = grid.block(grid.z1_col, hidden, "Z1 = sigmoid(A1)", _named("z1", hidden))
     network_layout.write_activation(
         sheet,
         flavor=flavor,
-        activation="sigmoid",
+        activation=catalog.get("sigmoid"),
         source=a1,
         target=z1,
         expected=values.z1,
         name=f"{label} Z1",
         number_format=FORWARD,
     )
-    a2 = block(a2_col, classes, "A2 = Z1 . W2 + b2", _named("a2", classes))
+    a2 = grid.block(grid.a2_col, classes, "A2 = Z1 . W2 + b2", _named("a2", classes))
     sheet.put_formula(
         a2,
         f"MMULT({z1.ref},{weights['W2'].ref})+{weights['b2'].ref}",
@@ -482,32 +557,44 @@ def _band(sheet, flavor, values: Pass, sizes, k, steps, top, previous, species):
         number_format=FORWARD,
         name=f"{label} A2",
     )
-    y = block(y_col, classes, "Y = softmax(A2), per row", species)
+    y = grid.block(grid.y_col, classes, "Y = softmax(A2), per row", species)
     network_layout.write_activation(
         sheet,
         flavor=flavor,
-        activation="softmax",
+        activation=catalog.get("softmax"),
         source=a2,
         target=y,
         expected=values.y,
         name=f"{label} Y",
     )
+    return a1, z1, a2, y
 
-    back = first + n + 3  # below the forward blocks, a blank row, captions
-    loss = sheet.block(back, y_col)
-    sheet.text(sheet.block(back - 2, y_col), "loss = -sum(T * ln Y) / N", "caption")
+
+def _loss(grid: _BandGrid, values: Pass, y: Block) -> Block:
+    """The cross-entropy of Y against train_t, under Y."""
+    sheet, back = grid.sheet, grid.backward_row
+    loss = sheet.block(back, grid.y_col)
+    sheet.text(
+        sheet.block(back - 2, grid.y_col), "loss = -sum(T * ln Y) / N", "caption"
+    )
     sheet.put_formula(
         loss,
         f"-SUMPRODUCT(train_t,LN({y.ref}))/ROWS(train_t)",
         expected=values.loss,
         number_format=PROBABILITY,
         output=True,
-        name=f"{label} loss",
+        name=f"{grid.label} loss",
     )
-    if last:
-        return Band(weights, a1, z1, a2, y, loss, None, loss.last_row)
+    return loss
 
-    da2 = block(a2_col, classes, "dA2 = (Y - T) / N", _named("da2", classes), row=back)
+
+def _backward_pass(grid: _BandGrid, values: Pass, sizes, weights, *, y, z1):
+    """dA2 = (Y - T) / N, dZ1 = dA2 . W2^T, dA1 = dZ1 * (1 - Z1) * Z1."""
+    sheet, label, back = grid.sheet, grid.label, grid.backward_row
+    hidden, classes = values.z1.shape[1], values.y.shape[1]
+    da2 = grid.block(
+        grid.a2_col, classes, "dA2 = (Y - T) / N", _named("da2", classes), back
+    )
     sheet.put_formula(
         da2,
         f"({y.ref}-train_t)/ROWS(train_t)",
@@ -516,7 +603,9 @@ def _band(sheet, flavor, values: Pass, sizes, k, steps, top, previous, species):
         number_format=BACKWARD,
         name=f"{label} dA2",
     )
-    dz1 = block(z1_col, hidden, "dZ1 = dA2 . W2^T", _named("dz1", hidden), row=back)
+    dz1 = grid.block(
+        grid.z1_col, hidden, "dZ1 = dA2 . W2^T", _named("dz1", hidden), back
+    )
     sheet.put_formula(
         dz1,
         f"MMULT({da2.ref},TRANSPOSE({weights['W2'].ref}))",
@@ -526,8 +615,8 @@ def _band(sheet, flavor, values: Pass, sizes, k, steps, top, previous, species):
         name=f"{label} dZ1",
     )
     # In the book's order, dout * (1 - y) * y (section 5.5.2).
-    da1 = block(
-        a1_col, hidden, "dA1 = dZ1 * (1 - Z1) * Z1", _named("da1", hidden), row=back
+    da1 = grid.block(
+        grid.a1_col, hidden, "dA1 = dZ1 * (1 - Z1) * Z1", _named("da1", hidden), back
     )
     sheet.put_formula(
         da1,
@@ -537,18 +626,7 @@ def _band(sheet, flavor, values: Pass, sizes, k, steps, top, previous, species):
         number_format=BACKWARD,
         name=f"{label} dA1",
     )
-    grads = _gradients(
-        sheet,
-        values,
-        sizes,
-        side_col,
-        back - 2,
-        label,
-        inputs={"W1": "train_x", "W2": z1.ref},
-        deltas={"1": da1, "2": da2},
-    )
-    bottom = max(block.last_row for block in [da1, *grads.values()])
-    return Band(weights, a1, z1, a2, y, loss, grads, bottom)
+    return da2, dz1, da1
 
 
 def _named(symbol: str, width: int) -> list[str]:
@@ -704,8 +782,27 @@ def _training_sheet(book, flavor, bands, run, placed, correct, flowers):
     loss_column, steps_column = _loss_table(
         sheet, placed, run, top=cursor.row, col=table_col
     )
+    _before_and_after(cursor, bands, run, loss_column, correct, flowers)
+    cursor.skip(3)
+    _loss_chart(sheet, cursor.at(), run, loss_column, steps_column)
+    sheet.width(2, 2, 10)
+    sheet.width(3, 4, 16)
+    sheet.width(5, table_col - 2, 9)  # with B to D, as wide as the chart
+    sheet.width(table_col - 1, table_col - 1, GAP_WIDTH)
+    sheet.width(table_col, table_col, 6)
+    sheet.width(table_col + 1, table_col + 1, 10)
+    sheet.print_area = sheet.block(1, 1, loss_column.last_row, loss_column.col)
+    sheet.one_portrait_page = True
 
-    cursor.text(f"Before and after training, on the {count} flowers", "caption")
+
+def _before_and_after(cursor, bands, run, loss_column, correct, flowers) -> None:
+    """The loss and accuracy before and after training, from the cursor's row:
+    the loss from ``loss_column``, the accuracy from the data sheet's ``correct``."""
+    sheet = cursor.sheet
+    steps = len(bands) - 1
+    cursor.text(
+        f"Before and after training, on the {len(flowers.species)} flowers", "caption"
+    )
     cursor.headers(["", "before training", f"after {steps} steps"])
     x, t = flowers.standardised(), flowers.one_hot
     networks = {
@@ -733,31 +830,27 @@ def _training_sheet(book, flavor, bands, run, placed, correct, flowers):
             output=True,
             name=f"accuracy {when}",
         )
-    cursor.skip(3)
+
+
+def _loss_chart(sheet: SheetLayout, anchor: Block, run, loss_column, steps_column):
+    """The line chart of the loss per step, its top left corner at ``anchor``."""
+    losses = [*run.losses, run.final_loss]
     sheet.charts.append(
         Chart(
             kind="line",
             title="Loss per step",
-            anchor=cursor.at(),
+            anchor=anchor,
             categories=steps_column,
             series=(Series(loss_column, "loss"),),
             size=(8, 13),
             x_title="step",
             y_title="loss",
-            x_range=(0, steps),
+            x_range=(0, len(losses) - 1),
             y_range=(0, float(np.ceil(max(losses) * 5) / 5)),
             number_format="0.0",
             legend=False,
         )
     )
-    sheet.width(2, 2, 10)
-    sheet.width(3, 4, 16)
-    sheet.width(5, table_col - 2, 9)  # with B to D, as wide as the chart
-    sheet.width(table_col - 1, table_col - 1, GAP_WIDTH)
-    sheet.width(table_col, table_col, 6)
-    sheet.width(table_col + 1, table_col + 1, 10)
-    sheet.print_area = sheet.block(1, 1, loss_column.last_row, loss_column.col)
-    sheet.one_portrait_page = True
 
 
 def _loss_table(sheet: SheetLayout, placed: list[Band], run, *, top: int, col: int):
