@@ -576,9 +576,14 @@ def dimensions(network: Network) -> str:
     return "-".join(map(str, widths))
 
 
-# Imported here, not at the top: the training sample lays out its sheets with
-# intro() above.
-from xlnn.samples.training import iris_training  # noqa: E402
+def iris_training(flavor: Flavor) -> BookLayout:
+    """The training sample (:mod:`xlnn.samples.training`)."""
+    # Imported when called: that module lays out its sheets with intro() above,
+    # and the file xlnn lite writes loads it after this one.
+    from xlnn.samples import training
+
+    return training.iris_training(flavor)
+
 
 #: Every sample, by file name stem.
 SAMPLES = {

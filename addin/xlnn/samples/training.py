@@ -26,8 +26,9 @@ run step by step.
 
 from __future__ import annotations
 
+import io
+import pkgutil
 from dataclasses import dataclass, replace
-from importlib import resources
 
 import numpy as np
 
@@ -108,10 +109,12 @@ class Flowers:
 
 def load_iris() -> Flowers:
     """The 150 flowers of ``xlnn/data/iris.csv`` (scikit-learn's copy)."""
-    source = resources.files("xlnn") / "data" / "iris.csv"
-    with resources.as_file(source) as path:
-        header = path.read_text(encoding="utf-8").splitlines()[0]
-        table = np.loadtxt(path, delimiter=",", skiprows=1)
+    # By the top package's name, as load_digits_network: "xlnn", or the
+    # private package of the file xlnn lite writes, which carries the data.
+    stored = pkgutil.get_data(__name__.partition(".")[0], "data/iris.csv")
+    text = stored.decode("utf-8")
+    header = text.splitlines()[0]
+    table = np.loadtxt(io.StringIO(text), delimiter=",", skiprows=1)
     # The header is scikit-learn's: rows, features, then the species names.
     names = tuple(header.split(",")[2:])
     return Flowers(
