@@ -11,10 +11,11 @@ import re
 import numpy as np
 import pytest
 
-from xlnn import activations, cli, train_command
+from xlnn import activations, cli
 from xlnn.export import sample_inputs
 from xlnn.export.sheets import ExportError
 from xlnn.export.sources import npz_source
+from xlnn.training import command as train_command
 
 # Enough for digits, measured: 95.8% held out after 10 epochs (1.5 s).
 DIGITS_OPTIONS = ["--hidden", "50", "--epochs", "10", "--learning-rate", "1.0",

@@ -22,13 +22,14 @@ import xlwings as xw
 import xlwings.server
 from officejs_replay import Replay
 
-from xlnn import learning, scripts, train_script, udfs
-from xlnn.classes import shown
+from xlnn import learning, scripts, udfs
 from xlnn.engines import verify
 from xlnn.excel import training
 from xlnn.functions import cells
 from xlnn.sheets.layout import column_letter
-from xlnn.train_script import TrainingRefused
+from xlnn.training import from_cells as train_script
+from xlnn.training.classes import shown
+from xlnn.training.from_cells import TrainingRefused
 
 LABELS = ("cat", "dog", "eel")
 

@@ -231,7 +231,7 @@ def _add_train(commands, raw) -> None:
 
 def run_train(args) -> int:
     """Read the CSV, hold out a fifth, train, write the .npz; report on stderr."""
-    from xlnn import train_command as training
+    from xlnn.training import command as training
 
     _check_train_options(args)
     out = training.check_target(args.out, force=args.force, protect=[args.data])

@@ -4,7 +4,7 @@ Only the workbook's side is here, the same for every xlwings Book (classic
 Excel through COM, xlwings Lite and xlwings Server through Office.js): which
 cells hold the data and the settings, their values as xlwings reads them
 (raw), a sheet name not yet taken, and writing the layout. What the cells
-mean and the training are :mod:`xlnn.train_script`'s; the sheet's layout is
+mean and the training are :mod:`xlnn.training.from_cells`'s; the sheet's layout is
 :mod:`xlnn.samples.trained`'s.
 
 Where the data comes from: the ranges named ``train_x`` and ``train_t``
@@ -16,12 +16,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from xlnn import train_script
 from xlnn.samples.trained import trained_sheet
 from xlnn.sheets import book_writer
 from xlnn.sheets.flavors import Flavor
 from xlnn.sheets.layout import Block, BookLayout
-from xlnn.train_script import NamedCell, TrainingRefused
+from xlnn.training import from_cells
+from xlnn.training.from_cells import NamedCell, TrainingRefused
 
 #: The names of the data's ranges.
 INPUTS_NAME, LABELS_NAME = "train_x", "train_t"
@@ -34,8 +34,8 @@ class Plan:
     """What :func:`train_into` writes: the sheet's layout, the data and the run."""
 
     layout: BookLayout
-    data: train_script.TrainingData
-    run: train_script.Run
+    data: from_cells.TrainingData
+    run: from_cells.Run
 
     @property
     def title(self) -> str:
@@ -74,11 +74,11 @@ def _named_range(name, text: str):
 
 
 def _raw(rng, block: Block, what: str):
-    train_script.check_size(block.rows, block.cols, what)
+    from_cells.check_size(block.rows, block.cols, what)
     return rng.raw_value
 
 
-def read_data(book, names: dict) -> train_script.TrainingData:
+def read_data(book, names: dict) -> from_cells.TrainingData:
     """The samples: from ``train_x`` and ``train_t`` if named, else the selection."""
     classic = is_classic(book)
     found = [name for name in (INPUTS_NAME, LABELS_NAME) if name in names]
@@ -92,15 +92,15 @@ def read_data(book, names: dict) -> train_script.TrainingData:
         x_range = _named_range(names[INPUTS_NAME], INPUTS_NAME)
         t_range = _named_range(names[LABELS_NAME], LABELS_NAME)
         x_block, t_block = _block(x_range), _block(t_range)
-        train_script.check_size(
+        from_cells.check_size(
             x_block.rows, x_block.cols + t_block.cols, "train_x and train_t"
         )
-        return train_script.from_names(
+        return from_cells.from_names(
             x_range.raw_value, x_block, t_range.raw_value, t_block, classic
         )
     selection = _selection(book)
     block = _block(selection)
-    return train_script.from_selection(
+    return from_cells.from_selection(
         _raw(selection, block, f"the selection {block.sheet}!{block.coordinates}"),
         block,
         classic,
@@ -133,19 +133,19 @@ def _selection(book):
     )
 
 
-def read_settings(book, names: dict) -> train_script.Settings:
-    """The settings from their named cells (:data:`xlnn.train_script.SETTINGS`)."""
+def read_settings(book, names: dict) -> from_cells.Settings:
+    """Settings from their named cells (:data:`~xlnn.training.from_cells.SETTINGS`)."""
     cells = {}
-    for setting in train_script.SETTINGS:
+    for setting in from_cells.SETTINGS:
         name = names.get(setting.name)
         if name is None:
             continue
         rng = _named_range(name, setting.name)
         block = _block(rng)
         where = f"{block.sheet}!{block.coordinates}"
-        train_script.check_size(block.rows, block.cols, f"the name {setting.name}")
+        from_cells.check_size(block.rows, block.cols, f"the name {setting.name}")
         cells[setting.name] = NamedCell(rng.raw_value, where)
-    return train_script.settings_from_cells(cells, is_classic(book))
+    return from_cells.settings_from_cells(cells, is_classic(book))
 
 
 def fresh_title(book) -> str:
@@ -163,7 +163,7 @@ def plan(book, flavor: Flavor) -> Plan:
     names = book_names(book)
     settings = read_settings(book, names)
     data = read_data(book, names)
-    run = train_script.train(data, settings)
+    run = from_cells.train(data, settings)
     return Plan(trained_sheet(fresh_title(book), data, run, flavor), data, run)
 
 

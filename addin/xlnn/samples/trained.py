@@ -22,7 +22,6 @@ from __future__ import annotations
 import numpy as np
 
 from xlnn import limits
-from xlnn.classes import shown
 from xlnn.learning import PARAMETER_NAMES
 from xlnn.network import Dense, Network
 from xlnn.samples import intro
@@ -38,7 +37,8 @@ from xlnn.sheets.layout import (
     BookLayout,
     SheetLayout,
 )
-from xlnn.train_script import (
+from xlnn.training.classes import shown
+from xlnn.training.from_cells import (
     HIDDEN_ACTIVATION,
     OUTPUT_ACTIVATION,
     Run,

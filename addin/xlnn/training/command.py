@@ -24,9 +24,9 @@ from pathlib import Path
 import numpy as np
 
 from xlnn import files, learning
-from xlnn.classes import class_indices, shown
 from xlnn.errors import UserError
 from xlnn.export import sample_inputs
+from xlnn.training.classes import class_indices, shown
 
 #: Rows below which a held-out fifth means nothing.
 MIN_ROWS = 5

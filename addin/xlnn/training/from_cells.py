@@ -30,10 +30,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from xlnn import learning, limits
-from xlnn.classes import class_indices, shown
 from xlnn.errors import UserError
 from xlnn.functions import cells
 from xlnn.sheets.layout import Block
+from xlnn.training.classes import class_indices, shown
 
 #: The activation of the hidden layer and of the outputs.
 HIDDEN_ACTIVATION, OUTPUT_ACTIVATION = "sigmoid", "softmax"
