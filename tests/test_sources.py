@@ -216,6 +216,49 @@ def test_npz_classes_are_in_the_exported_workbook_as_text(tmp_path, arrays):
     assert set(labels) <= texts
 
 
+def _input_count(arrays) -> int:
+    return arrays["W1"].shape[0]
+
+
+def test_npz_feature_names_name_the_inputs_in_the_workbook_as_text(tmp_path, arrays):
+    import openpyxl
+
+    from xlnn import export
+
+    names = [f"x{k}" for k in range(_input_count(arrays) - 1)] + ["=HYPERLINK(1)"]
+    path = _save(tmp_path / "net.npz", arrays, feature_names=np.array(names))
+    model = sources.read(path, activations=["relu", "relu", "softmax"])
+    assert model.feature_names == tuple(names)
+    out = tmp_path / "net.xlsx"
+    export.to_workbook(model, out, rows=3, verify=False)
+    predict = openpyxl.load_workbook(out)["predict"]
+    texts = {cell.value for row in predict.iter_rows() for cell in row}
+    assert set(names) <= texts
+    formulas = [
+        c.value for row in predict.iter_rows() for c in row if c.data_type == "f"
+    ]
+    assert not any("HYPERLINK" in str(formula) for formula in formulas)
+
+
+@pytest.mark.parametrize(
+    ("names", "named"),
+    [
+        (lambda n: np.array(["a"] * 2), "must be {n} strings, one per input"),
+        (lambda n: np.arange(n, dtype=float), "must be {n} strings"),
+        (
+            lambda n: np.array([f"x{k}" for k in range(n - 1)] + ["x0"]),
+            "names 'x0' twice",
+        ),
+        (lambda n: np.array([b"\xff"] * n), "'feature_names' array holds bytes that"),
+    ],
+)
+def test_npz_feature_names_are_checked(tmp_path, arrays, names, named):
+    n = _input_count(arrays)
+    path = _save(tmp_path / "bad.npz", arrays, feature_names=names(n))
+    with pytest.raises(SourceError, match=named.format(n=n).replace("(", r"\(")):
+        sources.read(path, activations=["relu", "relu", "softmax"])
+
+
 def test_the_digits_npz_shipped_with_xlnn(tmp_path):
     path = resources.files("xlnn") / "data" / "digits_mlp.npz"
     with resources.as_file(path) as file, np.load(file) as data:

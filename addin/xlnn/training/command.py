@@ -7,7 +7,7 @@ The steps, each a function here: :func:`read_csv` (through
 :class:`~xlnn.learning.TwoLayerNet` and minibatch SGD) and
 :func:`write_model` (an ``.npz`` that :mod:`xlnn.export.sources.npz_source` reads:
 ``W1, b1, W2, b2``, ``activations`` and ``classes``, by which the export
-names the outputs, plus ``feature_names``, which it ignores). Everything a
+names the outputs, and ``feature_names``, which name its inputs). Everything a
 user can get wrong is a :class:`~xlnn.errors.UserError` with one line.
 """
 

@@ -16,7 +16,9 @@ A ``softmax`` last layer makes a classifier. Its classes are the file's
 output, numbers or strings; a whole number such as ``7.0`` is the class
 ``7``), else ``0..n-1``; anything else gives plain values (and a ``classes``
 array is ignored). Labels that are strings come from a user's file: the
-workbook writers enter them as text, never as formulas.
+workbook writers enter them as text, never as formulas. A ``feature_names``
+array (strings, one per input, as ``xlnn train`` writes it) names the inputs
+on the workbook's sheets, also as text.
 
 NumPy is the framework, so the model's reference is its own NumPy forward
 pass. Only the arrays used are read, with their declared sizes checked first
@@ -26,6 +28,7 @@ with pickle: an ``.npz`` never runs code.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 import zipfile
@@ -60,19 +63,23 @@ def read(path: str | Path, *, activations: Sequence[str] | None = None) -> Model
         activations = _names_in_file(arrays["activations"], where)
     network = network_from_arrays(arrays, activations, where=where)
     source = Source(str(path), "npz", file_sha256(path))
+    classes = None
     if "classes" in arrays and network.layers[-1].activation.name == "softmax":
         classes = class_labels(arrays["classes"], network.layers[-1].n_outputs, where)
-        return model_of(network, source, classes=classes)
-    return model_of(network, source)
+    model = model_of(network, source, classes=classes)
+    if "feature_names" in arrays:
+        names = feature_names(arrays["feature_names"], network.n_inputs, where)
+        model = dataclasses.replace(model, feature_names=names)
+    return model
 
 
 #: The arrays besides the layers' that xlnn reads.
-_OTHER_USED = ("activations", "classes")
+_OTHER_USED = ("activations", "classes", "feature_names")
 
 
 def is_used(name: str) -> bool:
     """Whether xlnn reads the array ``name`` (``W<k>``, ``b<k>``, ``activations``,
-    ``classes``)."""
+    ``classes``, ``feature_names``)."""
     return name in _OTHER_USED or _LAYER_ARRAY.fullmatch(name) is not None
 
 
@@ -279,11 +286,30 @@ def class_labels(array: np.ndarray, n_outputs: int, where: str) -> tuple:
     if array.dtype.kind in "iuf":
         labels = tuple(_class_number(value) for value in _numeric_classes(array, where))
     else:
-        labels = tuple(_class_text(item, where) for item in array.tolist())
+        labels = tuple(_text(item, where) for item in array.tolist())
     repeated = next((label for label in labels if labels.count(label) > 1), None)
     if repeated is not None:
         raise SourceError(f"{where}: the 'classes' array names {repeated!r} twice")
     return labels
+
+
+def feature_names(array: np.ndarray, n_inputs: int, where: str) -> tuple[str, ...]:
+    """The ``feature_names`` array of a file: one string per input, all different.
+
+    >>> feature_names(np.array(["petal length", "petal width"]), 2, "m.npz")
+    ('petal length', 'petal width')
+    """
+    if array.ndim != 1 or array.dtype.kind not in "US" or len(array) != n_inputs:
+        raise SourceError(
+            f"{where}: the 'feature_names' array must be {n_inputs} strings, one "
+            f"per input, not {array.dtype} of shape {_shape(array)}"
+        )
+    names = tuple(_text(item, where, "feature_names") for item in array.tolist())
+    repeated = next((name for name in names if names.count(name) > 1), None)
+    if repeated is not None:
+        message = f"the 'feature_names' array names {repeated!r} twice"
+        raise SourceError(f"{where}: {message}")
+    return names
 
 
 def _numeric_classes(array: np.ndarray, where: str) -> list:
@@ -298,14 +324,14 @@ def _class_number(value):
     return value
 
 
-def _class_text(item, where: str) -> str:
+def _text(item, where: str, array: str = "classes") -> str:
     if not isinstance(item, bytes):
         return str(item)
     try:
         return item.decode("utf-8")
     except UnicodeDecodeError:
         raise SourceError(
-            f"{where}: the 'classes' array holds bytes that are not UTF-8 text"
+            f"{where}: the '{array}' array holds bytes that are not UTF-8 text"
         ) from None
 
 
