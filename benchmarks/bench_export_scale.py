@@ -14,10 +14,13 @@ weights, fixed seed, 28x28 canvas):
    against every cell with openpyxl (read-only), and the comparison.
 4. The whole export with verification (write, LibreOffice, read back, compare).
 5. Peak memory of ``xlnn export --no-verify`` in a process of its own
-   (``ru_maxrss`` from ``os.wait4``), at several batch sizes.
+   (``ru_maxrss`` from ``os.wait4``), at several batch sizes: 10 rows
+   filled, and with ``--labelled`` every row filled from a CSV (random
+   pixels 0..1 with 3 decimals, a header) with ``--sample-labels``.
 
     python benchmarks/bench_export_scale.py                   # 1,000 rows
     python benchmarks/bench_export_scale.py --rows 1000 10000 --filled all
+    python benchmarks/bench_export_scale.py --rows --labelled  # memory only
 """
 
 from __future__ import annotations
@@ -147,8 +150,12 @@ def timed(function, *args):
     return time.perf_counter() - started, result
 
 
-def peak_memory(rows: int) -> float:
-    """Peak MB of ``xlnn export --no-verify`` with ``rows`` batch rows."""
+def peak_memory(rows: int, labelled: bool = False) -> float:
+    """Peak MB of ``xlnn export --no-verify`` with ``rows`` batch rows.
+
+    10 rows are filled, or with ``labelled`` every row, from a CSV, each
+    with its label (``--sample-inputs``, ``--sample-labels``).
+    """
     launcher = (
         "import os, sys\n"
         "argv = [sys.executable, *sys.argv[1:]]\n"
@@ -177,8 +184,23 @@ def peak_memory(rows: int) -> float:
             "--out",
             str(Path(folder) / "m.xlsx"),
         ]
+        if labelled:
+            command += _samples(Path(folder), rows)
         out = subprocess.run(command, capture_output=True, text=True, check=True)
         return int(out.stdout.split()[-1]) / 1024
+
+
+def _samples(folder: Path, rows: int) -> list[str]:
+    """A CSV of ``rows`` random 28x28 images and their labels, as arguments."""
+    rng = np.random.default_rng(rows)
+    csv, labels = folder / "x.csv", folder / "t.txt"
+    with open(csv, "w") as stream:
+        stream.write(",".join(f"x{k}" for k in range(784)) + "\n")
+        for start in range(0, rows, 1000):  # a chunk at a time: no 188 MB here
+            pixels = rng.integers(0, 1001, size=(min(1000, rows - start), 784))
+            np.savetxt(stream, pixels / 1000, fmt="%.3f", delimiter=",")
+    np.savetxt(labels, rng.integers(0, 10, size=rows), fmt="%d")
+    return ["--sample-inputs", str(csv), "--sample-labels", str(labels)]
 
 
 def _weights() -> dict:
@@ -254,9 +276,14 @@ def measure(rows: int, filled: int, folder: Path, lines: list[str]) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, nargs="+", default=[1000])
+    parser.add_argument("--rows", type=int, nargs="*", default=[1000])
     parser.add_argument("--filled", default="10", help="filled rows, or 'all'")
     parser.add_argument("--memory", type=int, nargs="*", default=[1000, 10000, 30000])
+    parser.add_argument(
+        "--labelled",
+        action="store_true",
+        help="measure the peak memory with every row filled and labelled",
+    )
     args = parser.parse_args()
     print(
         f"{platform.node()}: {platform.machine()}, {os.cpu_count()} cores, "
@@ -270,10 +297,11 @@ def main() -> int:
         for rows in args.rows:
             filled = rows if args.filled == "all" else min(int(args.filled), rows)
             measure(rows, filled, Path(scratch), lines)
+    filled = "every row filled and labelled" if args.labelled else "10 filled"
     for rows in args.memory:
         lines.append(
-            f"| peak memory, `xlnn export --no-verify`, {rows:,} rows | "
-            f"{peak_memory(rows):.0f} MB | | | target <= 400 MB |"
+            f"| peak memory, `xlnn export --no-verify`, {rows:,} rows, {filled} | "
+            f"{peak_memory(rows, args.labelled):.0f} MB | | | target <= 400 MB |"
         )
         print(lines[-1], flush=True)
     print("\n".join(["", *lines]))

@@ -106,7 +106,7 @@ def layers(model) -> str:
     """``30-16(relu)-1(sigmoid)``, after any preprocessing xlnn read."""
     parts = [str(model.n_inputs)]
     for layer in model.network.layers:
-        name = layer.activation.replace("_", " ")
+        name = layer.activation.name.replace("_", " ")
         if layer.parameter is not None:
             name += f" {layer.parameter:.3g}"
         parts.append(f"{layer.n_outputs}({name})")

@@ -248,12 +248,19 @@ class _Evaluation:
         bounds = self._resolve(reference, reader)
         if bounds is None:
             return _error("#NAME?")  # Excel's answer to an undefined name
+        from formulas.ranges import Ranges
+
         sheet, min_col, min_row, max_col, max_row = bounds
         block = np.empty((max_row - min_row + 1, max_col - min_col + 1), dtype=object)
         for i, row in enumerate(range(min_row, max_row + 1)):
             for j, col in enumerate(range(min_col, max_col + 1)):
                 block[i, j] = self._read((sheet, row, col), reader)
-        return block
+        # A reference with its values, as formulas' ExcelModel passes one:
+        # ROWS and COLUMNS read its address, the other functions its values.
+        first = f"{get_column_letter(min_col)}{min_row}"
+        last = f"{get_column_letter(max_col)}{max_row}"
+        quoted = sheet.replace("'", "''")
+        return Ranges().push(f"'{quoted}'!{first}:{last}", block)
 
     def _resolve(self, reference: str, reader: Written):
         """(sheet, min_col, min_row, max_col, max_row) of a range or a name."""

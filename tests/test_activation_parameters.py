@@ -240,7 +240,7 @@ def _ends_workbook(path):
     for i, x in enumerate(_ENDS, start=1):
         sheet.cell(i, 1, x)
         for j, (name, parameter) in enumerate(_PLAIN_CASES, start=2):
-            body = PLAIN.activation(name, f"A{i}", parameter)
+            body = PLAIN.activation(catalog.get(name), f"A{i}", parameter)
             sheet.cell(i, j, f"={body}")
     book.save(path)
     return path

@@ -239,9 +239,11 @@ def reentered(book: xw.Book, actions: list[dict]) -> dict[tuple, tuple[str, bool
 # --- xlwings Server: the sample's own formulas ---------------------------------
 
 
-# digits takes about half a second a run: only in the full run (engine mark).
+# digits and training take about half a second a run or more: only in the full
+# run (engine mark).
+SLOW = {"digits", "training"}
 SAMPLES = [
-    pytest.param(sample, marks=pytest.mark.engine) if sample == "digits" else sample
+    pytest.param(sample, marks=pytest.mark.engine) if sample in SLOW else sample
     for sample in sorted(samples.SAMPLES)
 ]
 

@@ -111,7 +111,7 @@ def quiet_build(out, **options):
 # --- writing ------------------------------------------------------------------
 
 
-def test_writes_all_six_and_leaves_no_temporary_file(tiny, tmp_path):
+def test_writes_every_workbook_and_leaves_no_temporary_file(tiny, tmp_path):
     built = quiet_build(tmp_path / "new" / "folder", check=False)
     out = tmp_path / "new" / "folder"
     assert sorted(p.name for p in out.iterdir()) == NAMES
@@ -149,7 +149,7 @@ def test_a_file_that_appears_during_the_build_is_not_replaced(monkeypatch, tmp_p
         quiet_build(tmp_path, check=False)
     message = str(refusal.value)
     assert message.startswith(f"{late}: already exists")
-    assert "2 of 6 workbooks were written" in message
+    assert f"2 of {len(NAMES)} workbooks were written" in message
     assert late.read_bytes() == b"saved by someone else meanwhile"
     assert temporaries(tmp_path) == []
 
@@ -200,7 +200,8 @@ def test_a_disk_problem_names_the_file_and_leaves_nothing_half_written(
         quiet_build(tmp_path, check=False)
     first = tmp_path / "activations_plain.xlsx"
     assert str(failure.value) == (
-        f"{first}: {os.strerror(code)} (0 of 6 workbooks were written before this)"
+        f"{first}: {os.strerror(code)} "
+        f"(0 of {len(NAMES)} workbooks were written before this)"
     )
     assert list(tmp_path.iterdir()) == []
 
@@ -367,7 +368,7 @@ def test_every_file_is_written_before_any_engine_runs(tiny, tmp_path, monkeypatc
 def test_an_engine_problem_leaves_its_files_not_verified(tiny, tmp_path, monkeypatch):
     plain = FakeEngine("LibreOffice", error=EngineError("LibreOffice hung"))
     addin = FakeEngine(
-        "formulas", missing='formulas missing: pip install "xlnn[verify]"'
+        "formulas", missing='formulas missing: pip install -e ".[verify]"'
     )
     use_engines(monkeypatch, plain, addin)
     built = quiet_build(tmp_path)
@@ -375,7 +376,7 @@ def test_an_engine_problem_leaves_its_files_not_verified(tiny, tmp_path, monkeyp
     assert all(entry.unverified and not entry.failed for entry in built)
     assert {entry.verification.problem for entry in built} == {
         "LibreOffice hung",
-        'formulas missing: pip install "xlnn[verify]"',
+        'formulas missing: pip install -e ".[verify]"',
     }
     assert addin.seen == []  # a missing engine is not asked
 
@@ -451,10 +452,15 @@ def test_not_verified_summary_names_files_reason_and_hint(
     )
     assert cli.main(["build", "--out", str(tmp_path)]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert f"6 workbooks written to {tmp_path}: 3 verified, 3 not verified" in lines
+    half = len(NAMES) // 2
+    assert (
+        f"{len(NAMES)} workbooks written to {tmp_path}: {half} verified, "
+        f"{half} not verified"
+    ) in lines
     assert (
         "not verified by LibreOffice (activations_plain.xlsx, "
-        f"three_layer_network_plain.xlsx, digits_plain.xlsx): {hint}"
+        "three_layer_network_plain.xlsx, digits_plain.xlsx, "
+        f"training_plain.xlsx): {hint}"
     ) in lines
 
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import math
+import re
 import tracemalloc
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,6 +25,7 @@ from hypothesis import strategies as st
 from xlnn import activations
 from xlnn.functions import cells
 
+REPO = Path(__file__).resolve().parents[1]
 NA_DICT = {"type": "Error", "basicValue": "#N/A", "errorType": "NotAvailable"}
 DIV0_DICT = {"type": "Error", "basicValue": "#DIV/0!", "errorType": "Div0"}
 
@@ -428,6 +431,8 @@ def test_log_softmax_through_cells():
         ("All", (1, 3), None),
         ("row", (2, 3), 1),
         ("col", (2, 3), 0),
+        ("Column", (2, 3), 0),
+        ("whole", (2, 3), None),
         ("rows", (1, 3), 1),
         ("columns", (3, 1), 0),
         # blank or missing: automatic
@@ -454,8 +459,27 @@ def test_bad_direction_raises_with_the_allowed_values(direction):
     assert repr(direction) in message
 
 
+def test_every_accepted_direction_is_documented_where_users_read():
+    # The help (Excel's function wizard, xlnn functions), the error message
+    # and the README list the same values that are accepted.
+    from xlnn import udfs
+
+    accepted = [*cells.DIRECTIONS, *cells.DIRECTION_ALIASES]
+    assert {"col", "row", "whole"} <= set(accepted)
+    with pytest.raises(cells.ArgumentError) as info:
+        cells.group_axis("sideways", (2, 2))
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    functions = readme.split("## The Excel functions")[1].split("\n## ")[0]
+    for value in accepted:
+        cells.group_axis(value, (2, 2))  # accepted: does not raise
+        assert f'"{value}"' in str(info.value), value
+        assert f'"{value}"' in udfs.DIRECTION_HELP, value
+        assert f'`"{value}"`' in functions, value
+
+
 def test_bad_direction_through_apply_grouped():
-    with pytest.raises(cells.ArgumentError, match='"rows", "columns" or "all"'):
+    expected = '"rows" (or "row"), "columns" (or "column", "col", "cols") or "all"'
+    with pytest.raises(cells.ArgumentError, match=re.escape(expected)):
         softmax([[1.0, 2.0]], "sideways")
 
 

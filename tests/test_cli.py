@@ -26,14 +26,14 @@ from pathlib import Path
 import pytest
 
 import xlnn
-from xlnn import udfs
+from xlnn import cli, udfs
 from xlnn.engines.libreoffice import SCRATCH_PREFIX
 from xlnn.samples import build
 
 REPO = Path(__file__).resolve().parents[1]
 NAMES = sorted(
     f"{sample}_{flavor}.xlsx"
-    for sample in ("activations", "three_layer_network", "digits")
+    for sample in ("activations", "three_layer_network", "digits", "training")
     for flavor in ("plain", "addin")
 )
 
@@ -179,10 +179,71 @@ def test_functions_signatures_literal(in_process):
     assert "DENSE(x, W, b, [activation], [parameter])" in done.stdout
 
 
+def test_no_command_prints_the_usage_and_exits_2(capsys):
+    assert cli.main([]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith("usage: xlnn")
+    assert "examples:" in err  # the whole help, so a newcomer sees the commands
+
+
 def test_unknown_command_fails(in_process):
     done = in_process("no-such-command")
     assert done.returncode != 0
     assert "invalid choice" in done.stderr
+
+
+# --- standard output that cannot be written --------------------------------------
+
+
+def run_with_stdout(stdout, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "xlnn", *args],
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=user_environment(),
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+@pytest.mark.parametrize("args", [["lite"], ["functions"], ["--version"]], ids=" ".join)
+def test_a_full_stdout_is_one_line_and_exit_2(args):
+    with open("/dev/full", "w") as full:
+        done = run_with_stdout(full, *args)
+    assert (done.returncode, "Traceback" in done.stderr) == (2, False), done.stderr
+    name = f"xlnn {args[0]}" if not args[0].startswith("-") else "xlnn"
+    assert done.stderr == (
+        f"{name}: cannot write to standard output: No space left on device\n"
+    )
+
+
+def test_a_closed_stdout_is_one_line_and_exit_2():
+    done = subprocess.run(
+        [sys.executable, "-m", "xlnn", "functions"],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=user_environment(),
+        timeout=120,
+        check=False,
+        close_fds=True,
+        preexec_fn=lambda: os.close(1),  # as the shell's  >&-
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr == "xlnn functions: cannot write to standard output: closed\n"
+
+
+def test_a_reader_that_went_away_is_silent_and_exit_2():
+    # as in  xlnn lite | head -1 : head exits, the pipe has no reader left
+    reading, writing = os.pipe()
+    os.close(reading)
+    try:
+        done = run_with_stdout(writing, "lite")
+    finally:
+        os.close(writing)
+    assert (done.returncode, done.stderr) == (2, "")
 
 
 # --- build: nothing lost, every failure one clear line --------------------------
@@ -315,7 +376,7 @@ def test_a_full_disk_exits_2_naming_the_file_and_keeps_what_was_written(disk_bui
     assert done.returncode == 2
     assert re.fullmatch(
         rf"xlnn build: {re.escape(str(out))}/digits_\w+\.xlsx: No space left "
-        r"on device \(4 of 6 workbooks were written before this\)",
+        rf"on device \(4 of {len(NAMES)} workbooks were written before this\)",
         one_line_error(done),
     ), done.stderr
     # (the mount is gone; what it held is unreachable, so check the report)
@@ -365,7 +426,7 @@ def test_an_engine_that_hangs_or_crashes_costs_no_workbook(
     done = in_process("build", "--out", str(out), "--timeout", "0.5")
     assert done.returncode == 0, done.stderr
     assert sorted(p.name for p in out.iterdir()) == NAMES
-    assert f"{out}: 0 verified, 6 not verified" in done.stdout
+    assert f"{out}: 0 verified, {len(NAMES)} not verified" in done.stdout
     assert reason in done.stdout
     strict = in_process(
         "build", "--out", str(tmp_path / "strict"), "--timeout", "0.5", "--strict"
@@ -377,7 +438,7 @@ def test_an_engine_that_hangs_or_crashes_costs_no_workbook(
 def test_missing_engines_still_write_every_real_workbook(
     in_process, no_formulas, render_once, monkeypatch, tmp_path
 ):
-    """No LibreOffice on the PATH, no formulas: all six written, hints given."""
+    """No LibreOffice on the PATH, no formulas: all written, hints given."""
     monkeypatch.setattr(build, "_render", render_once)
     empty = tmp_path / "bin"
     empty.mkdir()
@@ -389,11 +450,14 @@ def test_missing_engines_still_write_every_real_workbook(
     assert sorted(p.name for p in out.iterdir()) == NAMES
     assert all(zipfile.is_zipfile(out / name) for name in NAMES)
     lines = done.stdout.splitlines()
-    assert f"6 workbooks written to {out}: 0 verified, 6 not verified" in lines
+    assert (
+        f"{len(NAMES)} workbooks written to {out}: 0 verified, "
+        f"{len(NAMES)} not verified"
+    ) in lines
     plain = next(line for line in lines if line.startswith("not verified by Libre"))
     addin = next(line for line in lines if line.startswith("not verified by form"))
     assert "apt-get install libreoffice-calc-nogui" in plain
-    assert 'pip install "xlnn[verify]"' in addin
+    assert 'pip install -e ".[verify]" (in xlnn\'s folder)' in addin
     for name in NAMES:
         assert name in (plain if "plain" in name else addin)
     # progress on stderr names each file with the time it took
@@ -411,7 +475,9 @@ def test_build_writes_and_verifies_every_workbook(soffice, tmp_path):
     out = tmp_path / "my-workbooks"
     done = run("build", "--out", str(out), command=[sys.executable, "-m", "xlnn"])
     assert done.returncode == 0, done.stderr
-    assert f"6 workbooks written to {out}: 6 verified" in done.stdout.splitlines()
+    assert (
+        f"{len(NAMES)} workbooks written to {out}: {len(NAMES)} verified"
+    ) in done.stdout.splitlines()
     assert sorted(p.name for p in out.iterdir()) == NAMES
     # progress names each engine and what it works on, with elapsed times
     assert re.search(r"LibreOffice: recalculating .*digits_plain\.xlsx", done.stderr)

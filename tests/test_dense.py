@@ -326,8 +326,9 @@ def test_meta_registers_dense_with_help_for_each_argument():
     assert entry["result"]["dimensionality"] == "matrix"
 
 
-def test_dense_is_registered_last_by_its_names():
-    assert udfs.FUNCTIONS[-1] is udfs.dense
+def test_dense_is_registered_after_the_activations_by_its_names():
+    # after every activation of the table, before the losses' table
+    assert udfs.FUNCTIONS[len(catalog.TABLE)] is udfs.dense
     assert udfs.by_excel_name()["DENSE"] is udfs.dense
     assert "dense" in udfs.__all__
 

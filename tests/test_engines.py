@@ -31,10 +31,16 @@ from xlnn import activations, udfs
 from xlnn.engines import Engine, EngineError, formulas_engine, libreoffice
 from xlnn.engines.formulas_engine import Formulas
 from xlnn.engines.libreoffice import LibreOffice
+from xlnn.functions.catalog import LOSS_TABLE
 
 FUNCTIONS = {function.excel_name: function for function in udfs.FUNCTIONS}
-# The functions of one range; DENSE (x, W, b) is tested in tests/test_dense.py.
-ONE_RANGE = {name: f for name, f in FUNCTIONS.items() if name != "DENSE"}
+# The functions of one range (the activations); DENSE (x, W, b) is tested in
+# tests/test_dense.py, the losses (y, t) in tests/test_loss_functions.py.
+ONE_RANGE = {
+    name: f
+    for name, f in FUNCTIONS.items()
+    if name != "DENSE" and name not in {loss.excel_name for loss in LOSS_TABLE}
+}
 
 RNG = np.random.default_rng(20240531)
 X = RNG.normal(size=(2, 3))
@@ -474,8 +480,8 @@ def test_formulas_goes_on_after_a_broken_file_and_names_it(tmp_path):
 def test_missing_formulas_says_how_to_install_it(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "formulas", None)  # import formulas fails
     engine = Formulas()
-    assert 'pip install "xlnn[verify]"' in engine.missing()
-    with pytest.raises(EngineError, match="xlnn\\[verify\\]"):
+    assert 'pip install -e ".[verify]" (in xlnn\'s folder)' in engine.missing()
+    with pytest.raises(EngineError, match=r'pip install -e "\.\[verify\]"'):
         engine.recalculate([tmp_path / "any.xlsx"])
 
 

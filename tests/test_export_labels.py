@@ -360,7 +360,7 @@ def test_cli_with_labels_end_to_end(tmp_path, capsys):
     layers = model.network.layers
     np.savez(npz, W1=layers[0].weights, b1=layers[0].bias, W2=layers[1].weights,
              b2=layers[1].bias, activations=np.array(
-                 [layers[0].activation, layers[1].activation]))  # fmt: skip
+                 [layers[0].activation.name, layers[1].activation.name]))  # fmt: skip
     csv = _write(tmp_path, "".join(",".join(map(str, r)) + "\n" for r in images),
                  "x.csv")  # fmt: skip
     text = _write(tmp_path, "".join(f"{v}\n" for v in labels))

@@ -98,6 +98,27 @@ def test_force_never_replaces_a_protected_file_or_a_link_to_it(tmp_path):
     assert model.read_bytes() == b"the model" and link.is_symlink()
 
 
+def test_a_writer_that_fails_half_way_leaves_nothing(tmp_path):
+    # xlnn export streams a workbook into the file: a failure after the
+    # first megabytes (a disk that fills, a sample file that breaks) must
+    # leave neither the file nor a temporary one.
+    path = tmp_path / "a.xlsx"
+
+    def write(handle):
+        handle.write(b"PK" * 2**20)
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError, match="No space left"):
+        files.write_new_with(path, write)
+    assert list(tmp_path.iterdir()) == []
+    path.write_bytes(b"old")
+    with pytest.raises(OSError):
+        files.write_new_with(path, write, force=True)
+    assert path.read_bytes() == b"old" and list(tmp_path.iterdir()) == [path]
+    files.write_new_with(path, lambda handle: handle.write(b"new"), force=True)
+    assert path.read_bytes() == b"new"
+
+
 # --- scratch folders ----------------------------------------------------------------
 
 

@@ -602,10 +602,11 @@ def _csv(tmp_path: Path, data: bytes) -> Path:
         (b"1,2,3\n" + b"9" * 100 + b"\n", "line 2: longer than 64 bytes"),
     ],
 )
-def test_csv_problems_name_the_line(tmp_path, data, named):
+@pytest.mark.parametrize("spill", [False, True])
+def test_csv_problems_name_the_line(tmp_path, data, named, spill):
     path = _csv(tmp_path, data)
     with pytest.raises(ExportError) as info:
-        sample_inputs.read(path, 3, max_line_bytes=64)
+        sample_inputs.read(path, 3, max_line_bytes=64, spill=spill)
     message = str(info.value)
     assert message.startswith(f"{path}")
     assert named in message
@@ -631,6 +632,40 @@ def test_reading_stops_after_max_rows(tmp_path):
     assert read.more
     with pytest.raises(ExportError, match="line 10002"):
         sample_inputs.read(path, 3)
+
+
+def test_spilled_rows_are_the_rows_read_a_chunk_at_a_time(tmp_path, monkeypatch):
+    # xlnn export keeps the rows on disk (spill), read back in chunks.
+    monkeypatch.setattr(sample_inputs.SpilledRows, "CHUNK_ROWS", 4)
+    rng = np.random.default_rng(5)
+    values = rng.normal(size=(11, 3))
+    path = _csv(tmp_path, b"a,b,c\n" + b"".join(b"%r,%r,%r\n" % tuple(row)
+                                               for row in values.tolist()))  # fmt: skip
+    kept, spilled = sample_inputs.read(path, 3), sample_inputs.read(path, 3, spill=True)
+    rows = spilled.rows
+    assert isinstance(rows, sample_inputs.SpilledRows)
+    assert (spilled.feature_names, spilled.more) == (kept.feature_names, kept.more)
+    assert len(rows) == 11 and rows.shape == (11, 3)
+    assert np.array_equal(np.asarray(rows), values)
+    assert np.array_equal(kept.rows, values)  # repr and float() round-trip
+    assert [len(chunk) for chunk in rows.chunks(5)] == [5, 5, 1]
+    assert np.array_equal(np.vstack(list(rows.chunks(5))), values)
+    for i in (10, 0, 5, 4, -1):  # any order: a chunk is read again when needed
+        assert np.array_equal(rows[i], values[i])
+    with pytest.raises(IndexError):
+        rows[11]
+    short = sample_inputs.read(path, 3, max_rows=6, spill=True)
+    assert short.more and np.array_equal(np.asarray(short.rows), values[:6])
+
+
+@pytest.mark.parametrize("spill", [False, True])
+def test_rows_past_the_array_limit_are_refused_either_way(tmp_path, monkeypatch,
+                                                          spill):  # fmt: skip
+    monkeypatch.setattr(sample_inputs.limits, "MAX_ARRAY_BYTES", 8 * 3 * 5)
+    path = _csv(tmp_path, b"".join(b"%d,0,0\n" % i for i in range(9)))
+    with pytest.raises(ExportError, match="line 6: more values than xlnn.limits"):
+        sample_inputs.read(path, 3, spill=spill)
+    assert len(sample_inputs.read(path, 3, max_rows=5, spill=spill).rows) == 5
 
 
 def test_read_inputs_keeps_its_signature(tmp_path):

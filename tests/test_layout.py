@@ -22,6 +22,7 @@ from xlnn.sheets.layout import (
     WEIGHT,
     Block,
     BookLayout,
+    PastLastColumn,
     column_letter,
     quote_sheet,
 )
@@ -40,8 +41,15 @@ def test_column_letter(col, letters):
     assert column_letter(col) == letters
 
 
-def test_column_letter_agrees_with_openpyxl_over_three_letters():
-    assert all(column_letter(c) == get_column_letter(c) for c in range(1, 18279))
+def test_column_letter_agrees_with_openpyxl_over_every_column_of_a_sheet():
+    assert all(column_letter(c) == get_column_letter(c) for c in range(1, 16385))
+
+
+@pytest.mark.parametrize("col", [16385, 20_000])
+def test_column_letter_refuses_columns_past_xfd(col):
+    # Unbounded, 20,000 gave 'ACOF', a column no sheet has.
+    with pytest.raises(PastLastColumn, match=f"column {col:,} is past XFD"):
+        column_letter(col)
 
 
 @pytest.mark.parametrize("col", [0, -1])
@@ -359,7 +367,7 @@ def test_single_sample_of_the_book_writes_each_activation(flavor):
     assert book.find("net", "z1") == placed.layers[0].z
     captions = [t.text for t in sheet.texts if t.style == "caption"]
     for layer in BOOK.layers:
-        assert any(catalog.get(layer.activation).caption in c for c in captions)
+        assert any(layer.activation.caption in c for c in captions)
 
 
 @pytest.mark.parametrize("flavor", FLAVORS)

@@ -13,6 +13,8 @@ plugin's entry-point group (its loader is not public), and Pyodide itself
 from __future__ import annotations
 
 import ast
+import asyncio
+import copy
 import importlib.util
 import json
 import os
@@ -24,6 +26,7 @@ from importlib.metadata import EntryPoint, distribution
 from pathlib import Path
 
 import excel_calls
+import numpy as np
 import pytest
 import tomllib
 import xlwings
@@ -33,9 +36,10 @@ from hypothesis import strategies as st
 from packaging.markers import Marker
 from packaging.requirements import Requirement
 
-from xlnn import cli, samples, udfs
+from xlnn import cli, samples, scripts, udfs
 from xlnn.excel import lite
 from xlnn.functions import catalog
+from xlnn.sheets.flavors import ADDIN
 
 REPO = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
@@ -145,6 +149,8 @@ def calls(name: str):
     if "W" in function.arg_help:  # DENSE: a 1 x 1 layer, so 1-column grids compute
         seconds = [[[[0.5]], [[0.25]], *rest] for rest in DENSE_REST]
     for grid_name, grid in GRIDS.items():
+        if "t" in function.arg_help:  # a loss: t as targets, or class indices
+            seconds = [[grid], [[[0]]], [[[1.0], [0.0]]], [[[2], [5]]]]
         for second in seconds:
             for runtime in RUNTIMES:
                 yield (
@@ -185,6 +191,82 @@ def test_pasted_metadata_is_xlnn_udfs_metadata(pasted):
     assert leaky["description"] == catalog.get("leaky_relu").help
 
 
+# --- the pasted file's scripts, against xlnn.scripts --------------------------------
+# Every add-in sheet tells a Lite user to run bind_formulas: the pasted file
+# has it, and the insert_* scripts, as the plugin has them.
+
+
+def script_actions(
+    module, name: str, sheets: list[dict], selection: str = "A1"
+) -> list[dict]:
+    """The actions a script asks of Excel, run through xlwings' Office.js path."""
+    payload = {
+        "client": "Office.js",
+        "version": xlwings.__version__,
+        "book": {"name": "Book1.xlsx", "active_sheet_index": 0, "selection": selection},
+        "names": [],
+        "sheets": sheets,
+    }
+    book = xlwings.Book(json=payload)
+    asyncio.run(
+        xlwings.server.custom_scripts_call(
+            module, name, typehint_to_value={xlwings.Book: book}
+        )
+    )
+    return book.json()["actions"]
+
+
+EMPTY_SHEET = {"name": "Sheet1", "values": [[""]], "pictures": [], "tables": []}
+
+
+def test_the_pasted_file_registers_the_scripts_of_xlnn_scripts(pasted):
+    meta = xlwings.server.custom_scripts_meta(pasted)
+    assert meta == xlwings.server.custom_scripts_meta(scripts)
+    names = sorted(entry["function_name"] for entry in meta)
+    assert names == sorted(scripts.__all__)
+    assert "bind_formulas" in names  # what every add-in sheet tells Lite users
+
+
+@pytest.mark.parametrize("sample", list(samples.SAMPLES))
+def test_a_pasted_insert_script_writes_what_xlnn_scripts_writes(pasted, sample):
+    expected = script_actions(scripts, f"insert_{sample}", [EMPTY_SHEET])
+    assert script_actions(pasted, f"insert_{sample}", [EMPTY_SHEET]) == expected
+    assert any(action["func"] == "addSheet" for action in expected)
+
+
+def test_a_pasted_train_network_writes_what_xlnn_scripts_writes(pasted):
+    rng = np.random.default_rng(2)
+    values = [["a", "b", "class"]]
+    values += [[*rng.normal(size=2).tolist(), "yes" if k % 2 else "no"]
+               for k in range(12)]  # fmt: skip
+
+    def sheets():  # xlwings adds the new sheet to the payload it is given
+        return [{**EMPTY_SHEET, "values": copy.deepcopy(values)}]
+
+    expected = script_actions(scripts, "train_network", sheets(), "A1:C13")
+    assert script_actions(pasted, "train_network", sheets(), "A1:C13") == expected
+    assert [a["args"][1] for a in expected if a["func"] == "addSheet"] == ["trained"]
+
+
+def test_pasted_bind_formulas_enters_a_samples_formulas_again(pasted):
+    # A workbook showing #NAME? where the three-layer network's formulas are:
+    # as xlwings Server hands it over (values only), where binding finds the
+    # sample by its sheets.
+    layout = samples.SAMPLES["three_layer_network"](ADDIN)
+    sheets = [
+        {
+            "name": sheet.title,
+            "values": [["#NAME?"] * 30 for _ in range(40)],
+            "pictures": [],
+            "tables": [],
+        }
+        for sheet in layout.sheets
+    ]
+    expected = script_actions(scripts, "bind_formulas", sheets)
+    assert script_actions(pasted, "bind_formulas", sheets) == expected
+    assert any(action["func"].startswith("setFormula") for action in expected)
+
+
 # --- the pasted file's text ---------------------------------------------------------
 
 
@@ -216,7 +298,8 @@ def test_no_statement_imports_xlnn(text, pasted):
 def test_embedded_sources_are_the_package_modules_verbatim(pasted):
     assert list(pasted._SOURCES) == list(lite.MODULES)
     for name, source in pasted._SOURCES.items():
-        path = REPO / "addin" / "xlnn" / f"{name.replace('.', '/')}.py"
+        folder = REPO / "addin" / "xlnn" / name.replace(".", "/")
+        path = folder / "__init__.py" if folder.is_dir() else folder.with_suffix(".py")
         original = path.read_text(encoding="utf-8")
         assert lite.PACKAGE not in original
         assert source.replace(lite.PACKAGE, "xlnn") == original, name
@@ -225,7 +308,8 @@ def test_embedded_sources_are_the_package_modules_verbatim(pasted):
 def test_the_header_lists_every_function_and_the_requirements(text):
     header = ast.get_docstring(ast.parse(text))
     for function in udfs.FUNCTIONS:
-        assert f"={function.excel_name}(x" in header
+        first = next(iter(function.arg_help))  # x, or a loss's y
+        assert f"={function.excel_name}({first}" in header
     assert "numpy" in header and "xlwings >= 0.36.12" in header
 
 
@@ -249,7 +333,18 @@ spec.loader.exec_module(main)
 payload = {"func_name": "softmax", "args": [[[0.0, 0.0]]],
            "version": xlwings.__version__, "runtime": "1.4"}
 result = asyncio.run(xlwings.server.custom_functions_call(payload, main))
-print(json.dumps([result, sorted(m for m in sys.modules if "xlnn" in m)]))
+# insert_digits reads the digits network, a data file the pasted file carries
+book = xlwings.Book(json={
+    "client": "Office.js", "version": xlwings.__version__,
+    "book": {"name": "Book1.xlsx", "active_sheet_index": 0, "selection": "A1"},
+    "names": [],
+    "sheets": [{"name": "Sheet1", "values": [[""]], "pictures": [], "tables": []}],
+})
+asyncio.run(xlwings.server.custom_scripts_call(
+    main, "insert_digits", typehint_to_value={xlwings.Book: book}))
+sheets = [a["args"][1] for a in book.json()["actions"] if a["func"] == "addSheet"]
+modules = sorted(m for m in sys.modules if "xlnn" in m)
+print(json.dumps([result, modules, sheets]))
 """
     )
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
@@ -262,10 +357,11 @@ print(json.dumps([result, sorted(m for m in sys.modules if "xlnn" in m)]))
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    result, modules = json.loads(done.stdout)
+    result, modules, sheets = json.loads(done.stdout)
     assert result == [[0.5, 0.5]]
+    assert sheets == samples.SAMPLES["digits"](ADDIN).sheet_titles
     packages = {m.rpartition(".")[0] for m in lite.MODULES} - {""}
-    names = [*packages, *lite.MODULES]
+    names = {*packages, *lite.MODULES}
     loaded = [lite.PACKAGE, *(f"{lite.PACKAGE}.{m}" for m in names)]
     assert modules == sorted(loaded)
 
@@ -276,6 +372,16 @@ def test_too_old_xlwings_is_refused_with_what_to_do(text, monkeypatch):
         ImportError, match=r"xlwings >= 0\.36\.12 \(this is 0\.33\.15\)"
     ):
         exec(compile(text, "main.py", "exec"), {"__name__": "main"})
+
+
+def test_the_file_is_the_size_the_docs_give(text):
+    # docs/excel-runtimes.md: "about 330 kB, 36 kB of it the digits network
+    # and 4 kB the iris flowers"
+    size = len(text.encode("utf-8"))
+    assert 310_000 <= size <= 350_000, size
+    digits, iris = re.findall(r'base64\.b64decode\("""\n(.*?)"""\)', text, re.S)
+    assert 33_000 <= len(digits) <= 39_000, len(digits)
+    assert 3_000 <= len(iris) <= 4_500, len(iris)
 
 
 def test_the_file_is_the_same_every_time():
@@ -300,7 +406,7 @@ def test_xlnn_imports_are_renamed_and_nothing_else():
         "import math\n"
         "from _xlnn_lite import activations  # top\n"
         "from _xlnn_lite.functions import cells  # in a subpackage\n"
-        "from _xlnn_lite.functions.catalog import Activation\n"
+        "from _xlnn_lite.functions.catalog import (\n    Activation,\n)\n"
         "# from xlnn import nothing\n"
         "x = 'xlnn.functions.cells'\n"
     )
@@ -316,11 +422,12 @@ def test_xlnn_imports_are_renamed_and_nothing_else():
         ("import pandas as pd\n", "'import pandas' cannot be embedded"),
         ("from scipy import special\n", "'from scipy' is not NumPy or xlwings"),
         ("from . import cells\n", "relative imports cannot be embedded"),
-        ("from xlnn import samples\n", "imports xlnn.samples, not embedded"),
+        ("from xlnn import export\n", "imports xlnn.export, not embedded"),
         (
-            "from xlnn.sheets.layout import Block\n",
-            "imports xlnn.sheets.layout, not embedded",
+            "from xlnn.sheets.xlsx_writer import to_workbook\n",
+            "imports xlnn.sheets.xlsx_writer, not embedded",
         ),
+        ("from xlnn import __version__\n", "imports xlnn, not embedded"),
         ("def f():\n    import openpyxl\n", "'import openpyxl' cannot be embedded"),
     ],
 )
@@ -429,7 +536,7 @@ def assert_registers_everything(functions_meta: dict, scripts_meta: list) -> Non
     assert names == sorted(f.excel_name for f in udfs.FUNCTIONS)
     scripts = sorted(script["function_name"] for script in scripts_meta)
     expected = [f"insert_{sample}" for sample in samples.SAMPLES]
-    assert scripts == sorted([*expected, "bind_formulas"])
+    assert scripts == sorted([*expected, "bind_formulas", "train_network"])
 
 
 def test_the_plugin_entry_points_name_the_functions_and_the_scripts():
@@ -542,6 +649,7 @@ def test_the_wheel_is_pure_python_with_pyodide_dependencies(wheel):
         ]
     assert not [n for n in names if n.endswith((".so", ".pyd", ".dylib", ".dll"))]
     assert "xlnn/data/digits_mlp.npz" in names  # insert_digits needs it in Lite
+    assert "xlnn/data/iris.csv" in names  # and insert_training this
     runtime = [r for r in requires if not r.marker]
     assert {r.name for r in runtime} == {"numpy", "xlwings", "openpyxl"}
     assert runtime_closure(runtime) == set(lite.PYODIDE_SOURCES)

@@ -65,7 +65,7 @@ def test_dense_one_dimensional_weights_are_one_input():
 
 
 def test_dense_default_activation_is_sigmoid():
-    assert Dense([[1.0]], [0.0]).activation == "sigmoid"
+    assert Dense([[1.0]], [0.0]).activation.name == "sigmoid"
 
 
 @pytest.mark.parametrize(
@@ -89,8 +89,10 @@ def test_dense_unknown_activation_message_lists_the_known_ones():
 
 
 @pytest.mark.parametrize("name", list(catalog.ACTIVATIONS))
-def test_dense_accepts_every_activation_of_the_table(name):
-    assert Dense(BOOK_W1, BOOK_B1, name).activation == name
+def test_dense_carries_the_tables_activation_given_its_name_or_itself(name):
+    entry = catalog.get(name)
+    assert Dense(BOOK_W1, BOOK_B1, name).activation is entry
+    assert Dense(BOOK_W1, BOOK_B1, entry).activation is entry
 
 
 # --- Network --------------------------------------------------------------------------

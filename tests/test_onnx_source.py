@@ -92,7 +92,7 @@ def test_gemm_with_trans_b_alpha_and_beta(tmp_path):
     (layer,) = model.network.layers
     np.testing.assert_array_equal(layer.weights, 0.5 * W1)
     np.testing.assert_array_equal(layer.bias, 2.0 * B1)
-    assert layer.activation == "identity" and model.output == "values"
+    assert layer.activation.name == "identity" and model.output == "values"
     _agrees(model)
 
 
@@ -104,7 +104,10 @@ def test_gemm_without_bias_and_a_row_bias(tmp_path):
     ]
     inits = [_init("W", W1), _init("W2", W2), _init("c2", B2.reshape(1, 2))]
     model = read(_save(tmp_path, nodes, inits, out_width=2))
-    assert [layer.activation for layer in model.network.layers] == ["relu", "identity"]
+    assert [layer.activation.name for layer in model.network.layers] == [
+        "relu",
+        "identity",
+    ]
     np.testing.assert_array_equal(model.network.layers[0].bias, np.zeros(4))
     _agrees(model)
 
@@ -193,7 +196,7 @@ ACTIVATIONS = [
 )
 def test_each_activation_agrees_with_onnxruntime(tmp_path, node, name, opset, kind):
     model = read(_dense(tmp_path, node, opset=opset, kind=kind))
-    assert model.network.layers[-1].activation == name
+    assert model.network.layers[-1].activation.name == name
     if kind == FLOAT:
         out = _agrees(model, X * 3.0, rtol=RTOL32, atol=ATOL32)
     else:
@@ -218,7 +221,7 @@ def test_activation_alphas_become_the_layers_parameter(tmp_path, op, alpha):
     node = helper.make_node(op, ["a"], ["y"], name="act", alpha=alpha)
     model = read(_dense(tmp_path, node, kind=FLOAT))
     layer = model.network.layers[-1]
-    assert layer.activation == {"LeakyRelu": "leaky_relu", "Elu": "elu"}[op]
+    assert layer.activation.name == {"LeakyRelu": "leaky_relu", "Elu": "elu"}[op]
     assert layer.parameter == float(np.float32(alpha))
     _agrees(model, X * 3.0, rtol=RTOL32, atol=ATOL32)
 
@@ -228,7 +231,7 @@ def test_gelu_tanh_approximation_reads_as_gelu_tanh(tmp_path):
     # onnxruntime's double tanh-Gelu is itself only ~1e-6 accurate.
     node = helper.make_node("Gelu", ["a"], ["y"], name="g", approximate="tanh")
     model = read(_dense(tmp_path, node, opset=20, kind=FLOAT))
-    assert model.network.layers[-1].activation == "gelu_tanh"
+    assert model.network.layers[-1].activation.name == "gelu_tanh"
     _agrees(model, X * 3.0, rtol=RTOL32, atol=ATOL32)
 
 
@@ -372,7 +375,7 @@ def test_binary_mlp_classifier_is_binary(tmp_path, data):
     clf = _fit(MLPClassifier((5,), max_iter=200, random_state=0), x, y > 0)
     model = read(_skl2onnx(tmp_path, clf, x))
     assert model.output == "binary" and model.classes == (False, True)
-    assert model.network.layers[-1].activation == "sigmoid"
+    assert model.network.layers[-1].activation.name == "sigmoid"
     _agrees(model, x)
     np.testing.assert_allclose(model.predict(x), clf.predict_proba(x), rtol=1e-9)
 

@@ -15,6 +15,7 @@ import importlib.util
 import ipaddress
 import json
 import os
+import re
 import select
 import signal
 import socket
@@ -92,7 +93,7 @@ def _require_server_package() -> None:
     if sys.version_info < (3, 11):
         pytest.skip("xlwings Server needs Python 3.11+")
     if importlib.util.find_spec("xlwings_server") is None:
-        message = 'xlwings Server is not installed (pip install "xlnn[server]")'
+        message = 'xlwings Server is not installed (pip install -e ".[server]")'
         if os.environ.get("CI") == "true":
             pytest.fail(f"{message}, and CI=true requires it")
         pytest.skip(message)
@@ -232,6 +233,33 @@ def test_sigmoid_over_http(server):
 
 
 @pytest.mark.engine
+def test_a_function_called_by_the_name_the_metadata_lists(server):
+    # The add-in sends the Python name (sigmoid); a client reading the
+    # metadata sends its "name" or "id": SIGMOID, STEP, STEP_FUNCTION.
+    meta = json.loads(server.get("/xlwings/custom-functions-meta"))
+    listed = {f["name"] for f in meta["functions"]} | {
+        f["id"] for f in meta["functions"]
+    }
+    assert {"SIGMOID", "STEP", "STEP_FUNCTION"} <= listed
+    assert server.call("SIGMOID", [[0.0, 2.0]]) == server.call("sigmoid", [[0.0, 2.0]])
+    assert server.call("SIGMOID", [[0.0]]) == [[0.5]]
+    assert server.call("STEP", [[-1.0, 2.0]]) == [[0.0, 1.0]]
+    assert server.call("STEP_FUNCTION", [[-1.0, 2.0]]) == [[0.0, 1.0]]
+    assert server.call("Leaky_Relu", [[-2.0]], [[0.5]]) == [[-1.0]]
+
+
+@pytest.mark.engine
+@pytest.mark.parametrize("name", ["NO_SUCH_FUNCTION", "ShownCells", "catalog"])
+def test_a_name_that_is_no_function_is_refused_with_the_names(server, name):
+    status, text = server.refused(
+        "/xlwings/custom-functions-call", _call_body(name, [[1.0]])
+    )
+    assert status == 400, text
+    assert f"xlnn has no function {name!r}" in text
+    assert "SIGMOID" in text and "SOFTMAX" in text  # the functions are listed
+
+
+@pytest.mark.engine
 def test_softmax_over_http_groups_a_range_by_rows(server):
     grid = [[1.0, 2.0, 3.0], [1000.0, 1000.0, -1000.0]]
     result = server.call("softmax", grid)
@@ -288,10 +316,64 @@ def test_script_over_http_writes_formulas_in_the_manifest_namespace(server):
     assert all(f"={namespace}.SIGMOID(" in f for f in calls), calls
 
 
+def _data_book() -> tuple[dict, np.ndarray, np.ndarray]:
+    """A book with two separable classes selected, and the data as arrays."""
+    rng = np.random.default_rng(11)
+    x = np.concatenate([rng.normal(0.0, 0.5, (10, 2)), rng.normal(2.0, 0.5, (10, 2))])
+    t = np.repeat([0, 1], 10)
+    labels = np.array(["no", "yes"])[t]
+    values = [
+        [*map(float, row), str(label)] for row, label in zip(x, labels, strict=True)
+    ]
+    book = {**EMPTY_BOOK, "book": {**EMPTY_BOOK["book"], "selection": "A1:C20"}}
+    book["sheets"] = [{**EMPTY_BOOK["sheets"][0], "values": values}]
+    return book, x, t
+
+
+@pytest.mark.engine
+def test_train_network_over_http_writes_numpys_weights_and_dense(server):
+    from officejs_replay import Replay
+
+    from xlnn import learning
+
+    body, x, t = _data_book()
+    reply = server.post("/xlwings/custom-scripts-call/train_network", body)
+    namespace = server.manifest_namespace()
+    dense = [f for f in _formulas(reply["actions"]) if "DENSE(" in f]
+    assert len(dense) == 2 and all(f"={namespace}.DENSE(" in f for f in dense)
+    weight_seed, order_seed = np.random.SeedSequence(0).spawn(2)
+    net = learning.TwoLayerNet(2, 10, 2, "sigmoid", seed=weight_seed)
+    learning.train(net, x, t, epochs=100, batch_size=10, learning_rate=0.1,
+                   seed=order_seed)  # fmt: skip
+    replay = Replay.of(reply["actions"])
+    written = {
+        (row, col): value
+        for (sheet, row, col), value in replay.constants.items()
+        if sheet == "trained" and isinstance(value, float)
+    }
+    # W1 is the first block of numbers on the sheet, under its caption.
+    (w1_row, w1_col) = min(written)
+    w1 = [[written[(w1_row + i, w1_col + j)] for j in range(10)] for i in range(2)]
+    np.testing.assert_array_equal(w1, net.params["W1"])
+
+
+@pytest.mark.engine
+def test_train_network_refusals_reach_the_add_in_as_400_with_the_message(server):
+    status, text = server.refused(
+        "/xlwings/custom-scripts-call/train_network", EMPTY_BOOK
+    )
+    assert status == 400, text
+    assert text.startswith("train_network: the selection Sheet1!A1 is empty; select")
+    assert "An error occurred" not in text
+
+
 # --- under abuse: argument errors, too many cells, other names -----------------
 
 ARGUMENT_ERRORS = {
-    "direction": (("softmax", [[1.0, 2.0]], [["sideways"]]), '"rows", "columns"'),
+    "direction": (
+        ("softmax", [[1.0, 2.0]], [["sideways"]]),
+        '"rows" (or "row"), "columns"',
+    ),
     "activation": (("dense", [[1.0]], [[1.0]], [[0.0]], [["swish"]]), "sigmoid, relu"),
     "shapes": (("dense", [[1.0, 2.0]], [[1.0]], [[0.0]]), "x has 2 columns but W"),
     "cells": (("sigmoid", [[0.0] * 2000] * 2001), "at most 4,000,000 cells"),
@@ -335,6 +417,7 @@ def test_only_the_scripts_are_served(server):
 NOT_SCRIPTS = [
     "insert",
     "insert_into_active_book",
+    "train_in_active_book",
     "active_book",
     "os",
     "udfs",
@@ -357,6 +440,19 @@ def test_scripts_all_names_every_script_and_nothing_else():
         name for name, value in vars(scripts).items() if hasattr(value, "__xlscript__")
     }
     assert set(scripts.__all__) == marked
+
+
+def test_function_named_finds_each_function_by_its_excel_name_or_id():
+    for function in udfs.FUNCTIONS:
+        assert udfs.function_named(function.excel_name) is function
+        assert udfs.function_named(function.excel_name.lower()) is function
+        assert udfs.function_named(function.__name__.upper()) is function
+    with pytest.raises(AttributeError) as info:
+        udfs.function_named("SIGMOIDAL")
+    assert isinstance(info.value, xlwings.XlwingsError)  # HTTP 400, not 500
+    # hasattr and getattr with a default, which xlwings uses, still work
+    with pytest.raises(AttributeError):
+        udfs.function_named("__xlwings_func_namespace__")
 
 
 def test_no_such_script_is_an_attribute_error_and_an_xlwings_error():
@@ -497,7 +593,7 @@ def test_without_the_extra_exits_2_with_the_pip_command(in_process, monkeypatch)
     done = in_process("serve")
     assert done.returncode == 2
     expected = (
-        'pip install "xlnn[server]"'
+        'pip install -e ".[server]" (in xlnn\'s folder)'
         if sys.version_info >= (3, 11)
         else "needs Python 3.11"
     )
@@ -620,6 +716,45 @@ def test_no_namespace_outside_xlwings_server(monkeypatch):
     assert scripts.function_namespace() == ""
 
 
+# --- the documented endpoints ---------------------------------------------------------
+
+ROUTES = """
+import json, sys, tempfile, warnings
+from pathlib import Path
+from xlnn.excel import serve
+
+warnings.simplefilter("ignore")
+serve.configure()
+serve.load_app(serve.write_project(Path(tempfile.mkdtemp())))
+from xlwings_server.main import app
+
+routes = [
+    f"{method.upper()} {path}"
+    for path, operations in app.openapi()["paths"].items()
+    for method in operations
+]
+print(json.dumps(routes))
+"""
+
+
+@pytest.mark.engine
+def test_docs_serve_lists_every_route_xlwings_server_has():
+    _require_server_package()
+    done = subprocess.run(
+        [sys.executable, "-c", ROUTES],
+        env=_user_environment(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    served = set(json.loads(done.stdout.splitlines()[-1]))
+    assert "POST /xlwings/custom-functions-call" in served
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "serve.md").read_text()
+    documented = set(re.findall(r"`((?:GET|HEAD|POST) /[^`]*)`", docs))
+    assert documented == served
+
+
 # --- the project folder ---------------------------------------------------------------
 
 
@@ -630,6 +765,7 @@ def test_project_folder_imports_xlnn(tmp_path):
     script_code = (tmp_path / "custom_scripts" / "__init__.py").read_text()
     assert "from xlnn.scripts import *" in script_code
     assert "from xlnn.scripts import no_such_script as __getattr__" in script_code
+    assert "from xlnn.udfs import function_named as __getattr__" in functions
 
 
 def test_project_folder_fails_loudly_when_xlnn_cannot_be_imported(tmp_path):

@@ -131,7 +131,7 @@ def test_the_callers_activations_win_over_the_files(tmp_path, arrays):
     names = ["tanh", "sigmoid", "identity"]
     model = sources.read(path, activations=names)
     x = np.random.default_rng(3).normal(size=(5, 4))
-    assert [layer.activation for layer in model.network.layers] == names
+    assert [layer.activation.name for layer in model.network.layers] == names
     assert agrees(model.predict(x), plain_forward(arrays, names, x))
 
 
@@ -147,6 +147,73 @@ def test_npz_extra_arrays_are_ignored(tmp_path, arrays):
     path = _save(tmp_path / "net.npz", arrays, test_images=np.zeros((2, 4)), seed=3)
     model = sources.read(path, activations=["relu", "relu", "softmax"])
     assert len(model.network.layers) == 3
+
+
+# xlnn train writes the classes it found as a 'classes' array: numbers as
+# float64 (whole ones stand for ints), text as strings.
+NPZ_CLASSES = [
+    (np.array(["cat", "=1+1", "eel"]), ("cat", "=1+1", "eel")),
+    (np.array([b"ant", b"b\xc3\xa9e", b"cow"]), ("ant", "b\u00e9e", "cow")),
+    (np.array([3.0, 7.0, 10.0]), (3, 7, 10)),
+    (np.array([0.5, 1.0, -2.25]), (0.5, 1, -2.25)),
+    (np.array([4, 1, 9], dtype=np.int16), (4, 1, 9)),
+]
+
+
+@pytest.mark.parametrize(("stored", "expected"), NPZ_CLASSES)
+def test_npz_classes_name_the_outputs(tmp_path, arrays, stored, expected):
+    path = _save(tmp_path / "net.npz", arrays, classes=stored)
+    model = sources.read(path, activations=["relu", "relu", "softmax"])
+    assert model.classes == expected
+    assert [type(label) for label in model.classes] == [type(e) for e in expected]
+
+
+def test_npz_classes_of_a_network_without_softmax_are_ignored(tmp_path, arrays):
+    path = _save(tmp_path / "net.npz", arrays, classes=np.array(["only one"]))
+    model = sources.read(path, activations=["relu", "relu", "identity"])
+    assert model.classes is None
+
+
+@pytest.mark.parametrize(
+    ("classes", "named"),
+    [
+        (np.array(["a", "b"]), "'classes' array has 2 labels, but the last layer"),
+        (np.array([["a", "b", "c"]]), "1-D array of numbers or strings"),
+        (np.array([1 + 2j, 0, 1]), "1-D array of numbers or strings, one label"),
+        (np.array([True, False, True]), "not bool of shape 3"),
+        (np.array([0.0, np.nan, 2.0]), "'classes' array holds NaN"),
+        (np.array(["a", "b", "a"]), "'classes' array names 'a' twice"),
+        (np.array([1.0, 2.0, 1.0]), "'classes' array names 1 twice"),
+        (np.array([b"a", b"\xff", b"c"]), "bytes that are not UTF-8"),
+        (np.array(["a", 2, None], dtype=object), "array classes holds object"),
+    ],
+)
+def test_npz_classes_are_checked(tmp_path, arrays, classes, named):
+    path = _save(tmp_path / "bad.npz", arrays, classes=classes)
+    with pytest.raises(SourceError, match=named) as info:
+        sources.read(path, activations=["relu", "relu", "softmax"])
+    assert str(info.value).startswith("bad.npz: ")
+
+
+def test_npz_classes_are_in_the_exported_workbook_as_text(tmp_path, arrays):
+    import openpyxl
+
+    from xlnn import export
+
+    labels = ["setosa", "=1+1", "virginica"]
+    path = _save(tmp_path / "net.npz", arrays, classes=np.array(labels))
+    model = sources.read(path, activations=["relu", "relu", "softmax"])
+    out = tmp_path / "net.xlsx"
+    export.to_workbook(model, out, flavor="addin", rows=3, verify=False)
+    book = openpyxl.load_workbook(out)
+    texts = {
+        cell.value
+        for sheet in book.worksheets
+        for row in sheet.iter_rows()
+        for cell in row
+        if cell.data_type == "s"
+    }
+    assert set(labels) <= texts
 
 
 def test_the_digits_npz_shipped_with_xlnn(tmp_path):
@@ -248,7 +315,7 @@ def test_the_books_weights_have_the_books_shapes():
     shapes = [layer.weights.shape for layer in model.network.layers]
     # The book, section 3.6.1: 784 -> 50 -> 100 -> 10.
     assert shapes == [(784, 50), (50, 100), (100, 10)]
-    assert [layer.activation for layer in model.network.layers] == [
+    assert [layer.activation.name for layer in model.network.layers] == [
         "sigmoid",
         "sigmoid",
         "softmax",
@@ -337,7 +404,7 @@ def test_pickle_activations_can_be_given(tmp_path, arrays):
     assert agrees(model.predict(x), plain_forward(arrays, names, x))
     assert model.output == "values"
     default = sources.read(path)
-    assert [layer.activation for layer in default.network.layers] == [
+    assert [layer.activation.name for layer in default.network.layers] == [
         "sigmoid",
         "sigmoid",
         "softmax",
@@ -482,7 +549,7 @@ def test_multiclass_mlp_matches_predict_proba(activation):
     assert model.output == "probabilities"
     assert model.classes == ("cat", "dog", "eel")
     hidden = {"logistic": "sigmoid"}.get(activation, activation)
-    assert [layer.activation for layer in model.network.layers] == [
+    assert [layer.activation.name for layer in model.network.layers] == [
         hidden,
         hidden,
         "softmax",
@@ -498,7 +565,7 @@ def test_binary_mlp_is_one_sigmoid_output():
     assert model.output == "binary"
     assert model.classes == (-1, 7)
     assert model.network.layers[-1].n_outputs == 1
-    assert model.network.layers[-1].activation == "sigmoid"
+    assert model.network.layers[-1].activation.name == "sigmoid"
     assert agrees(model.predict(inputs), mlp.predict_proba(inputs))
 
 

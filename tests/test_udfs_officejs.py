@@ -119,8 +119,10 @@ def test_xlwings_server_decorators_are_active():
 
 
 def test_every_function_is_covered_here():
-    # DENSE takes W and b besides x: tests/test_dense.py covers it.
-    assert set(BY_NAME) == set(ACTIVATION) | {"DENSE"}
+    # DENSE takes W and b besides x: tests/test_dense.py covers it; the losses
+    # take y and t: tests/test_loss_functions.py.
+    losses = {"MEAN_SQUARED_ERROR", "CROSS_ENTROPY_ERROR"}
+    assert set(BY_NAME) == set(ACTIVATION) | {"DENSE"} | losses
     assert len(udfs.FUNCTIONS) == len(BY_NAME)
 
 
@@ -534,6 +536,8 @@ def test_meta_function_names(meta):
             "HARD_SIGMOID",
             "LOG_SOFTMAX",
             "DENSE",
+            "MEAN_SQUARED_ERROR",
+            "CROSS_ENTROPY_ERROR",
         ]
     )
     ids = {f["name"]: f["id"] for f in meta["functions"]}

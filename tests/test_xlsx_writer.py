@@ -405,3 +405,20 @@ def test_a_row_block_over_a_cell_of_its_own_is_refused():
     book.sheets[0].text(book.sheets[0].block(4, 8), "in the way")
     with pytest.raises(ValueError, match="batch!H4 is both in a row block"):
         xlsx_writer.to_bytes(book)
+
+
+def test_one_page_prints_portrait_or_landscape():
+    book = BookLayout()
+    upright, wide = book.sheet("upright"), book.sheet("wide")
+    upright.one_portrait_page = True
+    wide.one_landscape_page = True
+    loaded = load(xlsx_writer.to_bytes(book))
+    setups = {
+        title: (
+            loaded[title].page_setup.orientation,
+            loaded[title].page_setup.fitToWidth,
+            loaded[title].page_setup.fitToHeight,
+        )
+        for title in ("upright", "wide")
+    }
+    assert setups == {"upright": ("portrait", 1, 1), "wide": ("landscape", 1, 1)}

@@ -4,23 +4,31 @@ The first five follow chapter 3 of "Deep Learning from Scratch" (Koki Saitoh):
 ``step``, ``sigmoid``, ``relu``, ``softmax`` and ``identity``. The rest are the
 activations a learner meets next. This module knows nothing of Excel.
 
-Inputs and results behave as with NumPy's ufuncs such as ``np.exp``:
+What every function here shares, said once (each docstring gives only its
+formula, its edge cases and examples):
 
-- Input is a number or an array-like of numbers (bool, int or float of any
-  width). The computation is float64, Excel's number type, in which every
-  stability claim below is made: float32 or int input gives float64 results
-  (cast them back with ``.astype`` if needed), and ``np.longdouble`` is rounded
-  to float64 first.
-- A scalar (a Python number, a NumPy scalar or a 0-d array) gives a
-  ``numpy.float64``; anything else a float64 ``ndarray`` of the input's shape.
-- Text is not a number: ``str`` or ``bytes``, alone, in a list or in an object
-  array, raises ``TypeError`` rather than being parsed, so ``sigmoid('1.5')``
-  is an error, not 0.82. So do ``None``, complex numbers and dates. (The Excel
-  path turns text cells into #VALUE! before calling these.)
-
-Every function is numerically stable over all of float64: no overflow, no
-``RuntimeWarning``, and no ``inf`` where the true value is finite. ``NaN`` in
-gives ``NaN`` out, element by element (for the softmaxes, in the NaN's group).
+- ``x`` is array_like of numbers and behaves as with NumPy's ufuncs such as
+  ``np.exp``: a number or an array-like of numbers (bool, int or float of
+  any width). The computation is float64, Excel's number type, in which
+  every stability claim is made: float32 or int input gives float64 results
+  (cast them back with ``.astype`` if needed), and ``np.longdouble`` is
+  rounded to float64 first.
+- The result is a ``numpy.float64`` for a scalar ``x`` (a Python number, a
+  NumPy scalar or a 0-d array), else a new float64 ``ndarray`` of ``x``'s
+  shape.
+- Text is not a number: ``str`` or ``bytes``, alone, in a list or in an
+  object array, raises ``TypeError`` rather than being parsed, so
+  ``sigmoid('1.5')`` is an error, not 0.82. So do ``None``, complex numbers
+  and dates, and so does such an ``alpha``. (The Excel path turns text cells
+  into #VALUE! before calling these.)
+- ``axis`` (softmax, log_softmax; default -1) is the axis along which each
+  group lies, so each row of a 2-D batch is one sample; ``None`` makes all of
+  ``x`` one group. A scalar is a group of one; an empty ``x``, such as ``[]``
+  or shape (0, 3), gives an empty array of its shape.
+- Every function is numerically stable over all of float64: no overflow, no
+  ``RuntimeWarning``, and no ``inf`` where the true value is finite. ``NaN``
+  in gives ``NaN`` out, element by element (for the softmaxes, in the NaN's
+  group).
 
 >>> type(sigmoid(0.5)).__name__, type(sigmoid([0.5])).__name__
 ('float64', 'ndarray')
@@ -50,6 +58,9 @@ __all__ = [
     "silu",
     "log_softmax",
     "hard_sigmoid",
+    # the book's names for step and identity (see the end of this module)
+    "step_function",
+    "identity_function",
 ]
 
 #: dtype kinds that hold numbers: bool, signed and unsigned int, float.
@@ -127,23 +138,10 @@ def step(x):
 
     .. math:: h(x) = 1 \\text{ if } x > 0 \\text{ else } 0
 
-    Edge cases: ``step(0) == 0``, ``step(inf) == 1``, ``step(-inf) == 0``.
-    The book's ``np.array(x > 0, dtype=int)`` maps NaN to 0; here NaN stays NaN,
-    so a missing value is never mistaken for "not firing".
+    ``step(0) == 0``, ``step(inf) == 1``, ``step(-inf) == 0``. The book's
+    ``np.array(x > 0, dtype=int)`` maps NaN to 0; here NaN stays NaN, so a
+    missing value is never mistaken for "not firing".
 
-    Parameters
-    ----------
-    x : array_like of numbers
-        Computed in float64 (float32, int and bool input too).
-
-    Returns
-    -------
-    numpy.float64 or numpy.ndarray
-        0.0 or 1.0 (or NaN): a scalar for scalar ``x``, else a float64 array
-        of ``x``'s shape.
-
-    Examples
-    --------
     >>> step([-1.0, 0.0, 2.0])
     array([0., 0., 1.])
     >>> print(step(3))
@@ -154,7 +152,7 @@ def step(x):
 
 
 def sigmoid(x):
-    """Logistic sigmoid, 1 / (1 + exp(-x)), computed without overflow.
+    """Logistic sigmoid, 1 / (1 + exp(-x)), in [0, 1], without overflow.
 
     .. math:: \\sigma(x) = \\frac{1}{1 + e^{-x}}
               = \\frac{e^{-|x|}}{1 + e^{-|x|}} \\text{ for } x < 0
@@ -163,19 +161,6 @@ def sigmoid(x):
     ``sigmoid(-1000) == 0.0`` and ``sigmoid(1e308) == 1.0`` without a warning,
     and small results keep full relative precision (like ``scipy.special.expit``).
 
-    Parameters
-    ----------
-    x : array_like of numbers
-        Computed in float64 (float32, int and bool input too).
-
-    Returns
-    -------
-    numpy.float64 or numpy.ndarray
-        Values in [0, 1]: a scalar for scalar ``x``, else a float64 array of
-        ``x``'s shape.
-
-    Examples
-    --------
     >>> sigmoid([-1.0, 1.0, 2.0])
     array([0.26894142, 0.73105858, 0.88079708])
     >>> print(sigmoid(0), sigmoid(-1000.0))
@@ -205,18 +190,6 @@ def relu(x):
     Written as the book's ``np.maximum(0, x)``, so ``relu(-0.0)`` is ``-0.0``
     as in the book, and NaN propagates.
 
-    Parameters
-    ----------
-    x : array_like of numbers
-        Computed in float64 (float32, int and bool input too).
-
-    Returns
-    -------
-    numpy.float64 or numpy.ndarray
-        A scalar for scalar ``x``, else a float64 array of ``x``'s shape.
-
-    Examples
-    --------
     >>> relu([-2.0, 0.0, 3.0])
     array([0., 0., 3.])
     >>> print(relu(-5))
@@ -230,19 +203,8 @@ def identity(x):
 
     .. math:: f(x) = x
 
-    Parameters
-    ----------
-    x : array_like of numbers
-        Converted to float64 (float32, int and bool input too).
+    ``x`` as float64, in a new array (never ``x`` itself).
 
-    Returns
-    -------
-    numpy.float64 or numpy.ndarray
-        ``x`` as float64: a scalar for scalar ``x``, else a new array (never
-        ``x`` itself) of ``x``'s shape.
-
-    Examples
-    --------
     >>> identity([0.5, -1.0])
     array([ 0.5, -1. ])
     >>> print(identity(True))
@@ -288,31 +250,11 @@ def softmax(x, axis=-1):
 
     Subtracting the max is the book's trick (section 3.5.2): the largest
     exponent becomes 0, so ``exp`` never overflows and ``softmax([1010, 1000,
-    990])`` is exact where the naive formula gives NaN. For a 2-D batch use
-    ``axis=-1``: each row is one sample and sums to 1. ``axis=None`` normalizes
-    over all elements.
+    990])`` is exact where the naive formula gives NaN. Each group sums to 1.
+    ``-inf`` entries get probability 0; ``+inf`` entries share all of it; a
+    NaN makes its whole group NaN; a group of only ``-inf`` is NaN; a scalar's
+    softmax is 1.0 (NaN for -inf or NaN).
 
-    Edge cases: ``-inf`` entries get probability 0; ``+inf`` entries share all
-    of it; a NaN makes its whole group NaN; a group of only ``-inf`` is NaN. A
-    scalar is a group of one, so its softmax is 1.0 (NaN for -inf or NaN). An
-    empty ``x``, such as ``[]`` or shape (0, 3), gives an empty array of its
-    shape.
-
-    Parameters
-    ----------
-    x : array_like of numbers
-        Computed in float64 (float32, int and bool input too).
-    axis : int or None, default -1
-        The axis along which each group lies; None makes all of ``x`` one group.
-
-    Returns
-    -------
-    numpy.float64 or numpy.ndarray
-        Values in [0, 1], each group summing to 1: a scalar for scalar ``x``,
-        else a float64 array of ``x``'s shape.
-
-    Examples
-    --------
     >>> softmax([0.3, 2.9, 4.0])
     array([0.01821127, 0.24519181, 0.73659691])
     >>> print(softmax(7.0))
@@ -331,26 +273,10 @@ def log_softmax(x, axis=-1):
 
     .. math:: \\log \\mathrm{softmax}(x)_i = (x_i - m) - \\log \\sum_j e^{x_j - m}
 
-    Stays finite where ``log(softmax(x))`` would give ``-inf`` from underflow:
-    ``log_softmax([0, 1000])[0] == -1000``. Edge cases as in ``softmax``: a
-    scalar is a group of one, so its log-softmax is 0.0 (NaN for -inf or NaN),
-    and an empty ``x`` gives an empty array.
+    Values <= 0, finite where ``log(softmax(x))`` would give ``-inf`` from
+    underflow: ``log_softmax([0, 1000])[0] == -1000``. Edge cases as in
+    ``softmax``; a scalar's log-softmax is 0.0 (NaN for -inf or NaN).
 
-    Parameters
-    ----------
-    x : array_like of numbers
-        Computed in float64 (float32, int and bool input too).
-    axis : int or None, default -1
-        The axis along which each group lies; None makes all of ``x`` one group.
-
-    Returns
-    -------
-    numpy.float64 or numpy.ndarray
-        Values <= 0: a scalar for scalar ``x``, else a float64 array of
-        ``x``'s shape.
-
-    Examples
-    --------
     >>> log_softmax([0.0, 1000.0])
     array([-1000.,     0.])
     >>> print(log_softmax(7.0))
@@ -371,18 +297,6 @@ def tanh(x):
 
     NumPy's ``np.tanh``: ``tanh(±inf) == ±1`` without overflow.
 
-    Parameters
-    ----------
-    x : array_like of numbers
-        Computed in float64 (float32, int and bool input too).
-
-    Returns
-    -------
-    numpy.float64 or numpy.ndarray
-        A scalar for scalar ``x``, else a float64 array of ``x``'s shape.
-
-    Examples
-    --------
     >>> tanh([0.0, 1.0])
     array([0.        , 0.76159416])
     >>> print(tanh(float("inf")))
@@ -405,31 +319,17 @@ def _inf_times_zero_is_zero(out: np.ndarray, x: np.ndarray, alpha: np.ndarray):
 
 
 def leaky_relu(x, alpha=0.01):
-    """Leaky ReLU: x where x > 0, else alpha * x.
+    """Leaky ReLU: x where x > 0, else alpha * x (``alpha``, the slope, a number).
 
     .. math:: f(x) = x \\text{ if } x > 0 \\text{ else } \\alpha x
 
-    Edge cases, for any ``alpha``, without a warning: a product ``alpha * x``
-    beyond float64's range is ``-inf`` (``+inf`` for a negative ``alpha``), the
-    sign of the true product (the Excel functions show it as #NUM!). Where the
+    For any ``alpha``, without a warning: a product ``alpha * x`` beyond
+    float64's range is ``-inf`` (``+inf`` for a negative ``alpha``), the sign
+    of the true product (the Excel functions show it as #NUM!). Where the
     product is 0 * inf (``alpha = 0`` and ``x = -inf``, or an infinite
     ``alpha`` and ``x = 0``) the result is 0, the value for every finite
     ``alpha``, not IEEE's NaN. A NaN ``alpha`` gives NaN where ``x <= 0``.
 
-    Parameters
-    ----------
-    x : array_like of numbers
-        Computed in float64 (float32, int and bool input too).
-    alpha : float, default 0.01
-        The slope for x <= 0; a number, never text.
-
-    Returns
-    -------
-    numpy.float64 or numpy.ndarray
-        A scalar for scalar ``x``, else a float64 array of ``x``'s shape.
-
-    Examples
-    --------
     >>> leaky_relu([-100.0, 2.0])
     array([-1.,  2.])
     >>> print(leaky_relu(-10.0, alpha=1e308))
@@ -447,6 +347,7 @@ def elu(x, alpha=1.0):
     .. math:: \\mathrm{ELU}(x) = x \\text{ if } x > 0
               \\text{ else } \\alpha (e^x - 1)
 
+    ``alpha``, a number, scales the negative side, which tends to -alpha.
     ``expm1`` keeps small negative inputs precise, and only ``min(x, 0)`` is
     exponentiated, so large positive inputs never overflow. As exp(x) - 1 lies
     in [-1, 0), ``elu(-inf) == -alpha`` and the product cannot overflow. An
@@ -454,21 +355,6 @@ def elu(x, alpha=1.0):
     the value for every finite ``alpha``, not IEEE's NaN for inf * 0. A NaN
     ``alpha`` gives NaN where ``x <= 0``. No warnings for any ``alpha``.
 
-    Parameters
-    ----------
-    x : array_like of numbers
-        Computed in float64 (float32, int and bool input too).
-    alpha : float, default 1.0
-        The scale of the negative side, which tends to -alpha; a number, never
-        text.
-
-    Returns
-    -------
-    numpy.float64 or numpy.ndarray
-        A scalar for scalar ``x``, else a float64 array of ``x``'s shape.
-
-    Examples
-    --------
     >>> elu([-1.0, 2.0])
     array([-0.63212056,  2.        ])
     >>> print(elu(float("-inf"), alpha=2.0))
@@ -481,26 +367,13 @@ def elu(x, alpha=1.0):
 
 
 def softplus(x):
-    """Softplus, log(1 + exp(x)), a smooth ReLU.
+    """Softplus, log(1 + exp(x)) >= 0, a smooth ReLU.
 
     .. math:: \\mathrm{softplus}(x) = \\log(1 + e^x)
 
     Computed as ``logaddexp(0, x)``, so ``softplus(1000) == 1000`` rather than
     ``inf``, and ``softplus(-30)`` keeps its full precision (9.4e-14).
 
-    Parameters
-    ----------
-    x : array_like of numbers
-        Computed in float64 (float32, int and bool input too).
-
-    Returns
-    -------
-    numpy.float64 or numpy.ndarray
-        Values >= 0: a scalar for scalar ``x``, else a float64 array of
-        ``x``'s shape.
-
-    Examples
-    --------
     >>> softplus([0.0, 1000.0])
     array([6.93147181e-01, 1.00000000e+03])
     >>> print(softplus(-1000))
@@ -523,18 +396,6 @@ def gelu(x):
     ``gelu(-inf) == 0``. NumPy has no ``erf``, so this uses ``math.erfc`` per
     element: correct to the last digits, but slower than the other activations.
 
-    Parameters
-    ----------
-    x : array_like of numbers
-        Computed in float64 (float32, int and bool input too).
-
-    Returns
-    -------
-    numpy.float64 or numpy.ndarray
-        A scalar for scalar ``x``, else a float64 array of ``x``'s shape.
-
-    Examples
-    --------
     >>> gelu([-1.0, 0.0, 1.0])
     array([-0.15865525,  0.        ,  0.84134475])
     >>> print(gelu(float("-inf")))
@@ -568,20 +429,8 @@ def gelu_tanh(x):
     negative number is taken, and ``1 + tanh`` never cancels for negative x.
     The cubic of ``a`` cannot overflow; for |x| > 100 the result is ``x``, or
     -0.0 for negative x (the true value underflows), without a warning.
-    ``gelu_tanh(inf) == inf``, ``gelu_tanh(-inf) == 0``; NaN stays NaN.
+    ``gelu_tanh(inf) == inf``, ``gelu_tanh(-inf) == 0``.
 
-    Parameters
-    ----------
-    x : array_like of numbers
-        Computed in float64 (float32, int and bool input too).
-
-    Returns
-    -------
-    numpy.float64 or numpy.ndarray
-        A scalar for scalar ``x``, else a float64 array of ``x``'s shape.
-
-    Examples
-    --------
     >>> gelu_tanh([-1.0, 0.0, 1.0])
     array([-0.15880801,  0.        ,  0.84119199])
     >>> print(gelu_tanh(1e300), gelu_tanh(float("-inf")))
@@ -602,18 +451,6 @@ def silu(x):
 
     ``silu(-inf) == 0``, its limit, instead of ``-inf * 0``.
 
-    Parameters
-    ----------
-    x : array_like of numbers
-        Computed in float64 (float32, int and bool input too).
-
-    Returns
-    -------
-    numpy.float64 or numpy.ndarray
-        A scalar for scalar ``x``, else a float64 array of ``x``'s shape.
-
-    Examples
-    --------
     >>> silu([-1.0, 0.0, 1.0])
     array([-0.26894142,  0.        ,  0.73105858])
     >>> print(silu(float("-inf")))
@@ -633,21 +470,8 @@ def hard_sigmoid(x):
     PyTorch's ``Hardsigmoid`` and Keras 3's ``hard_sigmoid``: 0 for x <= -3,
     1 for x >= 3, a straight line between. ONNX's ``HardSigmoid`` with other
     slopes (alpha) and offsets (beta) is this of ``6 (alpha x + beta - 1/2)``.
-    ``hard_sigmoid(-inf) == 0``, ``hard_sigmoid(inf) == 1``; NaN stays NaN.
+    ``hard_sigmoid(-inf) == 0``, ``hard_sigmoid(inf) == 1``.
 
-    Parameters
-    ----------
-    x : array_like of numbers
-        Computed in float64 (float32, int and bool input too).
-
-    Returns
-    -------
-    numpy.float64 or numpy.ndarray
-        Values in [0, 1]: a scalar for scalar ``x``, else a float64 array of
-        ``x``'s shape.
-
-    Examples
-    --------
     >>> hard_sigmoid([-4.0, 0.0, 1.5, 3.0])
     array([0.  , 0.5 , 0.75, 1.  ])
     >>> print(hard_sigmoid(float("inf")))
@@ -655,3 +479,11 @@ def hard_sigmoid(x):
     """
     # np.clip keeps NaN; min/max of inf are the limits 0 and 1.
     return _like_ufunc(np.clip(_as_float(x) / 6.0 + 0.5, 0.0, 1.0))
+
+
+# The book's names (its common/functions.py), so that chapter 3's code runs
+# with ``from xlnn.activations import *`` in place of ``from common.functions
+# import *``. The same functions, not copies: the book's step_function returns
+# ints, this one float64 like every function here.
+step_function = step
+identity_function = identity

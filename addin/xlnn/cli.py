@@ -1,21 +1,26 @@
-"""The ``xlnn`` command: ``xlnn --version``, ``xlnn functions``, ``xlnn build``."""
+"""The ``xlnn`` command: the parser of every subcommand, with its help and exit
+codes, and what runs each (``xlnn --help`` lists them)."""
 
 from __future__ import annotations
 
 import argparse
-import inspect
 import signal
 import sys
+import textwrap
 import threading
 import time
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import xlnn
-from xlnn.errors import UserError
+from xlnn.errors import UserError, stopped_by
+from xlnn.excel import CLASSIC_EXCEL, CLASSIC_EXCEL_WHY
 
-#: Exit codes of ``xlnn build``.
+#: Exit codes of every command: done; a cell or output differs (build, export);
+#: not (everything) written, or a user's mistake, as argparse's own 2.
 EXIT_OK, EXIT_FAILED, EXIT_NOT_WRITTEN = 0, 1, 2
+#: A command line argparse cannot run (also no command at all): argparse's code.
+EXIT_USAGE = 2
 
 DESCRIPTION = """\
 Neural-network building blocks for Excel: activation functions for xlwings,
@@ -27,7 +32,9 @@ examples:
   xlnn build --out my-workbooks   write and verify the sample workbooks
   xlnn build --help               what build does, its options and exit codes
   xlnn export model.onnx          your trained model as a verified workbook
-  xlnn serve                      xlwings Server for a team (xlnn[server])
+  xlnn train data.csv --label-column label --out model.npz
+                                  train the book's two-layer network
+  xlnn serve                      xlwings Server for a team (the server extra)
   python -m xlnn --version        xlnn's version and those of numpy, xlwings
                                   and openpyxl"""
 
@@ -41,13 +48,14 @@ examples:
   xlnn functions | grep SOFTMAX"""
 
 BUILD_DESCRIPTION = """\
-Write the three sample workbooks, each in two flavors (plain built-in formulas,
+Write the four sample workbooks, each in two flavors (plain built-in formulas,
 and the add-in's functions), into a folder; then verify every one:
 LibreOffice recalculates the plain flavor, the formulas package the add-in
-flavor, and every computed cell must equal NumPy's forward pass.
+flavor, and every computed cell must equal NumPy (the forward pass, and for
+the training sample xlnn.learning's gradient descent).
 
 No file is overwritten without --force, not even one that appears while the
-build runs. All six files are written before verification starts, so a
+build runs. All eight files are written before verification starts, so a
 missing or failing engine never costs a workbook: its files are reported as
 not verified, with the reason and how to install the engine.
 Progress (each file, each engine, elapsed time) goes to stderr.
@@ -98,17 +106,28 @@ examples:
   xlnn export model.onnx --flavor both --rows 1000 --sample-inputs test.csv
   xlnn export model.onnx --sample-inputs test.csv --sample-labels test_labels.txt"""
 
-INSERT_DESCRIPTION = """\
+
+def _filled(paragraph: str) -> str:
+    """``paragraph`` wrapped as wide as the other help texts (for its f-strings)."""
+    return textwrap.fill(" ".join(paragraph.split()), width=76)
+
+
+INSERT_DESCRIPTION = (
+    _filled(f"""
 Write a sample (its sheets, formulas, names and formats) into the active
 workbook of classic Excel, through xlwings' COM Book, with xlnn's functions
 registered there (xlwings' "Import Functions"), so that its formulas bind.
-Needs Excel on Windows or macOS; in xlwings Lite and xlwings Server, run the
-scripts insert_activations, insert_three_layer_network and insert_digits.
+Needs {CLASSIC_EXCEL} ({CLASSIC_EXCEL_WHY}). In xlwings Lite and xlwings
+Server, run the scripts insert_activations, insert_three_layer_network and
+insert_digits instead.
+""")
+    + """
 
 exit codes:
   0    written
   2    no Excel here, or the workbook already has one of the sample's sheets
        or names (nothing was written); or a bad option"""
+)
 
 INSERT_EXAMPLES = """\
 examples:
@@ -116,9 +135,11 @@ examples:
   xlnn insert digits --spill               one spilling formula per block (365)"""
 
 LITE_DESCRIPTION = """\
-Write xlnn's Excel functions as one Python file for xlwings Lite: paste it
-into Lite's main.py and every function works with the same names, help and
-results, with NumPy and xlwings only (the file does not import xlnn).
+Write xlnn's Excel functions and scripts as one Python file for xlwings Lite:
+paste it into Lite's main.py and every function works with the same names,
+help and results, and the scripts (insert_activations,
+insert_three_layer_network, insert_digits, bind_formulas) run from Lite's
+pane, with NumPy and xlwings only (the file does not import xlnn).
 Without --out the file goes to stdout. No file is overwritten without --force.
 
 exit codes:
@@ -133,6 +154,123 @@ examples:
   xlnn lite | less                 read it first"""
 
 
+TRAIN_DESCRIPTION = """\
+Train the book's two-layer network (chapter 5: Affine, sigmoid or ReLU,
+Affine, softmax with cross-entropy) on a CSV by backpropagation and minibatch
+gradient descent, and write its weights as an .npz that `xlnn export` turns
+into a workbook. The CSV: UTF-8, a header naming the columns, one sample per
+row; every column but --label-column holds finite numbers (scale them to
+about 0..1 first), the label column any class names. A fifth of the rows,
+picked by --seed, is held out; each epoch's loss and accuracy on both parts
+go to stderr.
+
+The .npz holds W1, b1, W2, b2, the activations (for xlnn export), the class
+of each output (classes, in sorted order: output k is the k-th class) and
+the feature_names. No file is overwritten without --force.
+
+exit codes:
+  0    trained and written
+  2    nothing written: the CSV cannot be read (the message names the line and
+       column), too few rows or classes, training diverged, --out is in the
+       way, or a bad option
+  130  interrupted by Ctrl-C, 143 by SIGTERM"""
+
+TRAIN_EXAMPLES = """\
+examples:
+  xlnn train digits.csv --label-column label --out digits.npz
+  xlnn train iris.csv --label-column species --hidden 10 --activation relu \\
+             --epochs 200 --out iris.npz
+  xlnn export digits.npz                          then the workbook that runs it"""
+
+
+def _add_train(commands, raw) -> None:
+    train = commands.add_parser(
+        "train",
+        help="train the book's two-layer network on a CSV; write an .npz",
+        description=TRAIN_DESCRIPTION,
+        epilog=TRAIN_EXAMPLES,
+        formatter_class=raw,
+    )
+    train.add_argument("data", type=Path, metavar="DATA.csv", help="the CSV")
+    train.add_argument(
+        "--label-column", required=True, metavar="NAME", help="the header's name of "
+        "the column of labels (classes)",
+    )  # fmt: skip
+    train.add_argument(
+        "--out", type=Path, required=True, metavar="MODEL.npz",
+        help="the weights to write, a name ending in .npz",
+    )  # fmt: skip
+    train.add_argument(
+        "--hidden", type=int, default=50, metavar="N", help="hidden units (default 50)"
+    )
+    train.add_argument(
+        "--activation", choices=["sigmoid", "relu"], default="sigmoid",
+        help="the hidden layer's activation (default sigmoid)",
+    )  # fmt: skip
+    train.add_argument(
+        "--epochs", type=int, default=20, metavar="N", help="passes over the "
+        "training rows (default 20)",
+    )  # fmt: skip
+    train.add_argument(
+        "--learning-rate", type=float, default=0.5, metavar="R",
+        help="step size of gradient descent (default 0.5)",
+    )  # fmt: skip
+    train.add_argument(
+        "--batch-size", type=int, default=32, metavar="B",
+        help="rows per gradient step (default 32)",
+    )  # fmt: skip
+    train.add_argument(
+        "--seed", type=int, default=0, metavar="S",
+        help="seeds the held-out fifth, the starting weights and the order of "
+        "the rows (default 0)",
+    )  # fmt: skip
+    train.add_argument(
+        "--force", action="store_true", help="overwrite --out if it is a regular file"
+    )
+
+
+def run_train(args) -> int:
+    """Read the CSV, hold out a fifth, train, write the .npz; report on stderr."""
+    from xlnn import train_command as training
+
+    _check_train_options(args)
+    out = training.check_target(args.out, force=args.force, protect=[args.data])
+    progress = _progress_to_stderr()
+    data = training.read_csv(args.data, args.label_column, progress)
+    progress(
+        f"{args.data}: {len(data.x)} rows, {data.x.shape[1]} features, "
+        f"{len(data.classes)} classes"
+    )
+    result = training.train_network(
+        data,
+        hidden=args.hidden,
+        activation=args.activation,
+        epochs=args.epochs,
+        learning_rate=args.learning_rate,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        progress=progress,
+    )
+    training.write_model(out, result, data, force=args.force, protect=[args.data])
+    print(result.summary(out, data.classes))
+    return EXIT_OK
+
+
+def _check_train_options(args) -> None:
+    import math
+
+    for option, value in (
+        ("--hidden", args.hidden),
+        ("--epochs", args.epochs),
+        ("--batch-size", args.batch_size),
+    ):
+        if value < 1:
+            raise UserError(f"{option} must be at least 1, not {value}")
+    rate = args.learning_rate
+    if not (math.isfinite(rate) and rate > 0):
+        raise UserError(f"--learning-rate must be a positive number, not {rate}")
+
+
 def run_lite(args) -> int:
     from xlnn.excel import lite
 
@@ -145,27 +283,21 @@ def run_lite(args) -> int:
     return EXIT_OK
 
 
-def _signature(adapter) -> str:
-    """Excel-style signature: optional arguments in brackets."""
-    parts = []
-    for parameter in inspect.signature(adapter).parameters.values():
-        optional = parameter.default is not inspect.Parameter.empty
-        parts.append(f"[{parameter.name}]" if optional else parameter.name)
-    return f"{adapter.excel_name}({', '.join(parts)})"
-
-
 def list_functions(out=None) -> None:
     """Print each Excel function with its signature and one line of help."""
     out = sys.stdout if out is None else out  # sys.stdout as main() set it
     from xlnn import udfs
 
-    rows = [(_signature(f), f.__doc__.strip().splitlines()[0]) for f in udfs.FUNCTIONS]
+    rows = [
+        (udfs.excel_signature(f), f.__doc__.strip().splitlines()[0])
+        for f in udfs.FUNCTIONS
+    ]
     width = max(len(signature) for signature, _ in rows)
     for signature, summary in rows:
         print(f"{signature:<{width}}  {summary}", file=out)
     print(
-        "\nIn classic xlwings (Windows, VBA wrappers) STEP is STEP_FUNCTION: "
-        "Step is a VBA keyword.",
+        f"\nIn classic xlwings ({CLASSIC_EXCEL}, VBA wrappers) STEP is "
+        "STEP_FUNCTION: Step is a VBA keyword.",
         file=out,
     )
 
@@ -192,17 +324,22 @@ def _seconds(text: str) -> float:
     return seconds
 
 
-BIND_DESCRIPTION = """\
+BIND_DESCRIPTION = (
+    _filled(f"""
 Enter again every formula of the active Excel workbook that calls an xlnn
 function, so that cells showing #NAME? (the file was opened before the
-functions were loaded) bind to them. Classic xlwings on Windows: import the
-functions first (xlwings tab, UDF Modules xlnn.udfs, Import Functions). STEP
-is written STEP_FUNCTION, as classic xlwings names it; other formulas are
-left alone. In xlwings Lite and xlwings Server, run the script bind_formulas.
+functions were loaded) bind to them. Classic xlwings, in {CLASSIC_EXCEL}
+({CLASSIC_EXCEL_WHY}): import the functions first (xlwings tab, UDF Modules
+xlnn.udfs, Import Functions). STEP is written STEP_FUNCTION, as classic
+xlwings names it; other formulas are left alone. In xlwings Lite and xlwings
+Server, run the script bind_formulas.
+""")
+    + """
 
 exit codes:
   0    done (it says how many formulas it entered again)
   2    no Excel or no open workbook here (nothing was written)"""
+)
 
 BIND_EXAMPLES = """\
 examples:
@@ -212,7 +349,6 @@ examples:
 
 def build_parser() -> argparse.ArgumentParser:
     from xlnn.engines.libreoffice import DEFAULT_TIMEOUT
-    from xlnn.samples import SAMPLES
 
     raw = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(
@@ -227,6 +363,34 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=FUNCTIONS_EXAMPLES,
         formatter_class=raw,
     )
+    _add_build(commands, raw, DEFAULT_TIMEOUT)
+    _add_export(commands, raw, DEFAULT_TIMEOUT)
+    _add_train(commands, raw)
+    _add_insert(commands, raw)
+    from xlnn.excel import serve
+
+    serve.add_arguments(
+        commands.add_parser(
+            "serve",
+            help="run xlwings Server with xlnn's functions and scripts",
+            description=serve.DESCRIPTION,
+            epilog=serve.EXAMPLES,
+            formatter_class=raw,
+        )
+    )
+    _add_lite(commands, raw)
+    bind = commands.add_parser(
+        "bind",
+        help="enter the active workbook's xlnn formulas again (classic Excel)",
+        description=BIND_DESCRIPTION,
+        epilog=BIND_EXAMPLES,
+        formatter_class=raw,
+    )
+    bind.add_argument("--spill", action="store_true", help="Excel 365: spill arrays")
+    return parser
+
+
+def _add_build(commands, raw, default_timeout: float) -> None:
     build = commands.add_parser(
         "build",
         help="write the sample workbooks (both flavors) and verify them",
@@ -257,12 +421,16 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument(
         "--timeout",
         type=_seconds,
-        default=DEFAULT_TIMEOUT,
+        default=default_timeout,
         metavar="SECONDS",
         help="how long LibreOffice may take for all plain files together "
-        f"(default: {DEFAULT_TIMEOUT:g})",
+        f"(default: {default_timeout:g})",
     )
-    _add_export(commands, raw, DEFAULT_TIMEOUT)
+
+
+def _add_insert(commands, raw) -> None:
+    from xlnn.samples import SAMPLES
+
     insert = commands.add_parser(
         "insert",
         help="write a sample into the active workbook of classic Excel",
@@ -278,17 +446,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="one formula per block that spills (Excel 365), not array formulas",
     )
-    from xlnn.excel import serve
 
-    serve.add_arguments(
-        commands.add_parser(
-            "serve",
-            help="run xlwings Server with xlnn's functions and scripts",
-            description=serve.DESCRIPTION,
-            epilog=serve.EXAMPLES,
-            formatter_class=raw,
-        )
-    )
+
+def _add_lite(commands, raw) -> None:
     lite = commands.add_parser(
         "lite",
         help="write the functions as one file to paste into xlwings Lite",
@@ -300,15 +460,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", type=Path, metavar="FILE", help="file to write (default: stdout)"
     )
     lite.add_argument("--force", action="store_true", help="overwrite --out")
-    bind = commands.add_parser(
-        "bind",
-        help="enter the active workbook's xlnn formulas again (classic Excel)",
-        description=BIND_DESCRIPTION,
-        epilog=BIND_EXAMPLES,
-        formatter_class=raw,
-    )
-    bind.add_argument("--spill", action="store_true", help="Excel 365: spill arrays")
-    return parser
 
 
 def _add_export(commands, raw, default_timeout: float) -> None:
@@ -446,7 +597,9 @@ def _sample_inputs(path: Path, model, rows: int, progress):
 
     from xlnn.export import sample_inputs
 
-    read = sample_inputs.read(path, model.n_inputs, max_rows=rows)
+    # The rows stay on disk, read a chunk at a time: memory does not grow
+    # with them.
+    read = sample_inputs.read(path, model.n_inputs, max_rows=rows, spill=True)
     if read.more:
         progress(f"{path}: only its first {rows} rows are used (--rows {rows})")
     if read.feature_names is not None:
@@ -574,14 +727,6 @@ class Interrupted(BaseException):
         self.signum = signum
 
 
-def _stopped_by(what: str, signum: int) -> int:
-    name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
-    print(
-        f"\n{what}: stopped by {name}; nothing half-written was left", file=sys.stderr
-    )
-    return 128 + signum
-
-
 def interruptible(run, what: str) -> int:
     """Run ``run()``; on Ctrl-C or SIGTERM, one line and exit code 130 or 143.
 
@@ -630,7 +775,10 @@ def interruptible(run, what: str) -> int:
         sys.unraisablehook = previous_hook
         for signum, earlier in previous.items():
             signal.signal(signum, earlier)
-    return _stopped_by(what, received[0]) if received else code
+    if not received:
+        return code
+    # After a newline: the terminal shows ^C, or a progress line was cut short.
+    return stopped_by(f"\n{what}", received[0], "; nothing half-written was left")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -639,13 +787,28 @@ def main(argv: list[str] | None = None) -> int:
     Every :class:`~xlnn.errors.UserError` raised below, whatever the
     command, becomes ``xlnn COMMAND: message`` on stderr; exit code 1 is kept
     for a real mismatch, and any other exception is a bug, with its traceback.
+    A standard output that cannot be written (closed, full, a pipe with no
+    reader) is exit code 2 too, with one line unless the reader just left.
     """
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    from xlnn import stdout
+
+    command = None
     try:
-        return _run(parser, args)
-    except UserError as error:
-        print(f"xlnn {args.command}: {error}", file=sys.stderr)
+        with stdout.checked():
+            parser = build_parser()
+            args = parser.parse_args(argv)
+            command = args.command
+            try:
+                return _run(parser, args)
+            except UserError as error:
+                print(f"xlnn {args.command}: {error}", file=sys.stderr)
+                return EXIT_NOT_WRITTEN
+    except stdout.StdoutError as error:
+        stdout.discard()
+        if not error.reader_gone:  # a reader that left asked for no more
+            print(
+                f"{' '.join(filter(None, ['xlnn', command]))}: {error}", file=sys.stderr
+            )
         return EXIT_NOT_WRITTEN
 
 
@@ -657,6 +820,8 @@ def _run(parser, args) -> int:
         return interruptible(lambda: run_build(args), "xlnn build")
     if args.command == "export":
         return interruptible(lambda: run_export(args), "xlnn export")
+    if args.command == "train":
+        return interruptible(lambda: run_train(args), "xlnn train")
     if args.command == "insert":
         return run_insert(args)
     if args.command == "serve":
@@ -667,8 +832,9 @@ def _run(parser, args) -> int:
         return run_lite(args)
     if args.command == "bind":
         return run_bind(args)
-    parser.print_help()
-    return EXIT_OK
+    # No command is a mistake like a bad option: the help goes where errors go.
+    parser.print_help(sys.stderr)
+    return EXIT_USAGE
 
 
 if __name__ == "__main__":

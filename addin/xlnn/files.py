@@ -30,8 +30,9 @@ import shutil
 import socket
 import stat
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from xlnn.errors import UserError
 
@@ -169,6 +170,23 @@ def write_new(
     OSError
         The disk said no (the caller names the path, see :func:`problem`).
     """
+    write_new_with(path, lambda handle: handle.write(data), force=force,
+                   protect=protect)  # fmt: skip
+
+
+def write_new_with(
+    path: Path,
+    write: Callable[[BinaryIO], object],
+    *,
+    force: bool = False,
+    protect: Iterable = (),
+) -> None:
+    """Have ``write`` write the file ``path`` into a binary handle, as
+    :func:`write_new` writes its bytes: complete or not at all.
+
+    The file never has to be in memory whole. Whatever ``write`` raises
+    leaves no ``path`` (nor a temporary file) and is raised again.
+    """
     path = Path(path)
     if force:
         check_replaceable(path, protect=protect)
@@ -177,7 +195,7 @@ def write_new(
     descriptor = os.open(temporary, flags, 0o666)
     try:
         with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
+            write(handle)
             handle.flush()
             os.fsync(handle.fileno())
         if force:

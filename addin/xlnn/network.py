@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from xlnn.functions import catalog
+from xlnn.functions.catalog import Activation
 
 
 @dataclass(frozen=True)
@@ -20,11 +21,14 @@ class Dense:
 
     ``weights`` has one row per input and one column per output, as in the book
     (``np.dot(x, W1) + b1``), so a batch of samples is a matrix with one row each.
+    ``activation`` is an entry of :data:`xlnn.functions.catalog.TABLE`; its
+    name (``"sigmoid"``), as a user or a model file writes it, is looked up
+    here, once.
     """
 
     weights: np.ndarray
     bias: np.ndarray
-    activation: str = "sigmoid"
+    activation: Activation = catalog.get("sigmoid")
     #: The activation's parameter (LEAKY_RELU's and ELU's alpha), or None for
     #: its default; only activations with a catalog ``parameter`` take one.
     parameter: float | None = None
@@ -37,11 +41,14 @@ class Dense:
                 f"bias has {bias.size} values but the weights have "
                 f"{weights.shape[1]} outputs"
             )
-        activation = catalog.get(self.activation)  # refuses an unknown name
+        activation = self.activation
+        if isinstance(activation, str):
+            activation = catalog.get(activation)  # refuses an unknown name
         if self.parameter is not None:
             if activation.parameter is None:
-                raise ValueError(f"{self.activation} takes no parameter")
+                raise ValueError(f"{activation.name} takes no parameter")
             object.__setattr__(self, "parameter", float(self.parameter))
+        object.__setattr__(self, "activation", activation)
         object.__setattr__(self, "weights", weights)
         object.__setattr__(self, "bias", bias)
 
@@ -55,7 +62,7 @@ class Dense:
 
     def activate(self, a: np.ndarray) -> np.ndarray:
         """The activation of the sums ``a``, with this layer's parameter."""
-        function = catalog.get(self.activation).function
+        function = self.activation.function
         return function(a) if self.parameter is None else function(a, self.parameter)
 
 

@@ -1,4 +1,5 @@
-"""xlwings scripts: put a sample into the open workbook, where its formulas bind.
+"""xlwings scripts: put a sample into the open workbook, where its formulas bind;
+train a network on the workbook's data.
 
 Each ``insert_*`` script lays out a sample in the add-in flavor
 (:mod:`xlnn.samples`) and writes it into the calling workbook through
@@ -6,6 +7,11 @@ xlwings' Book API (:mod:`xlnn.sheets.book_writer`). The same code runs in xlwing
 Lite and xlwings Server (the scripts below, where dynamic arrays let every
 block's formula spill from its top-left cell) and in classic Excel through
 COM (``xlnn insert SAMPLE``, with legacy array formulas unless ``--spill``).
+
+``train_network`` trains the book's two-layer network on the selected data
+(or the ranges named ``train_x`` and ``train_t``) and adds a sheet whose
+``DENSE`` formulas predict with the trained weights
+(:mod:`xlnn.excel.training`); in classic Excel, :func:`train_in_active_book`.
 
 Function names in the formulas carry the namespace the runtime gives xlnn's
 functions (see :func:`function_namespace`).
@@ -18,6 +24,9 @@ import xlwings as xw
 from xlwings import script
 
 from xlnn import samples, udfs
+from xlnn.errors import UserError
+from xlnn.excel import CLASSIC_EXCEL, binding
+from xlnn.excel.binding import NoExcel
 from xlnn.sheets import book_writer
 from xlnn.sheets.flavors import ADDIN
 
@@ -28,7 +37,9 @@ __all__ = [
     "insert_activations",
     "insert_three_layer_network",
     "insert_digits",
+    "insert_training",
     "bind_formulas",
+    "train_network",
 ]
 
 #: Where xlwings Server's setting for its functions' namespace is read from.
@@ -80,10 +91,18 @@ def insert(book, sample: str, *, spill: bool, namespace: str | None = None) -> N
     book already has one of the sample's sheets or names.
     """
     _check_sample(sample)
+    layout = samples.SAMPLES[sample](live_flavor(namespace))
+    book_writer.write(layout, book, spill=spill)
+
+
+def live_flavor(namespace: str | None = None):
+    """The add-in flavor for formulas entered in xlwings Lite or Server.
+
+    ``namespace`` defaults to :func:`function_namespace`.
+    """
     if namespace is None:
         namespace = function_namespace()
-    layout = samples.SAMPLES[sample](ADDIN.in_namespace(namespace).entered_live())
-    book_writer.write(layout, book, spill=spill)
+    return ADDIN.in_namespace(namespace).entered_live()
 
 
 def _check_sample(sample: str) -> None:
@@ -112,12 +131,63 @@ def insert_digits(book: xw.Book):
 
 
 @script
+def insert_training(book: xw.Book):
+    """Add the training sample: the book's two-layer network learns iris, step by
+    step."""
+    insert(book, "training", spill=True)
+
+
+@script
 async def bind_formulas(book: xw.Book):
     """Enter again every formula that calls an xlnn function, so #NAME? cells bind."""
-    from xlnn.excel import binding
-
     entries = await binding.bind(book, namespace=function_namespace())
     print(binding.summary(entries))
+
+
+@script
+def train_network(book: xw.Book):
+    """Train a neural network on the selected data; add a sheet that predicts.
+
+    Select the data first: one sample per row, the inputs (numbers) in every
+    column but the last, the labels (numbers or text) in the last column; a
+    first row of headers is recognized. Or name the inputs `train_x` and the
+    labels `train_t` (one column, or one-hot rows): the names win over the
+    selection.
+
+    Optional named cells change the run (defaults in brackets): `hidden_size`
+    (10), `epochs` (100), `learning_rate` (0.1), `batch_size` (10), `seed` (0).
+
+    The book's two-layer network (sigmoid, then softmax) is trained by
+    minibatch gradient descent in NumPy. A new sheet, `trained` (or
+    `trained 2`, ...), gets the weights, the loss after each epoch, and
+    DENSE formulas that predict with the weights on the rows trained on.
+    Nothing is written when the data or a setting is refused: the message
+    names the cell.
+    """
+    from xlnn.excel import training
+
+    try:
+        done = training.train_into(book, live_flavor(), spill=True)
+    except UserError as error:
+        _refuse("train_network", error)
+        return
+    print(done.summary())
+
+
+class ScriptRefused(xw.XlwingsError):
+    """A script's refusal (bad data, a taken name): xlwings Server answers it
+    with HTTP 400 and the message, which its add-in shows."""
+
+
+def _refuse(name: str, error: UserError) -> None:
+    """Report a refusal where the user of each runtime looks, without a traceback.
+
+    xlwings Lite shows what a script prints in its pane (and a traceback for
+    an exception); xlwings Server shows the message of an ``XlwingsError``.
+    """
+    print(f"{name}: {error}")
+    if sys.platform != "emscripten":  # xlwings Lite runs in Pyodide
+        raise ScriptRefused(f"{name}: {error}") from None
 
 
 class NoSuchScript(xw.XlwingsError, AttributeError):
@@ -140,30 +210,25 @@ def no_such_script(name: str):
 # --- classic Excel: xlnn insert ------------------------------------------------
 
 
-class NoExcel(RuntimeError):
-    """No classic Excel here to write into, through xlwings."""
-
-
 def active_book(sample: str):
     """Classic Excel's active workbook, through xlwings (COM on Windows).
 
-    Raises :class:`NoExcel`, naming the script to run instead, when there is
-    no Excel, no xlwings engine or no open workbook.
+    Raises :class:`NoExcel`, naming the script to run instead
+    (``insert_<sample>``), when there is no Excel, no xlwings engine or no
+    open workbook, or this is not Windows (:data:`xlnn.excel.CLASSIC_EXCEL_WHY`).
     """
-    reason = ""
-    if sys.platform not in ("win32", "darwin"):
-        reason = f"this is {sys.platform}"
-    else:
-        try:
-            book = xw.books.active
-            book.name  # noqa: B018 -- fails when Excel has no workbook open
-            return book
-        except Exception as error:  # no Excel, no pywin32 or appscript, no book
-            reason = str(error).strip().splitlines()[0] if str(error) else repr(error)
-    raise NoExcel(
-        f"needs Excel on Windows or macOS with xlwings installed ({reason}); "
-        f"in xlwings Lite or xlwings Server, run the script insert_{sample} instead"
-    )
+    return _active_book(f"insert_{sample}")
+
+
+def _active_book(script_name: str):
+    try:
+        return binding.active_book()
+    except NoExcel as error:
+        raise NoExcel(
+            f"needs {CLASSIC_EXCEL} with xlwings installed ({error}); "
+            f"in xlwings Lite or xlwings Server, run the script {script_name} "
+            "instead"
+        ) from error
 
 
 def insert_into_active_book(sample: str, *, spill: bool = False, book=None) -> str:
@@ -179,6 +244,33 @@ def insert_into_active_book(sample: str, *, spill: bool = False, book=None) -> s
     """
     _check_sample(sample)
     book = active_book(sample) if book is None else book
-    layout = samples.SAMPLES[sample](ADDIN.for_classic().entered_live())
+    layout = samples.SAMPLES[sample](classic_flavor())
     book_writer.write(layout, book, spill=spill)
     return book.name
+
+
+def classic_flavor():
+    """The add-in flavor for formulas entered through classic xlwings (COM)."""
+    return ADDIN.for_classic().entered_live()
+
+
+def train_in_active_book(*, spill: bool = False, book=None) -> str:
+    """``train_network`` in classic Excel's active workbook; return what it says.
+
+    From VBA, with the xlwings add-in: ``RunPython "import xlnn.scripts as s;
+    s.train_in_active_book()"``. The formulas call DENSE by its VBA
+    wrapper's name; without ``spill`` each is a legacy array formula, which
+    every Excel computes. A refusal is shown in a message box (and
+    returned): nothing is written then. ``book`` stands in for the active
+    workbook (tests). Raises :class:`NoExcel` when there is no Excel.
+    """
+    from xlnn.excel import training
+
+    book = _active_book("train_network") if book is None else book
+    try:
+        done = training.train_into(book, classic_flavor(), spill=spill)
+    except UserError as error:
+        message = f"train_network: {error}"
+        book.app.alert(message, "xlnn", mode="critical")
+        return message
+    return done.summary()

@@ -2,7 +2,9 @@
 
 Each function is a thin adapter: Excel cells in (:mod:`xlnn.functions.cells`), an
 activation from :mod:`xlnn.activations`, cells out. DENSE, one dense layer
-of a network, takes its activation by name from the same table. The same module serves
+of a network, takes its activation by name from the same table. The losses
+(MEAN_SQUARED_ERROR, CROSS_ENTROPY_ERROR) come from the catalog's loss table
+in the same way and return one number. The same module serves
 both xlwings runtimes:
 
 - classic xlwings on Windows (``UDF Modules = xlnn.udfs``, then "Import
@@ -33,7 +35,7 @@ from xlwings import arg, func, ret
 from xlwings.conversion import Converter
 
 from xlnn.functions import catalog, cells
-from xlnn.functions.catalog import Activation
+from xlnn.functions.catalog import Activation, Loss
 
 # Classic xlwings hands error cells over as COM error ints, Office.js as text.
 CLASSIC = sys.platform == "win32" and not getattr(xlwings, "on_server", False)
@@ -118,8 +120,9 @@ def _adapter(activation: Activation):
 
 
 DIRECTION_HELP = (
-    'Optional: "rows" (each row sums to 1), "columns" or "all". '
-    "Default: a row or column is one group, a 2-D range is grouped by rows."
+    f"Optional: which cells form one group, summing to 1: {cells.DIRECTION_CHOICES}"
+    " (any case). Default: a row or column is one group, a 2-D range is grouped "
+    "by rows."
 )
 
 
@@ -193,9 +196,37 @@ def _register_dense():
     return adapter
 
 
-#: Every Excel function of this module: the table's, in its order, then DENSE.
+LOSS_HELP = {
+    "y": "The outputs, one sample per row (a single row or column is one "
+    "sample). A row of blanks, with its t, takes no part.",
+    "t": "The targets in y's shape (one-hot for classes), or one column of "
+    "0-based class indices, one per row of y (one cell for one sample).",
+}
+
+
+def _register_loss(loss: Loss):
+    """Register ``loss``'s Excel function with xlwings, named as the table says."""
+    function = loss.function
+
+    def adapter(y, t):
+        return cells.apply_loss(function, y, t, CLASSIC)
+
+    adapter = _showing_argument_errors(adapter)
+    adapter.__name__ = adapter.__qualname__ = loss.python_name
+    adapter.__doc__ = loss.help
+    for name, help_text in LOSS_HELP.items():
+        adapter = arg(name, "raw", doc=help_text)(adapter)
+    adapter = func(name=loss.excel_name)(ret(ShownCells)(adapter))
+    adapter.excel_name = loss.excel_name
+    adapter.arg_help = LOSS_HELP
+    return adapter
+
+
+#: Every Excel function of this module: the activations' table, in its order,
+#: then DENSE, then the losses' table.
 FUNCTIONS = [_register(activation) for activation in catalog.TABLE]
 FUNCTIONS.append(_register_dense())
+FUNCTIONS.extend(_register_loss(loss) for loss in catalog.LOSS_TABLE)
 
 # xlwings finds functions as attributes of this module, by their Python name;
 # ``from xlnn.udfs import *`` (xlwings Lite's main.py) takes ``__all__``.
@@ -206,3 +237,39 @@ __all__ = [function.__name__ for function in FUNCTIONS]
 def by_excel_name() -> dict:
     """Every Excel function of this module, keyed by its name in Excel."""
     return {function.excel_name: function for function in FUNCTIONS}
+
+
+def excel_signature(function) -> str:
+    """``LEAKY_RELU(x, [alpha])``: the Excel name, optional arguments bracketed."""
+    parts = [
+        f"[{p.name}]" if p.default is not inspect.Parameter.empty else p.name
+        for p in inspect.signature(function).parameters.values()
+    ]
+    return f"{function.excel_name}({', '.join(parts)})"
+
+
+class NoSuchFunction(xlwings.XlwingsError, AttributeError):
+    """A call of a function xlnn does not have (see :func:`function_named`)."""
+
+
+def function_named(name: str):
+    """xlwings Server's ``custom_functions``' module ``__getattr__`` (PEP 562).
+
+    xlwings Server looks a called function up by the name the request gives:
+    its add-in sends the Python name (``sigmoid``), found without this. A
+    client that sends a name from the metadata instead, the function's
+    ``name`` (``SIGMOID``, ``STEP``) or ``id`` (``STEP_FUNCTION``), in any
+    case, gets the same function. Any other name raises
+    :class:`NoSuchFunction`, listing the functions: an ``XlwingsError``, which
+    xlwings Server answers with HTTP 400 and the message (rather than 500), and
+    an ``AttributeError``, so that ``hasattr`` and ``getattr(m, name, None)``
+    on the module still work.
+    """
+    if not (name.startswith("__") and name.endswith("__")):
+        names = by_excel_name() | {f.__name__.upper(): f for f in FUNCTIONS}
+        if name.upper() in names:
+            return names[name.upper()]
+    raise NoSuchFunction(
+        f"xlnn has no function {name!r}; its functions are "
+        f"{', '.join(sorted(by_excel_name()))}"
+    )

@@ -44,6 +44,7 @@ import openpyxl
 from openpyxl.utils import get_column_letter
 
 from xlnn.engines import EngineError, Progress, Values, quiet
+from xlnn.errors import install_hint
 from xlnn.functions.cells import ERRORS
 
 __all__ = [
@@ -60,7 +61,7 @@ __all__ = [
     "solution_values",
 ]
 
-INSTALL_HINT = 'pip install "xlnn[verify]"'
+INSTALL_HINT = install_hint("verify")
 
 
 class Formulas:

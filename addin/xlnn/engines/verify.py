@@ -282,7 +282,7 @@ def activation_scale(layer, a: np.ndarray, a_scale: np.ndarray) -> np.ndarray:
     activation by its slope over a step of the terms' size (a saturated
     sigmoid passes little on, a ReLU at 0 all of it).
     """
-    name = layer.activation
+    name = layer.activation.name
     if name in ("softmax", "log_softmax"):
         row = a_scale.max(axis=1, keepdims=True)
         spread = a_scale + row

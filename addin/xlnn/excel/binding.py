@@ -49,8 +49,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from xlnn import samples
+from xlnn.excel import CLASSIC_EXCEL, CLASSIC_EXCEL_WHY
 from xlnn.functions import catalog
 from xlnn.functions.catalog import Activation
+from xlnn.sheets.book_writer import enter_formula
 from xlnn.sheets.flavors import ADDIN
 from xlnn.sheets.layout import Block, BookLayout
 
@@ -368,14 +370,15 @@ def write(book, entries: Iterable[Entry], *, spill: bool, cell_property="formula
     cell through ``cell_property`` (``formula``, or ``formula2`` in COM).
     """
     for entry in entries:
-        sheet = book.sheets[entry.block.sheet]
-        if not entry.array:
-            setattr(sheet.range(entry.block.address()), cell_property, entry.formula)
-        elif spill:
-            sheet.range(entry.block.coordinates).clear_contents()
-            sheet.range(entry.block.address()).formula2 = entry.formula
-        else:
-            sheet.range(entry.block.coordinates).formula_array = entry.formula
+        enter_formula(
+            book.sheets[entry.block.sheet],
+            entry.block,
+            entry.formula,
+            array=entry.array,
+            spill=spill,
+            cell_property=cell_property,
+            replacing=True,
+        )
 
 
 def summary(entries: list[Entry]) -> str:
@@ -425,24 +428,47 @@ def bind_classic(book, *, spill: bool = False) -> list[Entry]:
     return entries
 
 
+class NoExcel(RuntimeError):
+    """No workbook of classic Excel could be reached through xlwings."""
+
+
+def active_book():
+    """Classic Excel's active workbook, through xlwings.
+
+    xlnn's formulas compute only where xlwings' UDFs run, classic Excel on
+    Windows (:data:`xlnn.excel.CLASSIC_EXCEL_WHY`). Raises :class:`NoExcel`,
+    its message the reason in one line, when this is not Windows, or there is
+    no Excel, no xlwings engine or no open workbook.
+    """
+    if sys.platform != "win32":
+        raise NoExcel(f"this is {sys.platform}: {CLASSIC_EXCEL_WHY}")
+    try:
+        import xlwings as xw
+
+        book = xw.books.active
+        if book is None:
+            raise NoExcel("Excel has no workbook open")
+        book.name  # noqa: B018 -- fails when Excel has no workbook open
+    except Exception as error:  # xlwings' errors differ by platform and version
+        reason = str(error).strip().splitlines()[0] if str(error) else repr(error)
+        raise NoExcel(reason) from error
+    return book
+
+
 def bind_active(*, spill: bool = False) -> str:
     """``xlnn bind``: bind the active workbook of classic Excel; return the summary.
 
-    Raises RuntimeError, saying why, when no Excel can be reached (xlwings
-    drives Excel through COM on Windows and AppleScript on macOS only).
+    Raises :class:`NoExcel` (a RuntimeError), saying why, when no workbook
+    of Excel can be reached, or this is not Windows
+    (:data:`xlnn.excel.CLASSIC_EXCEL_WHY`).
     """
-    import xlwings as xw
-
     try:
-        book = xw.books.active
-    except Exception as error:  # xlwings' errors differ by platform and version
-        reason = str(error).strip().splitlines()[0] if str(error) else repr(error)
-        raise RuntimeError(
-            f"no workbook open in Excel could be reached ({reason}); open it in "
-            "Excel on Windows with xlnn's functions imported (xlwings tab, UDF "
+        book = active_book()
+    except NoExcel as error:
+        raise NoExcel(
+            f"no workbook open in Excel could be reached ({error}); open it in "
+            f"{CLASSIC_EXCEL} with xlnn's functions imported (xlwings tab, UDF "
             "Modules xlnn.udfs, Import Functions) and run this again. In xlwings "
             "Lite or xlwings Server, run the script bind_formulas instead."
         ) from error
-    if book is None:
-        raise RuntimeError("Excel has no workbook open: open one, then run again.")
     return summary(bind_classic(book, spill=spill))

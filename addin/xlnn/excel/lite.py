@@ -18,35 +18,45 @@ works from ``main.py`` as ``from xlnn.udfs import *``.
 The paste way. :func:`paste_file` (``xlnn lite [--out FILE]``) writes one
 self-contained Python file that needs only NumPy and xlwings; pasted into
 Lite's ``main.py`` it gives every function of :mod:`xlnn.udfs` with the same
-Excel names, help and results. It cannot drift from the package, because it
-is the package's own modules:
+Excel names, help and results, and every script of :mod:`xlnn.scripts`
+(``bind_formulas``, which every add-in sheet tells Lite users to run, the
+``insert_*`` scripts and ``train_network``). It cannot drift from the
+package, because it is the package's own modules:
 
-- The sources of :data:`MODULES` (activations, functions/cells, functions/catalog,
-  udfs) are
-  embedded verbatim, each as one string literal, checked to read back as
-  exactly that source.
+- The sources of :data:`MODULES` (the functions, then the scripts with the
+  samples and layouts they need) are embedded verbatim, each as one string
+  literal, checked to read back as exactly that source; the package's
+  :data:`DATA_FILES` (the digits network) as base64.
 - The only change is to the import statements that name ``xlnn`` (found with
-  :mod:`ast`, so comments and docstrings are untouched): they name the private
-  package :data:`PACKAGE` instead, so the file never imports xlnn and never
-  clashes with an installed xlnn (the plugin next to the pasted file).
+  :mod:`ast`, so comments and docstrings are untouched): ``xlnn`` becomes the
+  private package :data:`PACKAGE` in place, so every line keeps its number,
+  the file never imports xlnn and never clashes with an installed xlnn (the
+  plugin next to the pasted file).
 - A short loader at the top of the file runs each source in a module of
   that private package, registered in ``sys.modules`` first (dataclasses
   look their module up there) and in ``linecache`` (so tracebacks show the
-  lines). Then every function of :mod:`xlnn.udfs` is bound by its Python
-  name at the top of ``main.py``, where Lite looks for functions.
+  lines). The package's loader answers ``pkgutil.get_data`` with the data
+  files. Then every function and script is bound by its Python name at the
+  top of ``main.py``, where Lite looks for them.
 - Generating fails with :class:`LiteError` if an embedded module imports
   anything but the standard library, NumPy, xlwings and the other embedded
   modules, so a change in the package cannot quietly break the file.
 
-Scripts are not in the pasted file: they need the samples, the layouts and
-the digits model's weights. The plugin way brings them.
+The scripts cost size: the file is about 330 kB with them (328,109 bytes
+with the training sample and its iris data; 286,513 before it, 230 kB
+before train_network brought xlnn.learning and its own modules),
+76 kB without (xlnn 0.1.0, when the scripts came); 36 kB of it are the
+digits network.
 """
 
 from __future__ import annotations
 
 import ast
+import base64
 import os
+import re
 import sys
+import textwrap
 from importlib import resources
 from pathlib import Path
 
@@ -76,9 +86,38 @@ PYODIDE_SOURCES = {
 #: (xlwings changelog, v0.36.12): older ones would register STEP_FUNCTION.
 MIN_XLWINGS = (0, 36, 12)
 
-#: The modules the pasted file embeds, each after the ones it imports.
-MODULES = ("activations", "functions.cells", "functions.catalog", "udfs")
+#: The modules the pasted file embeds, each after the ones it imports: the
+#: functions (:mod:`xlnn.udfs`), then the scripts (:mod:`xlnn.scripts`) with
+#: the samples they lay out, the binding of #NAME? cells and the training.
+MODULES = (
+    "errors",
+    "limits",
+    "activations",
+    "losses",
+    "functions.cells",
+    "functions.catalog",
+    "udfs",
+    "network",
+    "sheets.layout",
+    "sheets.styles",
+    "sheets.flavors",
+    "sheets.network_layout",
+    "sheets.book_writer",
+    "samples",
+    "learning",
+    "samples.training",
+    "excel",
+    "excel.binding",
+    "classes",
+    "train_script",
+    "samples.trained",
+    "excel.training",
+    "scripts",
+)
 _PACKAGES = {module.rpartition(".")[0] for module in MODULES}
+#: The package's data files the embedded modules read (through
+#: ``pkgutil.get_data``): the digits sample's trained network, the iris data.
+DATA_FILES = ("data/digits_mlp.npz", "data/iris.csv")
 #: The private package the pasted file loads them into.
 PACKAGE = "_xlnn_lite"
 #: Top-level modules the pasted file may import besides the standard library.
@@ -118,14 +157,30 @@ def _check_import(node: ast.AST, name: str) -> None:
                 message = f"'from {node.module}' is not NumPy or xlwings"
                 raise LiteError(f"{name}.py: {message}")
             return
-        if target in _PACKAGES:  # names modules: from xlnn.functions import cells
-            prefix = f"{target}." if target else ""
-            wanted = [prefix + alias.name for alias in node.names]
-        else:  # names a module: from xlnn.functions.cells import read
-            wanted = [target]
+        prefix = f"{target}." if target else ""
+        # Each name is a module (from xlnn.functions import cells) or a name
+        # in the target's own module (from xlnn.functions.cells import read).
+        wanted = [
+            prefix + alias.name if _is_module(prefix + alias.name) else target
+            for alias in node.names
+        ]
         missing = [module for module in wanted if module not in MODULES]
         if missing:
-            raise LiteError(f"{name}.py: imports xlnn.{missing[0]}, not embedded")
+            module = f"xlnn.{missing[0]}".rstrip(".")
+            raise LiteError(f"{name}.py: imports {module}, not embedded")
+
+
+def _module_file(name: str) -> str:
+    """Module ``xlnn.<name>``'s file: ``sheets/layout.py``, ``excel/__init__.py``."""
+    folder = name.replace(".", "/")
+    if resources.files(xlnn).joinpath(folder, "__init__.py").is_file():
+        return f"{folder}/__init__.py"
+    return f"{folder}.py"
+
+
+def _is_module(name: str) -> bool:
+    """Whether ``xlnn.<name>`` is a module or package (not a name in one)."""
+    return resources.files(xlnn).joinpath(*_module_file(name).split("/")).is_file()
 
 
 def _allowed(top: str) -> bool:
@@ -141,20 +196,18 @@ def embeddable_source(name: str, source: str) -> str:
     """
     tree = ast.parse(source)
     lines = source.splitlines(keepends=True)
-    edits = []
     for node in ast.walk(tree):
         _check_import(node, name)
-        target = _xlnn_target(node)
-        if target is not None:
-            module = f"{PACKAGE}.{target}" if target else PACKAGE
-            statement = ast.unparse(ast.ImportFrom(module, node.names, 0))
-            edits.append((node, statement))
-    # From the last statement up, so that earlier positions stay valid.
-    for node, statement in sorted(edits, key=lambda e: e[0].lineno, reverse=True):
-        first, last = node.lineno - 1, node.end_lineno - 1
-        head = lines[first][: node.col_offset]
-        tail = lines[last][node.end_col_offset :]
-        lines[first : last + 1] = [head + statement + tail]
+        if _xlnn_target(node) is None:
+            continue
+        # Only the package's name changes, in place: the statement keeps its
+        # layout and every line its number, so tracebacks match the package.
+        line = lines[node.lineno - 1]
+        head, statement = line[: node.col_offset], line[node.col_offset :]
+        renamed = re.sub(r"^from(\s+)xlnn\b", rf"from\g<1>{PACKAGE}", statement)
+        if renamed == statement:  # never expected: a line break after "from"
+            raise LiteError(f"{name}.py, line {node.lineno}: cannot rename xlnn")
+        lines[node.lineno - 1] = head + renamed
     return "".join(lines)
 
 
@@ -181,20 +234,11 @@ def _reads_back(literal: str, text: str) -> bool:
         return False
 
 
-def _signature(function) -> str:
-    """``LEAKY_RELU(x, [alpha])``: the Excel name, optional arguments bracketed."""
-    import inspect
-
-    parts = [
-        f"[{p.name}]" if p.default is not inspect.Parameter.empty else p.name
-        for p in inspect.signature(function).parameters.values()
-    ]
-    return f"{function.excel_name}({', '.join(parts)})"
-
-
 # Imports at the top of main.py: numpy among them, so that Pyodide, should it
 # look for imports in main.py alone, loads NumPy.
-_IMPORTS = """import linecache
+_IMPORTS = """import base64
+import importlib.machinery
+import linecache
 import sys
 import types
 
@@ -218,10 +262,27 @@ if _xlwings_version() < _MIN_XLWINGS:
     )
 
 
-def _load(package_name, sources):
+class _DataFiles:
+    """The package's loader for pkgutil.get_data: its data files, from main.py."""
+
+    def __init__(self, files):
+        self.files = files
+
+    def get_data(self, path):
+        name = path.partition("<xlnn>/")[2]  # pkgutil joins with "/" (Pyodide)
+        if name not in self.files:
+            raise OSError(f"main.py carries no data file {name!r}")
+        return self.files[name]
+
+
+def _load(package_name, sources, data_files):
     """Run each source in a module of a private package; return the package."""
     package = types.ModuleType(package_name, "xlnn's modules, from main.py")
     package.__path__ = []
+    package.__file__ = "<xlnn>/__init__.py"  # data files are found next to it
+    package.__spec__ = importlib.machinery.ModuleSpec(
+        package_name, _DataFiles(data_files), is_package=True
+    )
     sys.modules[package_name] = package
     for name, source in sources.items():
         parent = package
@@ -234,6 +295,8 @@ def _load(package_name, sources):
                 setattr(parent, folder, child)
             parent = getattr(parent, folder)
         module = types.ModuleType(f"{package_name}.{name}")
+        if any(other.startswith(f"{name}.") for other in sources):
+            module.__path__ = []  # a package whose modules follow
         sys.modules[module.__name__] = module  # dataclasses look it up here
         filename = f"<xlnn/{name.replace('.', '/')}.py>"
         lines = source.splitlines(True)
@@ -245,15 +308,16 @@ def _load(package_name, sources):
 
 
 def _module_source(name: str) -> str:
-    path = resources.files(xlnn).joinpath(*name.split("."))
-    return path.with_suffix(".py").read_text(encoding="utf-8")
+    path = resources.files(xlnn).joinpath(*_module_file(name).split("/"))
+    return path.read_text(encoding="utf-8")
 
 
 _HEADER = """\
-\"\"\"xlnn's Excel functions for xlwings Lite: paste this file into main.py.
+\"\"\"xlnn's Excel functions and scripts for xlwings Lite: paste this into main.py.
 
 Generated by `xlnn lite` (xlnn {version}) from xlnn's own modules:
-{modules}.
+{modules}
+and its data file{plural} {data}.
 It needs NumPy and xlwings only. Do not edit it: generate it again for a new
 version of xlnn.
 
@@ -261,8 +325,15 @@ requirements.txt must list numpy and xlwings >= {min_xlwings}; restart xlwings
 Lite after changing it. Type a function into a cell, for example =SIGMOID(A1:C3):
 
 {listing}
+
+{scripts}
+bind_formulas makes the cells of an xlnn workbook that show #NAME? compute.
 \"\"\"
 """
+
+
+def _wrapped(text: str) -> str:
+    return textwrap.fill(text, width=79, break_on_hyphens=False)
 
 
 def _embedded(name: str, source: str) -> str:
@@ -270,25 +341,46 @@ def _embedded(name: str, source: str) -> str:
     return f"\n# --- xlnn/{path}.py ---\n_SOURCES[{name!r}] = {string_literal(source)}"
 
 
+def _embedded_data(name: str) -> str:
+    """A data file of the package as base64 lines, decoded when the file runs."""
+    stored = resources.files(xlnn).joinpath(*name.split("/")).read_bytes()
+    text = base64.encodebytes(stored).decode("ascii")
+    literal = f'base64.b64decode("""\n{text}""")'
+    return f"\n# --- xlnn/{name} ---\n_DATA[{name!r}] = {literal}"
+
+
 def paste_file() -> str:
     """The self-contained ``main.py`` for xlwings Lite (see the module docstring)."""
-    from xlnn import udfs
+    from xlnn import scripts, udfs
 
     functions = [getattr(udfs, name) for name in udfs.__all__]
     header = _HEADER.format(
         version=xlnn.__version__,
-        modules=", ".join(f"{name.replace('.', '/')}.py" for name in MODULES),
+        modules=_wrapped(", ".join(_module_file(name) for name in MODULES) + ";"),
+        plural="s" if len(DATA_FILES) > 1 else "",
+        data=", ".join(DATA_FILES),
         min_xlwings=".".join(map(str, MIN_XLWINGS)),
-        listing="\n".join(f"    ={_signature(f)}" for f in functions),
+        listing="\n".join(f"    ={udfs.excel_signature(f)}" for f in functions),
+        scripts=_wrapped(
+            f"Run a script from the xlwings Lite pane: {', '.join(scripts.__all__)}."
+        ),
     )
     parts = [header, _IMPORTS, f"_MIN_XLWINGS = {MIN_XLWINGS!r}\n", _LOADER]
     parts.append("\n_SOURCES = {}")
     for name in MODULES:
         parts.append(_embedded(name, embeddable_source(name, _module_source(name))))
-    parts.append(f"\n_xlnn = _load({PACKAGE!r}, _SOURCES)\n")
-    parts.append("# xlwings Lite finds functions in main.py by their Python names.")
+    parts.append("\n_DATA = {}")
+    parts += [_embedded_data(name) for name in DATA_FILES]
+    parts.append(f"\n_xlnn = _load({PACKAGE!r}, _SOURCES, _DATA)\n")
+    parts.append(
+        "# xlwings Lite finds functions and scripts in main.py by their Python names."
+    )
     for f in functions:
-        parts.append(f"{f.__name__} = _xlnn.udfs.{f.__name__}  # ={_signature(f)}")
+        parts.append(
+            f"{f.__name__} = _xlnn.udfs.{f.__name__}  # ={udfs.excel_signature(f)}"
+        )
+    for name in scripts.__all__:
+        parts.append(f"{name} = _xlnn.scripts.{name}")
     return "\n".join(parts) + "\n"
 
 

@@ -2,7 +2,7 @@
 
 xlwings Server (PyPI ``xlwings-server``, Python 3.11+) is a FastAPI app that
 Excel's Office.js add-in calls over HTTP: one shared, managed installation for
-a whole team. ``pip install "xlnn[server]"`` installs it; ``xlnn serve`` runs
+a whole team. xlnn's ``server`` extra installs it; ``xlnn serve`` runs
 it with uvicorn: in this process, or in ``--workers N`` processes.
 
 Why workers, not threads
@@ -28,18 +28,22 @@ folder (removed when the server stops), with one star import in each
 package::
 
     custom_functions/__init__.py    from xlnn.udfs import *
+                                    from xlnn.udfs import (
+                                        function_named as __getattr__)
     custom_scripts/__init__.py      from xlnn.scripts import *
                                     from xlnn.scripts import (
                                         no_such_script as __getattr__)
 
 The star imports take ``__all__``: the functions, and the scripts only, since
 xlwings Server calls whatever attribute of ``custom_scripts`` a request names.
-The module ``__getattr__`` (PEP 562) answers any other name with
+The module ``__getattr__`` (PEP 562) answers any other name: a function's
+name in Excel (``SIGMOID``) is that function (:func:`xlnn.udfs.function_named`),
+and anything else is :class:`xlnn.udfs.NoSuchFunction` or
 :class:`xlnn.scripts.NoSuchScript`, which xlwings Server sends back as HTTP 400
-with its message. Nothing else goes in the folder: no ``.env``,
-``pyproject.toml`` or ``config.py``, so
-every setting comes from an ``XLWINGS_*`` environment variable or is xlwings
-Server's default. Should either import fail, the package raises a
+with its message (the endpoints: docs/serve.md). Nothing else goes in the
+folder: no ``.env``, ``pyproject.toml`` or ``config.py``, so every setting
+comes from an ``XLWINGS_*`` environment variable or is xlwings Server's
+default. Should either import fail, the package raises a
 ``RuntimeError``: xlwings Server takes a ``ModuleNotFoundError`` to mean "no
 such package" and would quietly serve its own example functions instead.
 
@@ -71,11 +75,13 @@ import sys
 import tempfile
 from pathlib import Path
 
+from xlnn.errors import install_hint, stopped_by
+
 #: Exit codes: 2 when the server could not start (nothing was served).
 EXIT_OK, EXIT_NOT_STARTED = 0, 2
 
 SERVER_PACKAGE = "xlwings_server"
-INSTALL_HINT = 'pip install "xlnn[server]"'
+INSTALL_HINT = install_hint("server")
 ENVIRONMENTS = ("dev", "qa", "uat", "staging", "prod")  # xlwings Server 1.20's
 DEFAULT_NAMESPACE = "XLWINGS"  # xlwings Server 1.20's default (its config.py)
 
@@ -94,12 +100,12 @@ LICENSE_HELP = """\
   commercial use, which includes internal tools in a company: an xlwings PRO
   key, https://www.xlwings.org/pricing (trial keys: https://www.xlwings.org/trial)"""
 
-DESCRIPTION = """\
+DESCRIPTION = f"""\
 Start xlwings Server (the PyPI package xlwings-server) with xlnn's functions
 (xlnn.udfs) and scripts (xlnn.scripts), for a team's Excel to call.
-Needs: pip install "xlnn[server]" (Python 3.11+), and a license key in
-XLWINGS_LICENSE_KEY: "noncommercial" for noncommercial use (PolyForm
-Noncommercial), an xlwings PRO key otherwise.
+Needs Python 3.11+, xlwings Server ({INSTALL_HINT}),
+and a license key in XLWINGS_LICENSE_KEY: "noncommercial" for noncommercial
+use (PolyForm Noncommercial), an xlwings PRO key otherwise.
 
 In Excel the functions are XLWINGS.SIGMOID(...) and so on
 (XLWINGS_FUNCTIONS_NAMESPACE; outside XLWINGS_ENVIRONMENT=prod the
@@ -218,14 +224,12 @@ except ImportError as error:
 
 def write_project(folder: Path) -> Path:
     """Write xlwings Server's project folder for xlnn into ``folder``; return it."""
-    for package, module, kind in (
-        ("custom_functions", "xlnn.udfs", "functions"),
-        ("custom_scripts", "xlnn.scripts", "scripts"),
+    for package, module, kind, other_names in (
+        ("custom_functions", "xlnn.udfs", "functions", "function_named"),
+        ("custom_scripts", "xlnn.scripts", "scripts", "no_such_script"),
     ):
         (folder / package).mkdir(parents=True)
-        extra = ""
-        if kind == "scripts":
-            extra = "\n    from xlnn.scripts import no_such_script as __getattr__"
+        extra = f"\n    from {module} import {other_names} as __getattr__"
         code = _PACKAGE_CODE.format(module=module, kind=kind, extra=extra)
         (folder / package / "__init__.py").write_text(code, encoding="utf-8")
     return folder
@@ -352,11 +356,7 @@ def _serve(app, sock: socket.socket, args) -> int:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-    if not received:
-        return EXIT_OK
-    name = "Ctrl-C" if received[0] == signal.SIGINT else "SIGTERM"
-    print(f"xlnn serve: stopped by {name}", file=sys.stderr)
-    return 128 + received[0]
+    return stopped_by("xlnn serve", received[0]) if received else EXIT_OK
 
 
 def run(args) -> int:

@@ -275,18 +275,28 @@ def fill_result(data: bytes, text: str) -> bytes:
     (:func:`_copy_compressed`: deflating a batch of 10,000 rows again took
     seconds), so the file stays reproducible.
     """
-    source = zipfile.ZipFile(io.BytesIO(data))
     buffer = io.BytesIO()
+    write_with_result(io.BytesIO(data), text, buffer)
+    return buffer.getvalue()
+
+
+def write_with_result(source, text: str, stream) -> None:
+    """Write the xlsx ``source`` (a path or a binary file) into the seekable
+    ``stream`` with the :data:`PENDING` cell saying ``text``, as
+    :func:`fill_result` does, a few megabytes at a time.
+    """
     # The summary can quote a model's labels: no control characters.
     shown = escape(xlsx_writer.text_value(text)).encode()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as out:
-        for info in source.infolist():
-            if info.filename.startswith("xl/") and _holds_pending(source, info):
-                content = source.read(info).replace(PENDING.encode(), shown)
+    with (
+        zipfile.ZipFile(source) as archive,
+        zipfile.ZipFile(stream, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as out,
+    ):
+        for info in archive.infolist():
+            if info.filename.startswith("xl/") and _holds_pending(archive, info):
+                content = archive.read(info).replace(PENDING.encode(), shown)
                 out.writestr(info, content)
             else:
-                _copy_compressed(source, info, out)
-    return buffer.getvalue()
+                _copy_compressed(archive, info, out)
 
 
 def _holds_pending(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bool:
@@ -791,13 +801,15 @@ def to_workbook(
     image : (int, int), optional
         Show the input as an H x W grid (H * W must be the input count).
     force : bool
-        Replace existing files: regular files only, never the model's own file.
+        Replace existing regular files, never the model's own file.
     verify : bool
         Recalculate each file and compare with ``model.framework_predict``.
-    sample_inputs : array-like, optional
+    sample_inputs : array-like or SpilledRows, optional
         Verification inputs, one sample per row (at most ``rows``); by
         default seeded random ones (:func:`random_inputs`). They fill the
-        batch, and the first is the predict sheet's input.
+        batch, and the first is the predict sheet's input. Rows read with
+        ``xlnn.export.sample_inputs.read(..., spill=True)`` stay on disk and are
+        read a chunk at a time (what ``xlnn export --sample-inputs`` does).
     exported_at : datetime, optional
         The time on the about sheet (fixed in tests, for equal bytes).
     timeout : float
@@ -816,44 +828,47 @@ def to_workbook(
     Raises
     ------
     ExportError
-        Nothing could be written as asked (a file in the way, bad inputs);
-        nothing was written.
+        Nothing could be written as asked (a file in the way, bad inputs).
     TypeError
         ``model`` is none of the accepted kinds.
     """
     progress = progress or quiet
     planned = targets(Path(path), flavor)
     model = _as_cells_hold_it(as_model(model, activations=activations))
+    protect = _clear_the_way(planned.values(), model, force=force, progress=progress)
+    inputs = _batch_inputs(model, sample_inputs, rows=rows, image=image)
+    truth = true_labels(model, sample_labels, len(inputs))
+    options = dict(rows=rows, image=image, force=force, protect=protect, check=verify)
+    options |= dict(inputs=inputs, truth=truth, exported_at=exported_at or now())
+    options |= dict(timeout=timeout, progress=progress)
+    result = ExportResult()
+    for name, target in planned.items():
+        flavor_options = dict(options, flavor=FLAVORS[name])
+        result.workbooks.append(_export_one(model, target, **flavor_options))
+    return result
+
+
+def _clear_the_way(targets, model, *, force: bool, progress) -> list[str]:
+    """Refuse what is in the way of ``targets``; return the files never replaced.
+
+    The model's own files are never replaced; scratch folders of exports that
+    were killed are removed.
+    """
     protect = _input_files(model)
-    _refuse_conflicts(planned.values(), force=force, protect=protect)
+    _refuse_conflicts(targets, force=force, protect=protect)
     for stale in files.remove_stale_scratch(SCRATCH_PREFIX):
         progress(f"removed {stale}, left by an export that was killed")
+    return protect
+
+
+def _batch_inputs(model, sample_inputs, *, rows: int, image):
+    """The rows that fill the batch: the user's, or seeded random ones."""
     if sample_inputs is None:
         count = min(DEFAULT_SAMPLES, max(1, rows - 2))
         sample_inputs = random_inputs(model, count, image=image)
-    sample_inputs = np.atleast_2d(np.asarray(sample_inputs, dtype=np.float64))
-    truth = true_labels(model, sample_labels, len(sample_inputs))
-    exported_at = exported_at or now()
-    result = ExportResult()
-    for name, target in planned.items():
-        result.workbooks.append(
-            _export_one(
-                model,
-                target,
-                flavor=FLAVORS[name],
-                rows=rows,
-                image=image,
-                force=force,
-                protect=protect,
-                check=verify,
-                inputs=sample_inputs,
-                truth=truth,
-                exported_at=exported_at,
-                timeout=timeout,
-                progress=progress,
-            )
-        )
-    return result
+    if hasattr(sample_inputs, "chunks"):  # rows on disk stay there
+        return sample_inputs
+    return np.atleast_2d(np.asarray(sample_inputs, dtype=np.float64))
 
 
 def _export_one(
@@ -883,19 +898,23 @@ def _export_one(
         status=PENDING if check else NOT_ASKED,
         labels=truth,
     )
-    data = xlsx_writer.to_bytes(book)
-    progress(
-        f"laid out and rendered {target.name} in {time.monotonic() - started:.1f} s"
-    )
     workbook = ExportedWorkbook(
         target, flavor.name, book.sheet_titles, book.checks, None, book.formula_count
     )
-    if check:
+    # The file goes to disk as it is written, never whole into memory: a
+    # batch of 30,000 filled rows is 160 MB.
+    if not check:
+        _write(target, lambda stream: xlsx_writer.write(book, stream), force=force,
+               protect=protect)  # fmt: skip
+        _rendered(progress, target, started)
+    else:
         # Named with this process's id, so that the next export removes it
         # should this one be killed.
         with files.scratch_folder(SCRATCH_PREFIX) as scratch:
             trial = scratch / target.name
-            trial.write_bytes(data)
+            with open(trial, "wb") as stream:
+                xlsx_writer.write(book, stream)
+            _rendered(progress, target, started)
             workbook.agreement = check_workbook(
                 trial,
                 book.checks,
@@ -906,10 +925,22 @@ def _export_one(
                 reference_scale=model.reference_scale,
                 precision=model.reference_precision,
             )
-        data = fill_result(data, workbook.agreement.summary())
+            summary = workbook.agreement.summary()
+            _write(target, lambda stream: write_with_result(trial, summary, stream),
+                   force=force, protect=protect)  # fmt: skip
+    progress(f"wrote {target} ({target.stat().st_size / 1e6:.1f} MB)")
+    return workbook
+
+
+def _rendered(progress: Callable, target: Path, started: float) -> None:
+    progress(
+        f"laid out and rendered {target.name} in {time.monotonic() - started:.1f} s"
+    )
+
+
+def _write(target: Path, write: Callable, *, force: bool, protect) -> None:
+    """:func:`xlnn.files.write_new_with`, a disk's refusal as an ExportError."""
     try:
-        files.write_new(target, data, force=force, protect=protect)
+        files.write_new_with(target, write, force=force, protect=protect)
     except OSError as error:
         raise ExportError(f"{target}: {files.problem(error)}") from None
-    progress(f"wrote {target} ({len(data) / 1e6:.1f} MB)")
-    return workbook

@@ -89,7 +89,7 @@ def truth_columns(columns) -> tuple[Block, Block]:
 
 
 def place(summary: Summary, sheet: SheetLayout, *, rows, label, truth, correct,
-          predicted, framework) -> None:  # fmt: skip
+          predicted, reference) -> None:  # fmt: skip
     """Write the true labels, ``correct``, the accuracy and the matrix.
 
     Parameters
@@ -103,9 +103,11 @@ def place(summary: Summary, sheet: SheetLayout, *, rows, label, truth, correct,
         empty row.
     label, truth, correct : Block
         The predicted label, true label and correct columns, a cell per row.
-    predicted, framework : sequence of Label
-        The float64 and the framework's predicted labels of the sample rows
-        (``.text`` the class, ``.near_tie`` on the framework's).
+    predicted, reference : sequence
+        The float64 and the framework's predicted label of each sample row,
+        each an item of ``summary.classes``; ``reference`` has the float64
+        label where the framework's top two are a near-tie (excused, as in
+        the label cells).
     """
     from xlnn.export.sample_labels import is_number  # it imports the sheets, as this
 
@@ -119,11 +121,7 @@ def place(summary: Summary, sheet: SheetLayout, *, rows, label, truth, correct,
         padded[:filled, 0] = summary.truth
         sheet.put_inputs(truth, padded, "General")
     sheet.anchor("truth", truth)
-    exact = [p.text for p in predicted]
-    # A near-tie is excused as in the label cells: the float64 label stands.
-    reference = [
-        e if f.near_tie else f.text for e, f in zip(exact, framework, strict=True)
-    ]
+    exact = predicted
     hits = {
         name: np.array([p == t for p, t in zip(labels, summary.truth, strict=True)])
         for name, labels in (("expected", exact), ("framework", reference))

@@ -49,22 +49,24 @@ def _largest(values) -> float | None:
 def fit_widths(sheet: SheetLayout) -> None:
     """Widen each column of ``sheet`` to show its expected numbers in full."""
     formats = {formula.block: formula.number_format for formula in sheet.formulas}
+    # A check's values are read only where its format has fixed decimals:
+    # the row blocks' (xlnn.sheets.layout.RowCheck) are computed when first read.
     sized = [
-        (check.block, formats.get(check.block), check.expected)
+        (check.block, formats.get(check.block), lambda check=check: check.expected)
         for check in sheet.book.checks
         if check.block.sheet == sheet.title
     ]
     # An image's grid keeps its square pixels: it is read by its shades.
     grids = {heat_map.block for heat_map in sheet.heat_maps}
     sized += [
-        (e.block, e.number_format, e.values)
+        (e.block, e.number_format, lambda e=e: e.values)
         for e in sheet.inputs
         if e.block not in grids
     ]
     needed: dict[int, float] = {}
     for block, number_format, values in sized:
         decimals = _decimals(number_format)
-        largest = _largest(values) if decimals is not None else None
+        largest = _largest(values()) if decimals is not None else None
         if largest is None:
             continue
         width = len(f"-{max(largest, HEADROOM):.{decimals}f}") + 1

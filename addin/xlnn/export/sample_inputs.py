@@ -20,12 +20,17 @@ The format:
   a header).
 * Every other cell is a finite number: NaN and infinities are refused, since
   a workbook's cell cannot hold them and the comparison would be meaningless.
+* With ``label_column`` (``xlnn train``), the header is required and names
+  that column, whose cells are labels: any text but empty, kept apart from
+  the numbers.
 """
 
 from __future__ import annotations
 
 import csv
 import math
+import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,7 +39,7 @@ import numpy as np
 from xlnn import limits
 from xlnn.export.sheets import ExportError
 
-__all__ = ["SampleInputs", "read"]
+__all__ = ["SampleInputs", "SpilledRows", "read"]
 
 _BOM = b"\xef\xbb\xbf"
 
@@ -45,17 +50,22 @@ class SampleInputs:
 
     Attributes
     ----------
-    rows : numpy.ndarray
-        ``float64``, one sample per row, every value finite.
+    rows : numpy.ndarray or SpilledRows
+        ``float64``, one sample per row, every value finite; with ``spill``
+        (:func:`read`), kept on disk and read a chunk at a time.
     feature_names : tuple of str or None
-        The header's cells, one per column; ``None`` without a header.
+        The header's cells, one per column of ``rows``; ``None`` without a
+        header.
     more : bool
         The file holds rows after the ``max_rows`` read.
+    labels : tuple of str or None
+        With ``label_column``, each row's label (stripped), else ``None``.
     """
 
     rows: np.ndarray
     feature_names: tuple[str, ...] | None = None
     more: bool = False
+    labels: tuple[str, ...] | None = None
 
 
 def read(
@@ -64,6 +74,8 @@ def read(
     *,
     max_rows: int | None = None,
     max_line_bytes: int = limits.MAX_LINE_BYTES,
+    label_column: str | None = None,
+    spill: bool = False,
 ) -> SampleInputs:
     """The sample inputs in the CSV ``path``, at most ``max_rows`` of them.
 
@@ -79,6 +91,15 @@ def read(
         :data:`xlnn.limits.MAX_SAMPLE_ROWS`.
     max_line_bytes : int
         The longest line accepted.
+    label_column : str, optional
+        The header's name of a column of labels (text), returned apart as
+        :attr:`SampleInputs.labels`; the header is then required. Not with
+        ``n_inputs``.
+    spill : bool
+        Keep the rows in an anonymous temporary file as they are read
+        (:class:`SpilledRows`) instead of in memory: every line is still
+        read and checked here, once, but the rows are never in memory all
+        at once (30,000 rows of 784 values are 188 MB).
 
     Raises
     ------
@@ -90,17 +111,24 @@ def read(
     max_rows = limits.MAX_SAMPLE_ROWS if max_rows is None else max_rows
     if max_rows < 1:
         raise ExportError(f"{path}: max_rows must be at least 1, not {max_rows}")
+    if label_column is not None and n_inputs is not None:
+        raise ValueError("n_inputs counts the numbers; not with label_column")
+    rows = (_Spill if spill else _Rows)(max_rows, limits.MAX_ARRAY_BYTES // 8)
     try:
         with open(path, "rb") as stream:
-            return _read(stream, path, n_inputs, max_rows, max_line_bytes)
+            return _read(
+                stream, path, n_inputs, max_rows, max_line_bytes, rows, label_column
+            )
     except OSError as error:
         raise ExportError(f"{path}: {error.strerror or error}") from None
 
 
-def _read(stream, path, n_inputs, max_rows, max_line_bytes) -> SampleInputs:
+def _read(
+    stream, path, n_inputs, max_rows, max_line_bytes, rows, label_column=None
+) -> SampleInputs:
     names: tuple[str, ...] | None = None
     width = n_inputs
-    rows = _Rows(max_rows, limits.MAX_ARRAY_BYTES // 8)
+    labels = None if label_column is None else _Labels(label_column)
     for number, cells in _lines(stream, path, max_line_bytes):
         where = f"{path}, line {number}"
         values = [_number(cell) for cell in cells]
@@ -108,7 +136,11 @@ def _read(stream, path, n_inputs, max_rows, max_line_bytes) -> SampleInputs:
         if first and all(value is None for value in values):
             names = _header(cells, width, where)
             width = len(names)
+            if labels is not None:
+                labels.find(names, where)
             continue
+        if labels is not None:
+            labels.take(cells, values, width, where)
         if None in values:
             column = values.index(None) + 1
             hint = (
@@ -138,7 +170,7 @@ def _read(stream, path, n_inputs, max_rows, max_line_bytes) -> SampleInputs:
                     f"{where}, column {column}: {_show(cells[column - 1])} is not "
                     "a finite number"
                 )
-        if not rows.add(values):
+        if not rows.add(values, None if labels is None else labels.index):
             raise ExportError(
                 f"{where}: more values than xlnn.limits.MAX_ARRAY_BYTES allows"
             )
@@ -146,10 +178,60 @@ def _read(stream, path, n_inputs, max_rows, max_line_bytes) -> SampleInputs:
             # Whatever follows is not read, let alone checked: only whether
             # there is more than blank space.
             more = bool(stream.read(4096).strip())
-            return SampleInputs(rows.array(), names, more=more)
+            return _inputs(rows, names, labels, more)
     if not len(rows):
         raise ExportError(f"{path}: no rows of numbers")
-    return SampleInputs(rows.array(), names)
+    return _inputs(rows, names, labels, False)
+
+
+def _inputs(rows, names, labels, more: bool) -> SampleInputs:
+    if labels is None:
+        return SampleInputs(rows.array(), names, more=more)
+    features = names[: labels.index] + names[labels.index + 1 :]
+    return SampleInputs(rows.array(), features, more, tuple(labels.texts))
+
+
+class _Labels:
+    """The column of labels named ``name``: found in the header, taken per row.
+
+    :meth:`take` keeps a row's label and puts 0.0 in its place among the
+    row's values, so that every other check sees the row's true columns;
+    :class:`_Rows` then stores the row without it.
+    """
+
+    def __init__(self, name: str):
+        self.name = name
+        self.index: int | None = None
+        self.texts: list[str] = []
+
+    def find(self, names: tuple[str, ...], where: str) -> None:
+        found = [i for i, header in enumerate(names) if header == self.name]
+        if len(found) != 1:
+            how = "twice" if found else "no column"
+            raise ExportError(
+                f"{where}: the header has {how} named {self.name!r}"
+                + ("" if found else f" (its columns: {_listed(names)})")
+            )
+        self.index = found[0]
+
+    def take(self, cells: list[str], values: list, width: int, where: str) -> None:
+        if self.index is None:
+            raise ExportError(
+                f"{where}: the first line must be a header naming the columns "
+                f"(none of its cells a number), one of them {self.name!r}"
+            )
+        if len(cells) != width:
+            raise ExportError(f"{where}: {len(cells)} cells, the header has {width}")
+        label = cells[self.index]
+        if not label:
+            raise ExportError(f"{where}, column {self.index + 1}: the label is empty")
+        self.texts.append(label)
+        values[self.index] = 0.0
+
+
+def _listed(names: tuple[str, ...], most: int = 8) -> str:
+    shown = ", ".join(_show(name) for name in names[:most])
+    return shown + (f" and {len(names) - most} more" if len(names) > most else "")
 
 
 def _lines(stream, path, max_line_bytes):
@@ -239,8 +321,10 @@ class _Rows:
     def __len__(self) -> int:
         return self.count
 
-    def add(self, row: list[float]) -> bool:
-        """Append ``row``; False when it would pass ``max_cells``."""
+    def add(self, row: list[float], skip: int | None = None) -> bool:
+        """Append ``row`` (without its value at ``skip``); False past ``max_cells``."""
+        if skip is not None:
+            row = row[:skip] + row[skip + 1 :]
         if self.values is None:
             capacity = min(self.max_rows, self.max_cells // max(1, len(row)))
             self.values = np.empty((capacity, len(row)))
@@ -252,3 +336,109 @@ class _Rows:
 
     def array(self) -> np.ndarray:
         return self.values[: self.count]
+
+
+class _Spill:
+    """The rows read so far, written to a :class:`SpilledRows` a chunk at a time.
+
+    It refuses rows past ``max_cells`` values as :class:`_Rows` does, so a
+    file is read or refused alike either way.
+    """
+
+    def __init__(self, max_rows: int, max_cells: int):
+        self.max_rows, self.max_cells = max_rows, max_cells
+        self.rows: SpilledRows | None = None
+        self.capacity = 0
+        self.pending: list[list[float]] = []
+
+    def __len__(self) -> int:
+        return 0 if self.rows is None else len(self.rows) + len(self.pending)
+
+    def add(self, row: list[float], skip: int | None = None) -> bool:
+        if skip is not None:
+            row = row[:skip] + row[skip + 1 :]
+        if self.rows is None:
+            self.capacity = min(self.max_rows, self.max_cells // max(1, len(row)))
+            self.rows = SpilledRows(len(row))
+        if len(self) == self.capacity:
+            return False
+        self.pending.append(row)
+        if len(self.pending) == SpilledRows.CHUNK_ROWS:
+            self._flush()
+        return True
+
+    def _flush(self) -> None:
+        self.rows.extend(np.array(self.pending, dtype=np.float64))
+        self.pending.clear()
+
+    def array(self) -> SpilledRows:
+        self._flush()
+        return self.rows
+
+
+class SpilledRows:
+    """float64 rows of one width in an anonymous temporary file.
+
+    :func:`read` with ``spill`` fills it as the CSV is read; :meth:`chunks`
+    and indexing read it back a chunk of :data:`CHUNK_ROWS` rows at a time,
+    so that the rows are never in memory all at once. The file has no name
+    (:func:`tempfile.TemporaryFile`): it goes when this object does, or
+    when the process dies. It looks enough like a 2-D array for the export
+    (``len``, ``shape``, ``rows[i]``), and ``numpy.asarray`` reads it whole.
+    """
+
+    #: Rows read or written at once: a few hundred kilobytes at 784 values.
+    CHUNK_ROWS = 256
+
+    def __init__(self, width: int):
+        self.width = width
+        self.count = 0
+        self._file = tempfile.TemporaryFile(prefix="xlnn-rows-")
+        self._cached: tuple[int, np.ndarray] | None = None
+
+    def __len__(self) -> int:
+        return self.count
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.count, self.width)
+
+    def extend(self, rows: np.ndarray) -> None:
+        """Append ``rows`` (an array of this width) at the end of the file."""
+        try:
+            self._file.seek(0, os.SEEK_END)
+            self._file.write(np.ascontiguousarray(rows, np.float64).tobytes())
+        except OSError as error:
+            raise ExportError(
+                f"cannot keep the sample rows in the temporary folder "
+                f"{tempfile.gettempdir()}: {error.strerror or error}"
+            ) from None
+        self.count += len(rows)
+
+    def rows(self, start: int, stop: int) -> np.ndarray:
+        """Rows ``start`` to ``stop`` (excluded) as a new array."""
+        start, stop = max(0, start), min(stop, self.count)
+        values = np.empty((max(0, stop - start), self.width))
+        if values.size:
+            self._file.seek(start * self.width * 8)
+            if self._file.readinto(values) != values.nbytes:
+                raise OSError("the temporary file of the sample rows is short")
+        return values
+
+    def chunks(self, size: int = CHUNK_ROWS):
+        """Every row in order, as arrays of at most ``size`` rows."""
+        for start in range(0, self.count, size):
+            yield self.rows(start, start + size)
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        """Row ``i`` (a 1-D array); the rows around it are kept for the next."""
+        i = int(i) + (self.count if i < 0 else 0)
+        if not 0 <= i < self.count:
+            raise IndexError(f"row {i} of {self.count}")
+        start = i - i % self.CHUNK_ROWS
+        if self._cached is None or self._cached[0] != start:
+            self._cached = (start, self.rows(start, start + self.CHUNK_ROWS))
+        return self._cached[1][i - start].copy()
+
+    def __array__(self, dtype=None, copy=None):
+        return self.rows(0, self.count).astype(dtype or np.float64, copy=False)

@@ -22,9 +22,7 @@ NumPy's, empty rows blanks; numbers carry the size of their terms
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -33,10 +31,11 @@ from xlnn.engines import verify
 from xlnn.errors import UserError
 from xlnn.export import accuracy as export_accuracy
 from xlnn.export import readable as export_readable
+from xlnn.export.sources import file_sha256
 from xlnn.functions import catalog
 from xlnn.limits import EXCEL_COLUMNS, EXCEL_ROWS
 from xlnn.model import Affine, Model
-from xlnn.samples import intro
+from xlnn.samples import dimensions, intro, pixel_row, weights_sheet
 from xlnn.sheets import network_layout
 from xlnn.sheets.flavors import Flavor
 from xlnn.sheets.layout import (
@@ -48,9 +47,12 @@ from xlnn.sheets.layout import (
     Chart,
     Check,
     Cursor,
+    Deferred,
     HeatMap,
+    PastLastColumn,
     Series,
     SheetLayout,
+    row_chunks,
 )
 
 #: Rows of the batch sheet unless told otherwise.
@@ -96,8 +98,7 @@ def _feature_names(model: Model) -> list[str]:
 
 
 def _dimensions(model: Model) -> str:
-    widths = [model.n_inputs, *(layer.n_outputs for layer in model.network.layers)]
-    return "-".join(map(str, widths))
+    return dimensions(model.network)
 
 
 @dataclass(frozen=True)
@@ -148,15 +149,20 @@ def _framework_labels(model: Model, framework: np.ndarray) -> list[Label]:
     :attr:`Model.reference_scale`), so their gap is at most twice that.
     """
     labels = _labels(model)
-    ordered = np.sort(framework, axis=1)
-    top = ordered[:, -1]
-    gap = top - ordered[:, -2] if framework.shape[1] > 1 else np.full_like(top, np.inf)
-    allowed = model.reference_tolerance * np.maximum(top, model.reference_scale)
-    near = gap <= 2 * allowed
+    near = _near_ties(model, framework)
     return [
         Label(labels[k], bool(tie))
         for k, tie in zip(np.argmax(framework, axis=1), near, strict=True)
     ]
+
+
+def _near_ties(model: Model, framework: np.ndarray) -> np.ndarray:
+    """Whether each row's top two framework outputs are a near-tie (see above)."""
+    ordered = np.sort(framework, axis=1)
+    top = ordered[:, -1]
+    gap = top - ordered[:, -2] if framework.shape[1] > 1 else np.full_like(top, np.inf)
+    allowed = model.reference_tolerance * np.maximum(top, model.reference_scale)
+    return gap <= 2 * allowed
 
 
 def _set_expected(
@@ -222,7 +228,7 @@ def _dense_available(flavor: Flavor) -> bool:
 
 def _dense_arguments(layer, *, quoted: bool = False) -> str:
     """DENSE's arguments after b: the activation, then its parameter if any."""
-    name = f'"{layer.activation}"' if quoted else layer.activation
+    name = f'"{layer.activation.name}"' if quoted else layer.activation.name
     if layer.parameter is None:
         return name
     if quoted:
@@ -234,13 +240,19 @@ def _dense_arguments(layer, *, quoted: bool = False) -> str:
 
 
 def _weights_sheet(book: BookLayout, model: Model, flavor: Flavor) -> None:
-    sheet = book.sheet("weights")
-    cursor = intro(
-        sheet,
-        f"Weights of the {_dimensions(model)} network",
-        ["Every matrix and bias has a workbook name; the other sheets use them."],
+    weights_sheet(
+        book,
+        model.network,
         flavor,
+        title=f"Weights of the {_dimensions(model)} network",
+        notes=["Every matrix and bias has a workbook name; the other sheets use them."],
+        constants=lambda cursor: _preprocessing_constants(cursor, model),
+        widths=(30, 9),
     )
+
+
+def _preprocessing_constants(cursor: Cursor, model: Model) -> None:
+    """Each preprocessing step's offset and scale, named offset_1, scale_1, ..."""
     for k, step in enumerate(model.preprocessing, start=1):
         if not isinstance(step, Affine):
             cursor.text(_step_caption(step, k) + " (no constants)", "caption")
@@ -250,11 +262,9 @@ def _weights_sheet(book: BookLayout, model: Model, flavor: Flavor) -> None:
             _preprocessing_names(k), (step.offset, step.scale), strict=True
         ):
             cursor.text(f"{name}: {step.label} (editable; named {name})", "caption")
-            book.name(name, cursor.inputs(values[np.newaxis, :], "General"))
+            block = cursor.inputs(values[np.newaxis, :], "General")
+            cursor.sheet.book.name(name, block)
         cursor.skip()
-    for k, layer in enumerate(model.network.layers, start=1):
-        network_layout.place_weights(cursor, layer=layer, k=k)
-    sheet.width(2, 30, 9)
 
 
 # --- the predict sheet ------------------------------------------------------------
@@ -285,13 +295,7 @@ def _input_row(sheet, cursor: Cursor, model: Model, x_values, image):
     cursor.text("x: the image's pixels in one row, read row by row", "caption")
     cursor.headers(names)
     x = cursor.at(1, model.n_inputs)
-    for k in range(model.n_inputs):
-        sheet.put_formula(
-            x.cell(0, k),
-            grid.address(k // width, k % width),
-            expected=x_values[k],
-            number_format="General",
-        )
+    pixel_row(sheet, grid, x, x_values, "General")
     cursor.skip(2)
     return x, cursor
 
@@ -345,68 +349,19 @@ def _predict_sheet(book: BookLayout, model: Model, flavor: Flavor, x_values, ima
     framework = model.framework_predict(x_values[np.newaxis, :])
     exact = model.exact_predict(x_values[np.newaxis, :])
     y = placed.output
-    labels = _labels(model)
     if model.output == "binary":
-        _set_expected(
-            book,
-            y,
-            exact[:, 1:],
-            "output",
-            scale=scales.outputs[:, 1:],
-            framework=framework[:, 1:],
-        )
-        cursor.text("P: the probability of each class", "caption")
-        p = sheet.block(cursor.row, y.col, 1, 2)
-        sheet.put_formula(
-            p.cell(0, 0),
-            f"1-{y.address()}",
-            expected=exact[0, 0],
-            scale=scales.outputs[0, 0],
-            framework=framework[0, 0],
-            number_format=PROBABILITY,
-            output=True,
-            name="p0",
-        )
-        sheet.put_formula(
-            p.cell(0, 1),
-            y.address(),
-            expected=exact[0, 1],
-            scale=scales.outputs[0, 1],
-            framework=framework[0, 1],
-            number_format=PROBABILITY,
-            output=True,
-            name="p1",
-        )
-        sheet.anchor("probabilities", p)
-        cursor.skip(2)
-        y = p
+        y = _binary_probabilities(book, cursor, y, exact, framework, scales.outputs)
     else:
         _set_expected(
             book, y, exact, "output", scale=scales.outputs, framework=framework
         )
     header_row = sheet.block(y.row + 1, y.col, 1, y.cols)
-    sheet.headers(header_row, labels)
+    sheet.headers(header_row, _labels(model))
     sheet.anchor("labels", header_row)
     cursor.row = max(cursor.row, y.row + 3)
     if model.is_classifier:
         _prediction_cell(sheet, model, y, header_row, exact, framework)
-        anchor = (
-            sheet.block(sheet.anchors["image"].last_row + 2, sheet.anchors["image"].col)
-            if image
-            else sheet.block(cursor.row, 2)
-        )
-        sheet.charts.append(
-            Chart(
-                kind="bar",
-                title="Probability of each class",
-                anchor=anchor,
-                categories=header_row,
-                series=(Series(y, "probability"),),
-                y_range=(0, 1),
-                number_format="0.0",
-                legend=False,
-            )
-        )
+        _probability_chart(sheet, y, header_row, below_image=bool(image), cursor=cursor)
     sheet.freeze = sheet.block(2, 1)
     export_readable.fit_widths(sheet)  # issue 12: no ### for values of 10+
     if image:
@@ -417,6 +372,53 @@ def _predict_sheet(book: BookLayout, model: Model, flavor: Flavor, x_values, ima
         sheet.print_area = sheet.block(1, 1, last_row, grid.last_col + 14)
         for row in range(grid.row, grid.last_row + 1):
             sheet.heights[row] = 18  # square pixels in 3.5-character columns
+
+
+def _binary_probabilities(book, cursor: Cursor, y: Block, exact, framework, scales):
+    """A binary classifier's two probabilities from its one output ``y``:
+    1 - y, then y. Returns their block, named probabilities."""
+    sheet = cursor.sheet
+    _set_expected(
+        book, y, exact[:, 1:], "output", scale=scales[:, 1:], framework=framework[:, 1:]
+    )
+    cursor.text("P: the probability of each class", "caption")
+    p = sheet.block(cursor.row, y.col, 1, 2)
+    for j, body in enumerate((f"1-{y.address()}", y.address())):
+        sheet.put_formula(
+            p.cell(0, j),
+            body,
+            expected=exact[0, j],
+            scale=scales[0, j],
+            framework=framework[0, j],
+            number_format=PROBABILITY,
+            output=True,
+            name=f"p{j}",
+        )
+    sheet.anchor("probabilities", p)
+    cursor.skip(2)
+    return p
+
+
+def _probability_chart(sheet, y: Block, labels: Block, *, below_image, cursor):
+    """A bar chart of the probabilities ``y``: below the image if there is
+    one, else at the cursor."""
+    if below_image:
+        grid = sheet.anchors["image"]
+        anchor = sheet.block(grid.last_row + 2, grid.col)
+    else:
+        anchor = sheet.block(cursor.row, 2)
+    sheet.charts.append(
+        Chart(
+            kind="bar",
+            title="Probability of each class",
+            anchor=anchor,
+            categories=labels,
+            series=(Series(y, "probability"),),
+            y_range=(0, 1),
+            number_format="0.0",
+            legend=False,
+        )
+    )
 
 
 def _prediction_cell(sheet, model, y: Block, labels: Block, exact, framework) -> None:
@@ -433,6 +435,117 @@ def _prediction_cell(sheet, model, y: Block, labels: Block, exact, framework) ->
 
 
 # --- the batch sheet -------------------------------------------------------------
+
+#: Rows of the batch the model is run on at once (:class:`_Batch`): small,
+#: so that the memory it takes does not depend on the batch.
+BATCH_CHUNK_ROWS = 256
+
+
+class _Batch:
+    """The batch's samples and what the model makes of them, by chunks of rows.
+
+    The predicted labels (float64's and the framework's, as class indices,
+    with the framework's near-ties) are computed at once: the accuracy and
+    the confusion matrix are counted from them. The values the row blocks'
+    checks hold (each step, layer and output, and their term sizes) are
+    computed only when a check is first read (:class:`_Column`), all in one
+    pass over the samples; an export that is not verified never reads them,
+    so its memory does not grow with the filled rows. ``inputs`` is an array
+    or :class:`xlnn.export.sample_inputs.SpilledRows`, read a chunk at a time.
+    """
+
+    def __init__(self, model: Model, inputs):
+        self.model, self.inputs, self.filled = model, inputs, len(inputs)
+        exact, framework, near = [], [], []
+        for x in row_chunks(inputs, BATCH_CHUNK_ROWS):
+            reference = model.framework_predict(x)
+            exact.append(np.argmax(model.exact_predict(x), axis=1))
+            framework.append(np.argmax(reference, axis=1))
+            near.append(_near_ties(model, reference))
+        self.exact_index = np.concatenate(exact)
+        self.framework_index = np.concatenate(framework)
+        self.near_tie = np.concatenate(near)
+        self._arrays: dict | None = None
+
+    def predicted(self) -> list:
+        """float64's label of each row, as the output headers hold it."""
+        labels = _labels(self.model)
+        return [labels[k] for k in self.exact_index.tolist()]
+
+    def reference(self) -> list:
+        """The framework's label of each row; float64's where it is a near-tie."""
+        labels = _labels(self.model)
+        return [
+            labels[e if tie else f]
+            for e, f, tie in zip(self.exact_index.tolist(),
+                                 self.framework_index.tolist(),
+                                 self.near_tie.tolist(), strict=True)
+        ]  # fmt: skip
+
+    def column(self, key, cols: slice | None = None) -> _Column:
+        """The values under ``key`` (see :meth:`_values`), computed when read."""
+        return _Column(self, key, cols)
+
+    def array(self, key) -> np.ndarray:
+        if key == "labels":
+            labels = _labels(self.model)
+            return np.array([Label(labels[k]) for k in self.exact_index.tolist()],
+                            dtype=object)[:, None]  # fmt: skip
+        if key == "framework labels":
+            labels = _labels(self.model)
+            found = [
+                Label(labels[k], tie)
+                for k, tie in zip(self.framework_index.tolist(),
+                                  self.near_tie.tolist(), strict=True)
+            ]  # fmt: skip
+            return np.array(found, dtype=object)[:, None]
+        if self._arrays is None:
+            self._arrays = self._compute()
+        return self._arrays[key]
+
+    def _compute(self) -> dict:
+        """Every key's values for all the rows, made one chunk at a time."""
+        arrays, start = {}, 0
+        for x in row_chunks(self.inputs, BATCH_CHUNK_ROWS):
+            for key, values in self._values(x).items():
+                if key not in arrays:
+                    arrays[key] = np.empty((self.filled, *values.shape[1:]),
+                                           values.dtype)  # fmt: skip
+                arrays[key][start : start + len(x)] = values
+            start += len(x)
+        return arrays
+
+    def _values(self, x: np.ndarray) -> dict:
+        """The checked values of the rows ``x``, by key."""
+        model = self.model
+        scales = verify.scales(model, x)
+        found, values = {}, x
+        for k, step in enumerate(model.preprocessing, start=1):
+            values = step.apply(values)
+            found["step", k], found["step scale", k] = values, scales.steps[k - 1]
+        layers = model.network.forward(values)
+        for k, (computed, scale) in enumerate(
+            zip(layers, scales.layers, strict=True), start=1
+        ):
+            found["a", k], found["z", k] = computed.a, computed.z
+            found["a scale", k], found["z scale", k] = scale.a, scale.z
+        found["exact"] = model.exact_predict(x)
+        found["framework"] = model.framework_predict(x)
+        found["outputs scale"] = scales.outputs
+        return found
+
+
+@dataclass(frozen=True)
+class _Column(Deferred):
+    """Some columns of a :class:`_Batch`'s values, computed when first read."""
+
+    batch: _Batch
+    key: object
+    cols: slice | None = None
+
+    def array(self) -> np.ndarray:
+        values = self.batch.array(self.key)
+        return values if self.cols is None else values[:, self.cols]
 
 
 @dataclass
@@ -524,11 +637,10 @@ def _batch_inputs(sheet, x: Block, count: Block, x_values) -> _Rows:
     return _Rows(count, filled)
 
 
-def _batch_preprocessing(sheet, columns, rows, model, x, x_values, scales):
-    """Each preprocessing step, a formula per row; returns its last block and values."""
-    source, values = x, x_values
+def _batch_preprocessing(sheet, columns, rows, model, x, batch: _Batch):
+    """Each preprocessing step, a formula per row; returns its last block."""
+    source = x
     for k, step in enumerate(model.preprocessing, start=1):
-        values = step.apply(values)
         target = columns.block(_step_caption(step, k), _feature_names(model))
         _per_row(
             sheet,
@@ -537,17 +649,17 @@ def _batch_preprocessing(sheet, columns, rows, model, x, x_values, scales):
             lambda i, s=source, st=step, kk=k: _step_formula(
                 st, kk, s.row_block(i).ref
             ),
-            values,
-            scale=scales.steps[k - 1],
+            batch.column(("step", k)),
+            scale=batch.column(("step scale", k)),
             number_format=COMPACT,
         )
         source = target
-    return source, values
+    return source
 
 
 def _plain_layer(
-    sheet, columns, rows, flavor, source, outputs, *, k, symbol, layer, computed,
-    scale, z_checks, name,
+    sheet, columns, rows, flavor, source, outputs, *, k, symbol, layer, batch,
+    z_checks, name,
 ):  # fmt: skip
     """One layer in built-in formulas: A = X . W + b, then its activation Z.
 
@@ -563,8 +675,8 @@ def _plain_layer(
         rows,
         a,
         lambda i: f"MMULT({source.row_block(i).ref},{names.weights})+{names.bias}",
-        computed.a,
-        scale=scale.a,
+        batch.column(("a", k)),
+        scale=batch.column(("a scale", k)),
         number_format=COMPACT,
         name=f"A{k}",
     )
@@ -576,7 +688,7 @@ def _plain_layer(
             [f"{symbol.lower()}[{j}]" for j in range(layer.n_outputs)],
         )
     )
-    number_format = PROBABILITY if catalog.get(layer.activation).grouped else COMPACT
+    number_format = PROBABILITY if layer.activation.grouped else COMPACT
     _per_row(
         sheet,
         rows,
@@ -594,8 +706,7 @@ def _plain_layer(
 
 
 def _batch_layers(
-    sheet, columns, rows, model, flavor, source, values, *, outputs, exact,
-    framework, scales,
+    sheet, columns, rows, model, flavor, source, *, outputs, batch: _Batch,
 ):  # fmt: skip
     """Every layer of the batch, a formula per row; returns the last layer's block.
 
@@ -603,18 +714,15 @@ def _batch_layers(
     are computed from it afterwards).
     """
     dense = _dense_available(flavor)
-    layer_values = model.network.forward(values)
     last = len(model.network.layers)
-    for k, (layer, computed, scale) in enumerate(
-        zip(model.network.layers, layer_values, scales.layers, strict=True), start=1
-    ):
+    for k, layer in enumerate(model.network.layers, start=1):
         names = network_layout.layer_names(k)
         symbol = "Y" if k == last else f"Z{k}"
         z_is_output = k == last and model.output != "binary"
         z_checks = {
-            "expected": exact if z_is_output else computed.z,
-            "scale": scales.outputs if z_is_output else scale.z,
-            "framework": framework if z_is_output else None,
+            "expected": batch.column("exact" if z_is_output else ("z", k)),
+            "scale": batch.column("outputs scale" if z_is_output else ("z scale", k)),
+            "framework": batch.column("framework") if z_is_output else None,
         }
         if dense:
             z = (
@@ -641,8 +749,8 @@ def _batch_layers(
         else:
             z = _plain_layer(
                 sheet, columns, rows, flavor, source, outputs if z_is_output else None,
-                k=k, symbol=symbol, layer=layer, computed=computed, scale=scale,
-                z_checks=z_checks, name="output" if z_is_output else symbol,
+                k=k, symbol=symbol, layer=layer, batch=batch, z_checks=z_checks,
+                name="output" if z_is_output else symbol,
             )  # fmt: skip
         source = z
     return source
@@ -669,9 +777,7 @@ def _batch_sheet(
     columns = _Columns(
         sheet, caption_row=caption_row, first=caption_row + 2, rows=n_rows
     )
-    framework = model.framework_predict(x_values)
-    exact = model.exact_predict(x_values)
-    scales = verify.scales(model, x_values)
+    batch = _Batch(model, x_values)
 
     count = columns.block("n", ["n"], width=5)
     label = (
@@ -687,20 +793,18 @@ def _batch_sheet(
     x = columns.block("X: inputs (editable)", _feature_names(model))
     rows = _batch_inputs(sheet, x, count, x_values)
 
-    source, values = _batch_preprocessing(sheet, columns, rows, model, x, x_values,
-                                          scales)  # fmt: skip
-    source = _batch_layers(
-        sheet, columns, rows, model, flavor, source, values,
-        outputs=outputs, exact=exact, framework=framework, scales=scales,
-    )  # fmt: skip
+    source = _batch_preprocessing(sheet, columns, rows, model, x, batch)
+    source = _batch_layers(sheet, columns, rows, model, flavor, source,
+                           outputs=outputs, batch=batch)  # fmt: skip
     if model.output == "binary":
         for j, minus in ((0, "1-"), (1, "")):
+            column = slice(j, j + 1)
             sheet.put_row_formulas(
                 outputs.column_block(j),
                 lambda i, minus=minus: rows.guard(i, f"{minus}{source.address(i)}"),
-                expected=exact[:, j : j + 1],
-                scale=scales.outputs[:, j : j + 1],
-                framework=framework[:, j : j + 1],
+                expected=batch.column("exact", column),
+                scale=batch.column("outputs scale", column),
+                framework=batch.column("framework", column),
                 filled=rows.filled,
                 number_format=PROBABILITY,
                 output=True,
@@ -708,7 +812,7 @@ def _batch_sheet(
             )
     sheet.anchor("outputs", outputs)
     if label is not None:
-        _batch_labels(sheet, model, rows, label, outputs, exact, framework)
+        _batch_labels(sheet, rows, label, outputs, batch)
     if summary:
         truth_block, correct = truth_columns
         export_accuracy.place(
@@ -718,8 +822,8 @@ def _batch_sheet(
             label=label,
             truth=truth_block,
             correct=correct,
-            predicted=_predicted(model, exact),
-            framework=_framework_labels(model, framework),
+            predicted=batch.predicted(),
+            reference=batch.reference(),
         )
     frozen_rows = export_accuracy.freeze_rows(summary, x.row)
     sheet.freeze = sheet.block(x.row if frozen_rows else 1, x.col)
@@ -728,7 +832,7 @@ def _batch_sheet(
                                 last=outputs)  # fmt: skip
 
 
-def _batch_labels(sheet, model, rows, label, outputs, exact, framework) -> None:
+def _batch_labels(sheet, rows, label, outputs, batch: _Batch) -> None:
     """Each filled row's predicted label: the header of its largest output."""
     headers = sheet.block(outputs.row - 1, outputs.col, 1, outputs.cols)
     sheet.put_row_formulas(
@@ -738,8 +842,8 @@ def _batch_labels(sheet, model, rows, label, outputs, exact, framework) -> None:
             f"INDEX({headers.ref},MATCH(MAX({outputs.row_block(i).ref}),"
             f"{outputs.row_block(i).ref},0))",
         ),
-        expected=np.array(_predicted(model, exact), dtype=object)[:, None],
-        framework=np.array(_framework_labels(model, framework), dtype=object)[:, None],
+        expected=batch.column("labels"),
+        framework=batch.column("framework labels"),
         filled=rows.filled,
         number_format="General",
         output=True,
@@ -787,7 +891,7 @@ def _about_sheet(
             str(k),
             str(layer.n_inputs),
             str(layer.n_outputs),
-            catalog.get(layer.activation).label(layer.parameter),
+            layer.activation.label(layer.parameter),
             names.weights,
             names.bias,
         ]
@@ -802,7 +906,7 @@ def _sha256(source) -> str:
     if source is None:
         return "(none)"
     try:
-        return hashlib.sha256(Path(source.path).read_bytes()).hexdigest()
+        return file_sha256(source.path)
     except OSError:
         return "(file not readable)"
 
@@ -821,34 +925,45 @@ def layout(
     status: str = PENDING,
     labels=None,
 ) -> BookLayout:
-    """The export's workbook for ``model``, its batch filled with ``inputs``.
+    """The export's workbook for ``model``, its batch filled with ``inputs``
+    (array-like, or :class:`xlnn.export.sample_inputs.SpilledRows`).
 
     The about sheet's verification cell says ``status``; by default
     :data:`PENDING`, to be replaced with the result (:func:`fill_result`).
     ``labels`` (optional) are the inputs' true labels, one per row, each one
     of the output headers (:mod:`xlnn.export.accuracy`).
     """
-    inputs = np.atleast_2d(np.asarray(inputs, dtype=np.float64))
+    if not hasattr(inputs, "chunks"):  # rows on disk (SpilledRows) stay there
+        inputs = np.atleast_2d(np.asarray(inputs, dtype=np.float64))
     _check_shapes(model, inputs, rows=rows, image=image)
     book = BookLayout()
-    _predict_sheet(book, model, flavor, inputs[0], image)
-    _batch_sheet(book, model, flavor, inputs, rows, truth=labels)
-    _weights_sheet(book, model, flavor)
-    _about_sheet(book, model, flavor, exported_at=exported_at or now(), status=status)
+    try:
+        _predict_sheet(book, model, flavor, inputs[0], image)
+        _batch_sheet(book, model, flavor, inputs, rows, truth=labels)
+        _weights_sheet(book, model, flavor)
+        _about_sheet(
+            book, model, flavor, exported_at=exported_at or now(), status=status
+        )
+    except PastLastColumn as error:
+        _check_fits(book, reached=error.col)  # names the sheet it stopped in
+        raise
     _check_fits(book)
     return book
 
 
-def _check_fits(book: BookLayout) -> None:
-    """Refuse a layout that runs past a worksheet's last row or column."""
+def _check_fits(book: BookLayout, *, reached: int = 0) -> None:
+    """Refuse a layout that runs past a worksheet's last row or column.
+
+    ``reached`` is a column the last sheet reached before its layout stopped.
+    """
     for sheet in book.sheets:
         entries = (*sheet.texts, *sheet.inputs, *sheet.formulas)
         rows = (*sheet.row_inputs, *sheet.row_formulas)
         blocks = [entry.block for entry in (*entries, *rows)]
-        if not blocks:
-            continue
-        last_col = max(block.last_col for block in blocks)
-        last_row = max(block.last_row for block in blocks)
+        last_col = max((block.last_col for block in blocks), default=0)
+        last_row = max((block.last_row for block in blocks), default=0)
+        if sheet is book.sheets[-1]:
+            last_col = max(last_col, reached)
         if last_col > EXCEL_COLUMNS or last_row > EXCEL_ROWS:
             raise ExportError(
                 f"the {sheet.title} sheet needs {last_row:,} rows and {last_col:,} "

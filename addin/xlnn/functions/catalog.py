@@ -3,11 +3,18 @@
 Each :class:`Activation` names its NumPy function (:mod:`xlnn.activations`),
 its Excel function, the help Excel and ``xlnn functions`` show, the caption a
 workbook prints under a layer that uses it, the same computation written with
-Excel's built-in functions only, and whether the activations gallery draws it.
-The Excel functions (:mod:`xlnn.udfs`), the formula flavors
-(:mod:`xlnn.sheets.flavors`), the network description (:mod:`xlnn.network`) and the
-samples all read this table. Adding an activation means adding its NumPy
-function, its tests and one entry here.
+Excel's built-in functions only, whether the activations gallery draws it,
+and what scikit-learn and ONNX call it. The Excel functions
+(:mod:`xlnn.udfs`), the formula flavors (:mod:`xlnn.sheets.flavors`), the
+network description (:mod:`xlnn.network`), the model readers
+(:mod:`xlnn.export.sources`) and the samples all read this table. Adding an
+activation means its NumPy function, its tests and one entry here (the
+steps are listed in docs/design.md, "Adding an activation").
+
+The losses of chapter 4 (:mod:`xlnn.losses`) have a table of their own,
+:data:`LOSS_TABLE`: a loss turns two ranges (outputs and targets) into one
+number, so its Excel function (:mod:`xlnn.udfs`) and its help come from a
+:class:`Loss` entry in the same way.
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from xlnn import activations
+from xlnn import activations, losses
 
 
 @dataclass(frozen=True)
@@ -41,7 +48,10 @@ class Activation:
     (row) at a time. ``caption`` of an activation with a parameter holds
     ``{alpha}`` (and ``{minus_alpha}``) where the value is shown.
     ``python_name`` is the adapter's name in :mod:`xlnn.udfs`, which classic
-    xlwings uses for its VBA wrapper.
+    xlwings uses for its VBA wrapper. ``sklearn_name`` and ``onnx_op`` are
+    what the model formats call it, for :mod:`xlnn.export.sources`:
+    scikit-learn's ``activation`` value, and the ONNX op that computes it
+    alone (empty where the format has none).
     """
 
     name: str
@@ -55,6 +65,8 @@ class Activation:
     parameter: Parameter | None = None
     python_name: str = ""
     plain_note: str = ""
+    sklearn_name: str = ""
+    onnx_op: str = ""
 
     def __post_init__(self):
         if not self.python_name:
@@ -180,6 +192,8 @@ TABLE = (
         caption="sigmoid squashes each sum into (0, 1)",
         plain=_stable_sigmoid,
         plain_note=_SIGMOID_NOTE,
+        sklearn_name="logistic",
+        onnx_op="Sigmoid",
     ),
     Activation(
         name="relu",
@@ -188,6 +202,8 @@ TABLE = (
         help="ReLU: MAX(0, x) for each cell.",
         caption="ReLU keeps positive sums and zeroes the rest",
         plain=lambda r: f"IF({r}>0,{r},0)",
+        sklearn_name="relu",
+        onnx_op="Relu",
     ),
     Activation(
         name="identity",
@@ -197,6 +213,7 @@ TABLE = (
         caption="identity: the output is the sum itself",
         plain=lambda r: r,
         gallery=False,
+        sklearn_name="identity",
     ),
     Activation(
         name="tanh",
@@ -205,6 +222,8 @@ TABLE = (
         help="Hyperbolic tangent of each cell.",
         caption="tanh squashes each sum into (-1, 1)",
         plain=lambda r: f"TANH({r})",
+        sklearn_name="tanh",
+        onnx_op="Tanh",
     ),
     Activation(
         name="leaky_relu",
@@ -216,6 +235,7 @@ TABLE = (
         parameter=Parameter(
             "alpha", 0.01, "Slope for x <= 0 (optional, default 0.01)."
         ),
+        onnx_op="LeakyRelu",
     ),
     Activation(
         name="elu",
@@ -230,6 +250,7 @@ TABLE = (
         parameter=Parameter(
             "alpha", 1.0, "Scale of the negative side (optional, default 1)."
         ),
+        onnx_op="Elu",
     ),
     Activation(
         name="softplus",
@@ -239,6 +260,7 @@ TABLE = (
         caption="softplus is a smooth ReLU, LN(1+EXP(sum))",
         # max(x, 0) + LN(1 + EXP(-|x|)): EXP never overflows.
         plain=lambda r: f"IF({r}>0,{r},0)+LN(1+EXP(-ABS({r})))",
+        onnx_op="Softplus",
     ),
     Activation(
         name="gelu",
@@ -247,6 +269,7 @@ TABLE = (
         help="GELU: x times the normal CDF of x.",
         caption="GELU weighs each sum by the normal CDF of itself",
         plain=lambda r: f"{r}*ERFC(-{r}/SQRT(2))/2",
+        onnx_op="Gelu",  # with approximate="tanh" it is gelu_tanh
     ),
     Activation(
         name="gelu_tanh",
@@ -275,6 +298,7 @@ TABLE = (
         # IF, not MAX/MIN, which would reduce an array formula's range to one.
         plain=lambda r: f"IF({r}<=-3,0,IF({r}>=3,1,{r}/6+0.5))",
         gallery=False,  # read from ONNX; the gallery workbooks stay as they are
+        onnx_op="HardSigmoid",  # its alpha and beta fold into the layer's sums
     ),
     Activation(
         name="softmax",
@@ -286,6 +310,8 @@ TABLE = (
         plain=lambda r: f"EXP({_shifted(r)})/SUM(EXP({_shifted(r)}))",
         grouped=True,
         gallery=False,
+        sklearn_name="softmax",
+        onnx_op="Softmax",
     ),
     Activation(
         name="log_softmax",
@@ -296,6 +322,7 @@ TABLE = (
         plain=lambda r: f"{_shifted(r)}-LN(SUM(EXP({_shifted(r)})))",
         grouped=True,
         gallery=False,
+        onnx_op="LogSoftmax",
     ),
 )
 
@@ -316,3 +343,70 @@ def get(name: str) -> Activation:
 def gallery() -> list[Activation]:
     """The activations the gallery sheet draws, in table order."""
     return [activation for activation in TABLE if activation.gallery]
+
+
+@dataclass(frozen=True)
+class Loss:
+    """One loss of :mod:`xlnn.losses` and its Excel function.
+
+    The Excel function takes ``y`` (the outputs, one sample per row) and ``t``
+    (the targets, or a column of class indices) and returns one number.
+    ``plain`` turns references to ``y`` and one-hot ``t`` (of the same shape,
+    one sample per row) into a formula body computing the loss with Excel's
+    built-in functions (Excel 2010), the mean over the rows.
+    """
+
+    name: str
+    function: Callable
+    excel_name: str
+    help: str
+    plain: Callable[[str, str], str]
+    python_name: str = ""
+
+    def __post_init__(self):
+        if not self.python_name:
+            object.__setattr__(self, "python_name", self.name)
+
+    def formula(self, y: str, t: str) -> str:
+        """The built-in formula body on ``y`` and one-hot ``t``.
+
+        >>> get_loss("cross_entropy_error").formula("A1:J1", "A2:J2")
+        '-SUMPRODUCT(A2:J2,LN(A1:J1+1E-07))/ROWS(A1:J1)'
+        """
+        return self.plain(y, t)
+
+
+#: Every loss, in the order ``xlnn functions`` lists them.
+LOSS_TABLE = (
+    Loss(
+        name="mean_squared_error",
+        function=losses.mean_squared_error,
+        excel_name="MEAN_SQUARED_ERROR",
+        help="Mean squared error: 0.5*SUM((y-t)^2) per sample (row), averaged "
+        "over the rows.",
+        plain=lambda y, t: f"SUMXMY2({y},{t})/2/ROWS({y})",
+    ),
+    Loss(
+        name="cross_entropy_error",
+        function=losses.cross_entropy_error,
+        excel_name="CROSS_ENTROPY_ERROR",
+        help="Cross-entropy error: -SUM(t*LN(y+1E-07)) per sample (row), averaged "
+        "over the rows.",
+        plain=lambda y, t: (
+            f"-SUMPRODUCT({t},LN({y}+{formula_number(losses.DELTA)}))/ROWS({y})"
+        ),
+    ),
+)
+
+#: The loss table by name (``"cross_entropy_error"``).
+LOSSES = {loss.name: loss for loss in LOSS_TABLE}
+
+
+def get_loss(name: str) -> Loss:
+    """The loss called ``name``, or a ValueError listing the known ones."""
+    try:
+        return LOSSES[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown loss {name!r}; choose one of {', '.join(LOSSES)}"
+        ) from None

@@ -27,7 +27,8 @@ an error fills every output cell with that error, and text fills them with
 #VALUE!. The output has the input's shape; a single value in gives a single
 value out, and :func:`to_excel` makes every result a list of rows for xlwings.
 A dense layer (:func:`apply_dense`, DENSE) goes row by row: each row of x is
-one sample, and W and b must hold numbers only.
+one sample, and W and b must hold numbers only. A loss (:func:`apply_loss`)
+gives one cell from two ranges: the first error, or the number.
 No call takes in or gives back more than :data:`MAX_CELLS` cells: a larger
 one is an :class:`ArgumentError`, raised before any cell is read.
 This module knows nothing of activation functions.
@@ -515,7 +516,9 @@ def apply_elementwise(
 
 #: SOFTMAX's ``direction`` argument: which cells form one group.
 DIRECTIONS = {"rows": 1, "columns": 0, "all": None}
-_DIRECTION_ALIASES = {
+#: Other words Excel users type for a direction, accepted as that direction
+#: (refusing "row" for "rows" would only annoy); the help lists them.
+DIRECTION_ALIASES = {
     "row": "rows",
     "column": "columns",
     "col": "columns",
@@ -525,21 +528,32 @@ _DIRECTION_ALIASES = {
 }
 
 
+def _with_aliases(direction: str) -> str:
+    aliases = [f'"{a}"' for a, meant in DIRECTION_ALIASES.items() if meant == direction]
+    return f'"{direction}" (or {", ".join(aliases)})' if aliases else f'"{direction}"'
+
+
+#: Every accepted value, as the function's help and its error message say it:
+#: '"rows" (or "row"), "columns" (or "column", "col", "cols") or "all" (...)'.
+_LISTED = [_with_aliases(direction) for direction in DIRECTIONS]
+DIRECTION_CHOICES = f"{', '.join(_LISTED[:-1])} or {_LISTED[-1]}"
+
+
 def group_axis(direction, shape: tuple[int, int]) -> int | None:
     """Return the axis whose groups ``direction`` names, for a range of ``shape``.
 
-    ``direction`` is ``"rows"``, ``"columns"`` or ``"all"`` (any case; blank or
-    missing means automatic): a single row or column is one group, and a 2-D
-    range is grouped by rows, since each row is one sample.
+    ``direction`` is ``"rows"``, ``"columns"`` or ``"all"``, or one of their
+    :data:`DIRECTION_ALIASES` (any case; blank or missing means automatic): a
+    single row or column is one group, and a 2-D range is grouped by rows,
+    since each row is one sample.
     """
     if direction is None or direction == "" or type(direction).__name__ == "JsNull":
         return None if 1 in shape else DIRECTIONS["rows"]
     key = str(direction).strip().lower() if isinstance(direction, str) else None
-    key = _DIRECTION_ALIASES.get(key, key)
+    key = DIRECTION_ALIASES.get(key, key)
     if key not in DIRECTIONS:
         raise ArgumentError(
-            'direction must be "rows", "columns" or "all", or left out; '
-            f"got {direction!r}"
+            f"direction must be {DIRECTION_CHOICES}, or left out; got {direction!r}"
         )
     return DIRECTIONS[key]
 
@@ -759,3 +773,102 @@ def apply_dense(
         errors = np.broadcast_to(row_errors[:, None], shape)
     blank = np.broadcast_to(blank_rows[:, None], shape)
     return write(result, Cells(zeros, blank, errors))
+
+
+def _loss_targets(y: Cells, t: Cells) -> tuple[bool, bool]:
+    """How ``t`` fits ``y`` for a loss: (one sample?, t holds class indices?).
+
+    A single row or column of ``y`` is one sample, and ``t`` is a row or
+    column of as many cells, or one cell holding its class index. Any other
+    ``y`` is a batch, one sample per row, and ``t`` has its shape or is one
+    column of a class index per row. Anything else is an ArgumentError.
+    """
+    rows, columns = y.values.shape
+    t_rows, t_columns = t.values.shape
+    if rows == 1 or columns == 1:
+        if 1 in (t_rows, t_columns) and t.values.size == y.values.size:
+            return True, False
+        if t.values.size == 1:
+            return True, True
+        raise ArgumentError(
+            f"y is one sample of {y.values.size} values ({_shape_text(y)}), so t "
+            f"must be a row or column of {y.values.size} targets or one cell "
+            f"holding the class index (t is {_shape_text(t)})"
+        )
+    if (t_rows, t_columns) == (rows, columns):
+        return False, False
+    if (t_rows, t_columns) == (rows, 1):
+        return False, True
+    raise ArgumentError(
+        f"y is {_shape_text(y)}, one sample per row, so t must be {rows} x "
+        f"{columns} (the targets, one-hot) or {rows} x 1 (one class index per "
+        f"row), not {_shape_text(t)}"
+    )
+
+
+def apply_loss(function: Callable, y, t, classic: bool = False):
+    """A loss of :mod:`xlnn.losses` on Excel cells: one number, by the cell rules.
+
+    ``function(y, t)`` takes a 1-D ``y`` (one sample) or a 2-D one (a batch,
+    one sample per row) and ``t`` as targets of ``y``'s shape or as class
+    indices (see :func:`_loss_targets` for which ranges fit). Rules:
+
+    - An error in ``y`` or ``t`` is the result: the first in reading order,
+      ``y`` before ``t``; text is #VALUE!.
+    - A sample whose cells, in ``y`` and in ``t``, are all blank takes no
+      part (the mean is over the others); when no sample is left the result
+      is blank. A sample with some blanks is #VALUE!: a missing value is not
+      a zero.
+    - TRUE/FALSE are 1/0; a NaN or inf result is #NUM!.
+
+    Ranges that do not fit each other, a class index that is not a whole
+    number from 0 to ``y``'s columns minus 1 (the function's ``ValueError``)
+    and more than :data:`MAX_CELLS` cells in ``y`` and ``t`` together raise
+    :class:`ArgumentError`.
+    """
+    (y_rows, y_columns), (t_rows, t_columns) = _size(y), _size(t)
+    check_cells(y_rows * y_columns + t_rows * t_columns, "y and t together")
+    y_cells, t_cells = read(y, classic), read(t, classic)
+    one_sample, indices = _loss_targets(y_cells, t_cells)
+    error = _first_error(y_cells) or _first_error(t_cells)
+    if error is not None:
+        return _one_cell(error=error)
+    y_blank, t_blank = y_cells.blank, t_cells.blank
+    if one_sample:  # the whole range is one sample, as one row
+        y_blank, t_blank = y_blank.reshape(1, -1), t_blank.reshape(1, -1)
+    blank_samples = y_blank.all(axis=1) & t_blank.all(axis=1)
+    partly_blank = y_blank.any(axis=1) | t_blank.any(axis=1)
+    if (partly_blank & ~blank_samples).any():
+        return _one_cell(error=VALUE_ERROR)
+    if blank_samples.all():
+        return _one_cell(blank=True)
+    y_values, t_values = y_cells.values, t_cells.values
+    if one_sample:
+        y_values = y_values.reshape(-1)
+        t_values = t_values.reshape(()) if indices else t_values.reshape(-1)
+    else:
+        keep = ~blank_samples
+        y_values, t_values = y_values[keep], t_values[keep]
+    try:
+        result = function(y_values, t_values)
+    except ValueError as problem:  # a class index out of range
+        raise ArgumentError(str(problem)) from None
+    return _one_cell(result)
+
+
+def _one_cell(value: float = 0.0, error: str | None = None, blank: bool = False):
+    """What Excel shows for a one-cell result: ``value``, ``error`` or a blank."""
+    errors = None if error is None else np.array([[error]], dtype=object)
+    shape = (1, 1)
+    return write(
+        np.full(shape, value),
+        Cells(np.zeros(shape), np.full(shape, blank), errors, True),
+    )
+
+
+def _first_error(grid: Cells) -> str | None:
+    """The first error of ``grid`` in reading order (text is #VALUE!), or None."""
+    if grid.errors is None:
+        return None
+    has_error = grid.errors != None  # noqa: E711 (elementwise)
+    return grid.errors.reshape(-1)[int(np.argmax(has_error.reshape(-1)))]

@@ -1,13 +1,18 @@
-"""The sample workbooks: chapter 3 of the book, and a digits classifier.
+"""The sample workbooks: chapter 3 of the book, a digits classifier, and training.
 
-Each sample is a function ``(flavor) -> BookLayout`` describing its sheets;
-:mod:`xlnn.sheets.xlsx_writer` writes them and :mod:`xlnn.samples.build` verifies them.
-Cells are placed by cursor and found by name: no coordinates are spelled out.
+Each sample is a function ``(flavor) -> BookLayout`` describing its sheets
+(:data:`SAMPLES`); :mod:`xlnn.samples.build` writes them as files and
+verifies them, :mod:`xlnn.scripts` writes them into an open workbook. Blocks
+are placed by cursor, below or beside earlier ones, and found again by name;
+the numbers spelled out are mostly columns: widths, print areas, where a
+block starts. The export's sheets (:mod:`xlnn.export.sheets`) share the
+pieces :func:`intro`, :func:`weights_sheet` and :func:`pixel_row`.
 """
 
 from __future__ import annotations
 
-from importlib import resources
+import io
+import pkgutil
 
 import numpy as np
 
@@ -20,6 +25,7 @@ from xlnn.sheets.layout import (
     NUMBER,
     PROBABILITY,
     SHORT,
+    Block,
     BookLayout,
     Chart,
     Cursor,
@@ -74,7 +80,7 @@ def activation_curves(flavor: Flavor) -> BookLayout:
         flavor,
     )
     if not flavor.add_in:
-        cursor.text(catalog.get("sigmoid").plain_note)
+        cursor.text(flavor.formula_note(catalog.get("sigmoid")))
         cursor.skip()
     cursor.headers(["x", *(activation.excel_name for activation in curves)])
     x_values = np.arange(-6.0, 6.0 + 0.25, 0.5)[:, np.newaxis]
@@ -84,10 +90,10 @@ def activation_curves(flavor: Flavor) -> BookLayout:
         columns.append(
             sheet.put_formula(
                 sheet.block(x.row, x.col + k, x.rows, 1),
-                flavor.activation(activation.name, x.ref),
+                flavor.activation(activation, x.ref),
                 expected=activation.function(x_values),
                 name=activation.name,
-                note=flavor.formula_note(activation.name),
+                note=flavor.formula_note(activation),
             )
         )
     sheet.width(2, 2 + len(curves), 11)
@@ -142,10 +148,11 @@ def _step_jump(sheet: SheetLayout, flavor: Flavor, *, row: int, col: int):
     cursor.headers(["x", "STEP"])
     x_values = np.array([[-6.0], [0.0], [0.001], [6.0]])
     x = cursor.inputs(x_values, "0.0##")
+    step = catalog.get("step")
     y = sheet.put_formula(
         sheet.block(x.row, x.col + 1, x.rows, 1),
-        flavor.activation("step", x.ref),
-        expected=catalog.get("step").function(x_values),
+        flavor.activation(step, x.ref),
+        expected=step.function(x_values),
         number_format=SHORT,
         name="step jump",
     )
@@ -156,7 +163,8 @@ def _softmax_example(cursor: Cursor, flavor: Flavor, a_values, caption, naive):
     """a, (the naive formula,) softmax(a) and its sum, labelled in column A."""
     sheet = cursor.sheet
     a_values = np.array([a_values])
-    expected = catalog.get("softmax").function(a_values)
+    softmax = catalog.get("softmax")
+    expected = softmax.function(a_values)
     cursor.text(caption, "caption")
     sheet.text(cursor.at(right=-1), "a")
     a = cursor.inputs(a_values, SHORT)
@@ -180,7 +188,7 @@ def _softmax_example(cursor: Cursor, flavor: Flavor, a_values, caption, naive):
         else "each y is EXP(a) over the sum of all EXP(a)",
     )
     y = cursor.formula(
-        flavor.activation("softmax", a.ref),
+        flavor.activation(softmax, a.ref),
         expected=expected,
         number_format=PROBABILITY,
         output=True,
@@ -262,13 +270,14 @@ def _network_batch_sheet(book: BookLayout, flavor: Flavor) -> None:
     p_col = y.last_col + 2
     sheet.text(sheet.block(caption_row, p_col), "P = softmax(Y), per row", "caption")
     sheet.headers(sheet.block(x.row - 1, p_col, 1, y.cols), ["p[0]", "p[1]"])
+    softmax = catalog.get("softmax")
     network_layout.write_activation(
         sheet,
         flavor=flavor,
-        activation="softmax",
+        activation=softmax,
         source=y,
         target=sheet.block(x.row, p_col, *y.shape),
-        expected=catalog.get("softmax").function(placed.output_values),
+        expected=softmax.function(placed.output_values),
         output=True,
         name="P",
     )
@@ -283,8 +292,11 @@ def _network_batch_sheet(book: BookLayout, flavor: Flavor) -> None:
 
 def load_digits_network() -> tuple[Network, np.ndarray, np.ndarray]:
     """The trained 64-16-10 digits network and its held-out test images."""
-    source = resources.files("xlnn") / "data" / "digits_mlp.npz"
-    with resources.as_file(source) as path, np.load(path) as data:
+    # Read through the package's loader, by the top package's name: "xlnn",
+    # or the private package of the file xlnn lite writes, which carries it.
+    top_package = __name__.partition(".")[0]
+    stored = pkgutil.get_data(top_package, "data/digits_mlp.npz")
+    with np.load(io.BytesIO(stored)) as data:
         network = Network(
             (
                 Dense(data["W1"], data["b1"], "sigmoid"),
@@ -298,7 +310,7 @@ def digits(flavor: Flavor) -> BookLayout:
     """A real classifier of scikit-learn's 8x8 digits, one image and a batch."""
     network, images, labels = load_digits_network()
     book = BookLayout()
-    _weights_sheet(
+    weights_sheet(
         book,
         network,
         flavor,
@@ -314,14 +326,43 @@ def digits(flavor: Flavor) -> BookLayout:
     return book
 
 
-def _weights_sheet(
-    book: BookLayout, network: Network, flavor: Flavor, *, title: str, notes=()
+def weights_sheet(
+    book: BookLayout,
+    network: Network,
+    flavor: Flavor,
+    *,
+    title: str,
+    notes=(),
+    constants=None,
+    widths: tuple[int, float] = (18, 8),
 ) -> None:
+    """The weights sheet: every layer's W and b, editable and named W_1, b_1, ...
+
+    ``constants(cursor)``, if given, places other named inputs above them;
+    ``widths`` is the last column of columns B onwards, and their width.
+    """
     sheet = book.sheet("weights")
     cursor = intro(sheet, title, notes, flavor)
+    if constants is not None:
+        constants(cursor)
     for k, layer in enumerate(network.layers, start=1):
         network_layout.place_weights(cursor, layer=layer, k=k)
-    sheet.width(2, 18, 8)
+    last_col, width = widths
+    sheet.width(2, last_col, width)
+
+
+def pixel_row(sheet: SheetLayout, grid: Block, x: Block, pixels, number_format):
+    """Fill the one-row ``x`` with references to ``grid``'s cells, row by row.
+
+    ``pixels`` are the grid's values in that order, the checks of ``x``.
+    """
+    for k in range(x.cols):
+        sheet.put_formula(
+            x.cell(0, k),
+            grid.address(k // grid.cols, k % grid.cols),
+            expected=pixels[k],
+            number_format=number_format,
+        )
 
 
 def _digit_sheet(book, network: Network, image, flavor: Flavor) -> None:
@@ -386,13 +427,7 @@ def _digit_sheet(book, network: Network, image, flavor: Flavor) -> None:
         "x: the grid's 64 pixels in one row, read row by row (runs far right)",
         "caption",
     )
-    for k in range(64):
-        sheet.put_formula(
-            x.cell(0, k),
-            grid.address(k // 8, k % 8),
-            expected=image[k],
-            number_format=INTEGER,
-        )
+    pixel_row(sheet, grid, x, image, INTEGER)
     sheet.anchor("x", x)
     sheet.width(18, 80, 9)
 
@@ -437,10 +472,31 @@ def _digits_batch_sheet(book, network, images, labels, flavor: Flavor) -> None:
         output_col=probabilities_col,
     )
     y = placed.output
-    predicted = np.argmax(placed.output_values, axis=1)
-    prediction = sheet.block(first, label.col + 1, len(images), 1)
-    correct = sheet.block(first, label.col + 2, len(images), 1)
-    for i in range(len(images)):
+    correct = _predictions(
+        sheet, label, y, placed.output_values, labels, accuracy_row=accuracy_row
+    )
+    sheet.width(2, 4, 10)
+    sheet.width(5, 5, 2)
+    sheet.width(probabilities_col, probabilities_col + 9, 8)
+    sheet.width(probabilities_col + 10, probabilities_col + 10, 2)
+    sheet.width(pixels_col, pixels_col + 63, 4.5)
+    sheet.width(pixels_col + 64, pixels_col + 120, 8)
+    sheet.freeze = sheet.block(first, 2)
+    # The printout shows every result row; the pixels and the hidden layers
+    # continue to the right.
+    sheet.print_area = sheet.block(1, 1, correct.last_row, y.last_col)
+    sheet.repeat_rows = sheet.block(caption_row, 1, first - caption_row, 1)
+
+
+def _predictions(sheet, label: Block, y: Block, probabilities, labels, *, accuracy_row):
+    """Beside each ``label``, the digit ``y`` predicts and whether it is right,
+    shading wrong rows red; the accuracy at ``accuracy_row``. Returns the
+    column of rights."""
+    first, count = label.row, label.rows
+    predicted = np.argmax(probabilities, axis=1)
+    prediction = sheet.block(first, label.col + 1, count, 1)
+    correct = sheet.block(first, label.col + 2, count, 1)
+    for i in range(count):
         row_ref = y.row_block(i).ref
         sheet.put_formula(
             prediction.cell(i),
@@ -460,7 +516,7 @@ def _digits_batch_sheet(book, network, images, labels, flavor: Flavor) -> None:
     # A whole result row turns red where the prediction is wrong.
     sheet.highlights.append(
         Highlight(
-            sheet.block(first, label.col, len(images), 3 + 1 + y.cols),
+            sheet.block(first, label.col, count, 3 + 1 + y.cols),
             f"${column_letter(correct.col)}{first}=0",
         )
     )
@@ -473,17 +529,7 @@ def _digits_batch_sheet(book, network, images, labels, flavor: Flavor) -> None:
         output=True,
         name="accuracy",
     )
-    sheet.width(2, 4, 10)
-    sheet.width(5, 5, 2)
-    sheet.width(probabilities_col, probabilities_col + 9, 8)
-    sheet.width(probabilities_col + 10, probabilities_col + 10, 2)
-    sheet.width(pixels_col, pixels_col + 63, 4.5)
-    sheet.width(pixels_col + 64, pixels_col + 120, 8)
-    sheet.freeze = sheet.block(first, 2)
-    # The printout shows every result row; the pixels and the hidden layers
-    # continue to the right.
-    sheet.print_area = sheet.block(1, 1, correct.last_row, y.last_col)
-    sheet.repeat_rows = sheet.block(caption_row, 1, first - caption_row, 1)
+    return correct
 
 
 # --- any network on a batch --------------------------------------------------
@@ -493,16 +539,16 @@ def network_batch(network: Network, x_values, flavor: Flavor) -> BookLayout:
     """Any network on a batch of inputs: its weights, then every layer per row."""
     x_values = np.atleast_2d(np.asarray(x_values, dtype=np.float64))
     book = BookLayout()
-    _weights_sheet(
+    weights_sheet(
         book,
         network,
         flavor,
-        title=f"Weights of the {'-'.join(map(str, _widths(network)))} network",
+        title=f"Weights of the {dimensions(network)} network",
     )
     sheet = book.sheet("batch")
     cursor = intro(
         sheet,
-        f"A {'-'.join(map(str, _widths(network)))} network on {len(x_values)} inputs",
+        f"A {dimensions(network)} network on {len(x_values)} inputs",
         ["Each row of X is one sample; each block is one formula over all rows."],
         flavor,
     )
@@ -524,8 +570,19 @@ def network_batch(network: Network, x_values, flavor: Flavor) -> BookLayout:
     return book
 
 
-def _widths(network: Network) -> list[int]:
-    return [network.n_inputs, *(layer.n_outputs for layer in network.layers)]
+def dimensions(network: Network) -> str:
+    """The network's widths, input first: ``64-16-10``."""
+    widths = [network.n_inputs, *(layer.n_outputs for layer in network.layers)]
+    return "-".join(map(str, widths))
+
+
+def iris_training(flavor: Flavor) -> BookLayout:
+    """The training sample (:mod:`xlnn.samples.training`)."""
+    # Imported when called: that module lays out its sheets with intro() above,
+    # and the file xlnn lite writes loads it after this one.
+    from xlnn.samples import training
+
+    return training.iris_training(flavor)
 
 
 #: Every sample, by file name stem.
@@ -533,4 +590,5 @@ SAMPLES = {
     "activations": activation_curves,
     "three_layer_network": three_layer_network,
     "digits": digits,
+    "training": iris_training,
 }

@@ -6,7 +6,7 @@ that appears meanwhile, so two builds into one folder never replace each
 other's files). A killed build leaves no half-written file under a final
 name, and the next build into the folder removes its temporary files.
 
-Verifying. All six files are written first. Then each engine recalculates the
+Verifying. All eight files are written first. Then each engine recalculates the
 files of its flavor in one batch: LibreOffice (a program of its own, in a
 background thread) at the same time as ``formulas`` (in this thread). A
 missing, crashing or hanging engine leaves its files "not verified", with the

@@ -23,7 +23,7 @@ from itertools import groupby
 
 from xlnn.errors import UserError
 from xlnn.sheets import styles
-from xlnn.sheets.layout import Block, BookLayout, SheetLayout, column_letter
+from xlnn.sheets.layout import Block, BookLayout, Formula, SheetLayout, column_letter
 
 #: First characters with which Excel reads an entered value as a formula (or,
 #: for ``'``, drops it as the text marker).
@@ -88,7 +88,7 @@ def _write_sheet(worksheet, sheet: SheetLayout, *, spill: bool) -> None:
         block.value = inputs.values.tolist()
         _format(block, "input", inputs.number_format)
     for formula in sheet.formulas:
-        _formula(worksheet, formula.block, f"={formula.body}", spill=spill)
+        _enter(worksheet, formula, spill=spill)
         block = worksheet.range(formula.block.coordinates)
         _format(block, "output" if formula.output else "computed",
                 formula.number_format)  # fmt: skip
@@ -116,18 +116,44 @@ def _write_row_blocks(worksheet, sheet: SheetLayout, *, spill: bool) -> None:
         _format(worksheet.range(block.coordinates), "input", inputs.number_format)
     for rows in sheet.row_formulas:
         for i in range(rows.block.rows):
-            formula = rows.row(i)
-            _formula(worksheet, formula.block, f"={formula.body}", spill=spill)
+            _enter(worksheet, rows.row(i), spill=spill)
         kind = "output" if rows.output else "computed"
         _format(worksheet.range(rows.block.coordinates), kind, rows.number_format)
         if rows.note:
             worksheet.range(rows.block.address()).add_note(rows.note)
 
 
-def _formula(worksheet, block: Block, text: str, *, spill: bool) -> None:
-    if block.shape == (1, 1):
-        worksheet.range(block.address()).formula = text
+def _enter(worksheet, formula: Formula, *, spill: bool) -> None:
+    """A layout's formula: an array over its block unless that is one cell."""
+    block = formula.block
+    array = block.shape != (1, 1)
+    enter_formula(worksheet, block, f"={formula.body}", array=array, spill=spill)
+
+
+def enter_formula(
+    worksheet,
+    block: Block,
+    text: str,
+    *,
+    array: bool,
+    spill: bool,
+    cell_property: str = "formula",
+    replacing: bool = False,
+) -> None:
+    """Enter ``text`` over ``block`` of an xlwings ``worksheet``.
+
+    A single cell takes it through ``cell_property`` (``formula``, or
+    ``formula2`` in COM). An ``array`` goes over the whole block as a legacy
+    array formula (``formula_array``, which every Excel computes), or with
+    ``spill`` into the top-left cell, from where Excel 365 spills it; when
+    ``replacing`` a legacy array there, the block is cleared first, as the
+    old array would stop the spill.
+    """
+    if not array:
+        setattr(worksheet.range(block.address()), cell_property, text)
     elif spill:
+        if replacing:
+            worksheet.range(block.coordinates).clear_contents()
         worksheet.range(block.address()).formula2 = text
     else:
         worksheet.range(block.coordinates).formula_array = text

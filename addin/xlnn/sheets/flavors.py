@@ -15,8 +15,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from xlnn.functions import catalog
-from xlnn.functions.catalog import formula_number
+from xlnn.functions.catalog import Activation, formula_number
 
 
 @dataclass(frozen=True)
@@ -28,10 +27,10 @@ class Flavor:
     shows about it. ``namespace`` is the prefix the runtime puts before the
     add-in's function names (``XLWINGS`` in ``=XLWINGS.SIGMOID(...)``), or
     empty for none. ``vba_names`` calls the functions by the names of classic
-    xlwings' VBA wrappers, which are the Python names (``STEP_FUNCTION``:
-    ``Step`` is a VBA keyword).
-    empty for none. ``binding_help`` is what every sheet says to do when the
-    formulas show ``#NAME?``, one line each (the first one a caption).
+    xlwings' VBA wrappers, their Python names in capitals (``STEP_FUNCTION``:
+    ``Step`` is a VBA keyword). ``binding_help`` is what every sheet says to
+    do when the formulas show ``#NAME?``, one line each (the first one a
+    caption).
     """
 
     name: str
@@ -42,26 +41,42 @@ class Flavor:
     vba_names: bool = False
     binding_help: tuple[str, ...] = ()
 
-    def activation(self, name: str, ref: str, parameter: float | None = None) -> str:
-        """Formula body (no ``=``) applying activation ``name`` to range ``ref``.
+    def activation(
+        self, activation: Activation, ref: str, parameter: float | None = None
+    ) -> str:
+        """Formula body (no ``=``) applying ``activation`` to range ``ref``.
 
         ``parameter`` is the activation's parameter (LEAKY_RELU's alpha), or
         None for its default, which leaves the text as it was without one.
 
-        >>> ADDIN.activation("leaky_relu", "A1:C1", 0.2)
+        >>> from xlnn.functions.catalog import get
+        >>> leaky_relu = get("leaky_relu")
+        >>> ADDIN.activation(leaky_relu, "A1:C1", 0.2)
         'LEAKY_RELU(A1:C1,0.2)'
-        >>> PLAIN.activation("leaky_relu", "A1:C1", 0.2)
+        >>> PLAIN.activation(leaky_relu, "A1:C1", 0.2)
         'IF(A1:C1>0,A1:C1,0.2*A1:C1)'
         """
-        activation = catalog.get(name)
         if not self.add_in:
             return activation.formula(ref, parameter)
         activation.label(parameter)  # refuses a parameter it does not take
-        prefix = f"{self.namespace}." if self.namespace else ""
         function = (
             activation.python_name.upper() if self.vba_names else activation.excel_name
         )
         arguments = ref if parameter is None else f"{ref},{formula_number(parameter)}"
+        return self.call(function, arguments)
+
+    def call(self, function: str, arguments: str) -> str:
+        """Formula body calling the add-in's ``function`` (``DENSE``) as named here.
+
+        The name is prefixed with the namespace, if any; it must be the same
+        for Office.js and classic xlwings' VBA wrapper (all but STEP's are).
+
+        >>> ADDIN.in_namespace("xlwings").call("DENSE", 'A1:B2,W,b,"sigmoid"')
+        'XLWINGS.DENSE(A1:B2,W,b,"sigmoid")'
+        """
+        if not self.add_in:
+            raise ValueError(f"the {self.name} flavor calls no add-in function")
+        prefix = f"{self.namespace}." if self.namespace else ""
         return f"{prefix}{function}({arguments})"
 
     def in_namespace(self, namespace: str) -> Flavor:
@@ -77,17 +92,17 @@ class Flavor:
         """This flavor for classic xlwings: VBA wrapper names, no namespace."""
         return dataclasses.replace(self, namespace="", vba_names=True)
 
-    def formula_note(self, name: str) -> str:
-        """What a reader of this flavor's formula for ``name`` should be told."""
-        return "" if self.add_in else catalog.get(name).plain_note
+    def formula_note(self, activation: Activation) -> str:
+        """What a reader of this flavor's formula for ``activation`` should be told."""
+        return "" if self.add_in else activation.plain_note
 
-    def rows_in_one_formula(self, name: str) -> bool:
-        """Whether one formula can apply ``name`` to several sample rows at once.
+    def rows_in_one_formula(self, activation: Activation) -> bool:
+        """Whether one formula can apply ``activation`` to several sample rows.
 
         Plain Excel has no per-row MAX inside one array formula (BYROW needs
         Excel 365), so plain softmax takes one formula per row.
         """
-        return self.add_in or not catalog.get(name).grouped
+        return self.add_in or not activation.grouped
 
 
 PLAIN = Flavor(

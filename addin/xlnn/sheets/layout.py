@@ -7,8 +7,9 @@ recalculated workbook can be compared cell by cell. It knows neither openpyxl
 nor xlwings: :mod:`xlnn.sheets.xlsx_writer` turns it into a file.
 
 Cells are placed with a :class:`Cursor`, which moves down a sheet as blocks
-are written, and found again by name (:meth:`BookLayout.find`), so neither
-the samples nor their tests spell out coordinates.
+are written, and found again by name (:meth:`BookLayout.find`), so a block's
+coordinates need not be spelled out where it is placed or where a test
+looks for it.
 
 Every computed block is one formula over its exact range: a writer enters it
 as a legacy array formula (or, where dynamic arrays exist, a formula that
@@ -17,10 +18,13 @@ spills from its top-left cell).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from xlnn.limits import EXCEL_COLUMNS
 
 # Number formats.
 NUMBER = "0.000000"
@@ -34,10 +38,26 @@ COMPACT = "0.0000"
 GAP_WIDTH = 2
 
 
+class PastLastColumn(ValueError):
+    """A column beyond XFD, the last of a sheet's 16,384."""
+
+    def __init__(self, col: int):
+        super().__init__(
+            f"column {col:,} is past XFD, the last of a sheet's "
+            f"{EXCEL_COLUMNS:,} columns"
+        )
+        self.col = col
+
+
 def column_letter(col: int) -> str:
-    """Excel's letters for a 1-based column number: 1 -> A, 27 -> AA."""
+    """Excel's letters for a 1-based column number: 1 -> A, 27 -> AA.
+
+    Raises :class:`PastLastColumn` past XFD (16,384), which no sheet has.
+    """
     if col < 1:
         raise ValueError(f"column numbers start at 1, not {col}")
+    if col > EXCEL_COLUMNS:
+        raise PastLastColumn(col)
     letters = ""
     while col > 0:
         col, remainder = divmod(col - 1, 26)
@@ -173,11 +193,14 @@ class RowInputs:
 
     The rows below stay empty cells that look editable (a writer shades them
     without writing a cell each), so a batch of 10,000 rows with 10 samples
-    costs 10 rows of cells, not 10,000.
+    costs 10 rows of cells, not 10,000. ``values`` is a float64 array, or
+    rows read from disk a chunk at a time
+    (:class:`xlnn.export.sample_inputs.SpilledRows`): writers ask for one row at a
+    time, in order.
     """
 
     block: Block
-    values: np.ndarray  # float64, (filled rows, block.cols)
+    values: np.ndarray  # float64, (filled rows, block.cols), or SpilledRows
     number_format: str
 
     @property
@@ -187,6 +210,16 @@ class RowInputs:
     def row_values(self, i: int) -> list[float] | None:
         """Row ``i``'s values, or None when it is one of the empty rows."""
         return self.values[i].tolist() if i < len(self.values) else None
+
+
+def row_chunks(rows, size: int):
+    """The rows of an array or of :class:`~xlnn.export.sample_inputs.SpilledRows`,
+    as arrays of at most ``size`` rows, in order."""
+    if isinstance(rows, np.ndarray):
+        for start in range(0, len(rows), size):
+            yield rows[start : start + size]
+    else:
+        yield from rows.chunks(size)
 
 
 @dataclass(frozen=True)
@@ -289,6 +322,8 @@ class SheetLayout:
     repeat_rows: Block | None = None
     #: Print upright on one page, rather than landscape and as tall as needed.
     one_portrait_page: bool = False
+    #: Print landscape on one page (a wide print area that must stay whole).
+    one_landscape_page: bool = False
 
     def block(self, row: int, col: int, rows: int = 1, cols: int = 1) -> Block:
         return Block(self.title, row, col, rows, cols)
@@ -350,8 +385,18 @@ class SheetLayout:
         return block
 
     def put_row_inputs(self, block: Block, values, number_format: str) -> Block:
-        """Rows of ``block`` filled from the top with ``values``; the rest empty."""
-        values = np.asarray(values, dtype=np.float64).reshape(-1, block.cols)
+        """Rows of ``block`` filled from the top with ``values``; the rest empty.
+
+        ``values`` is array-like, or rows on disk
+        (:class:`~xlnn.export.sample_inputs.SpilledRows`), which are kept as they are.
+        """
+        if hasattr(values, "chunks"):
+            if values.shape[1] != block.cols:
+                raise ValueError(
+                    f"rows of {values.shape[1]} values do not fit {block.coordinates}"
+                )
+        else:
+            values = np.asarray(values, dtype=np.float64).reshape(-1, block.cols)
         if len(values) > block.rows:
             raise ValueError(f"{len(values)} rows do not fit {block.coordinates}")
         self.row_inputs.append(RowInputs(block, values, number_format))
@@ -378,7 +423,9 @@ class SheetLayout:
         rows (as arrays, not one object per cell); every cell of the rows
         below must show ``empty`` (blank by default). That makes two checks,
         the filled rows' and the empty rows' (:func:`blank_check`), whatever
-        the number of rows.
+        the number of rows. A ``expected`` with an ``array()`` method
+        (:class:`Deferred`) makes the filled rows' check a :class:`RowCheck`,
+        whose arrays are computed when first read.
         """
         self.row_formulas.append(RowFormulas(block, body, number_format, output, note))
         top = (
@@ -386,7 +433,9 @@ class SheetLayout:
             if filled
             else None
         )
-        if top is not None:
+        if top is not None and hasattr(expected, "array"):
+            self.book.checks.append(RowCheck(top, name, expected, scale, framework))
+        elif top is not None:
             arrays = [
                 None if values is None else _fit_array(values, top, what)
                 for values, what in (
@@ -436,6 +485,57 @@ def _fit(values, block: Block, what: str = "expected values") -> np.ndarray:
     if values.size != block.rows * block.cols:
         raise ValueError(f"{values.size} {what} do not fit {block.coordinates}")
     return values.reshape(block.shape)
+
+
+class Deferred:
+    """Values computed when first asked for: ``array()`` gives them.
+
+    For the checks of a row block's filled rows (:class:`RowCheck`): a batch
+    of 30,000 rows holds 75 MB of expected values and as much of term sizes,
+    which an export that is not verified never needs.
+    """
+
+    def array(self) -> np.ndarray:  # pragma: no cover - an interface
+        raise NotImplementedError
+
+
+class RowCheck:
+    """A :class:`Check` of a row block's filled rows, its arrays computed on demand.
+
+    ``expected``, ``scale`` and ``framework`` are :class:`Deferred` (or
+    arrays, or None) until read; then they are arrays shaped like ``block``,
+    as a :class:`Check`'s are, and kept. Every reader of a check reads one
+    of these as it reads a Check.
+    """
+
+    def __init__(self, block: Block, name: str, expected, scale=None, framework=None):
+        self.block, self.name = block, name
+        self._sources = {"expected": expected, "scale": scale,
+                         "framework": framework}  # fmt: skip
+
+    def _resolve(self, what: str):
+        source = self._sources[what]
+        if source is None:
+            return None
+        values = source.array() if hasattr(source, "array") else source
+        label = {"expected": "expected values", "scale": "scales",
+                 "framework": "framework values"}[what]  # fmt: skip
+        return _fit_array(values, self.block, label)
+
+    @functools.cached_property
+    def expected(self) -> np.ndarray:
+        return self._resolve("expected")
+
+    @functools.cached_property
+    def scale(self) -> np.ndarray | None:
+        return self._resolve("scale")
+
+    @functools.cached_property
+    def framework(self) -> np.ndarray | None:
+        return self._resolve("framework")
+
+    def __repr__(self) -> str:
+        return f"RowCheck({self.block.qualified_ref}, {self.name!r})"
 
 
 def is_uniform(check: Check) -> bool:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from xlnn.functions import catalog
+from xlnn.functions.catalog import Activation
 from xlnn.network import Dense, LayerValues, Network
 from xlnn.sheets.flavors import Flavor
 from xlnn.sheets.layout import (
@@ -94,7 +95,7 @@ def write_activation(
     sheet: SheetLayout,
     *,
     flavor: Flavor,
-    activation: str,
+    activation: Activation,
     source: Block,
     target: Block,
     expected,
@@ -110,7 +111,7 @@ def write_activation(
     one formula per row (see :meth:`Flavor.rows_in_one_formula`).
     Probabilities (a grouped activation's results) get four decimals.
     """
-    if catalog.get(activation).grouped:
+    if activation.grouped:
         number_format = PROBABILITY
     expected = np.atleast_2d(np.asarray(expected))
     if flavor.rows_in_one_formula(activation) or source.rows == 1:
@@ -173,17 +174,17 @@ def place_layer(
 
 
 def _caption(layer: Dense) -> str:
-    return catalog.get(layer.activation).describe(layer.parameter)
+    return layer.activation.describe(layer.parameter)
 
 
 def applied(layer: Dense, symbol: str) -> str:
     """How a caption writes the layer's activation of ``symbol``: ``relu(a1)``,
     or with its parameter, ``leaky_relu(a1, alpha=0.2)``."""
+    activation = layer.activation
     if layer.parameter is None:
-        return f"{layer.activation}({symbol})"
-    name = catalog.get(layer.activation).parameter.name
+        return f"{activation.name}({symbol})"
     shown = catalog.shown_number(layer.parameter)
-    return f"{layer.activation}({symbol}, {name}={shown})"
+    return f"{activation.name}({symbol}, {activation.parameter.name}={shown})"
 
 
 #: Rows each layer takes in :func:`single_sample`: caption and block for a and z.

@@ -12,7 +12,9 @@ names, file names: strings from a user's file) is a text cell whatever its
 first character (``=``, ``+``, ``-``, ``@``), see :func:`text_value`.
 
 Cells are created with one shared style object per kind of cell: building a
-style per cell was nine tenths of the generation time.
+style per cell was nine tenths of the generation time. That takes openpyxl's
+internals (``Worksheet._cells``, ``Cell._style``), hence its upper bound in
+``pyproject.toml``.
 
 Blocks of many rows (:class:`~xlnn.sheets.layout.RowInputs`,
 :class:`~xlnn.sheets.layout.RowFormulas`) never become openpyxl cells in
@@ -153,7 +155,7 @@ def _write_sheet(worksheet, sheet: SheetLayout) -> None:
         worksheet.print_title_rows = (
             f"{sheet.repeat_rows.row}:{sheet.repeat_rows.last_row}"
         )
-    _page_setup(worksheet, sheet.one_portrait_page)
+    _page_setup(worksheet, sheet)
 
 
 def _put_formula(worksheet, formula: Formula, styles: _Styles) -> None:
@@ -223,8 +225,8 @@ def _row_blocks_as_cells(worksheet, sheet: SheetLayout) -> None:
     styles = _Styles(worksheet)
     for inputs in sheet.row_inputs:
         style = styles.get("input", inputs.number_format)
-        for i, row in enumerate(inputs.values.tolist()):
-            for j, value in enumerate(row):
+        for i in range(inputs.filled):
+            for j, value in enumerate(inputs.row_values(i)):
                 _put(worksheet, inputs.block.row + i, inputs.block.col + j, value,
                      copy.copy(style))  # fmt: skip
     for formulas in sheet.row_formulas:
@@ -232,13 +234,16 @@ def _row_blocks_as_cells(worksheet, sheet: SheetLayout) -> None:
             _put_formula(worksheet, formulas.row(i), styles)
 
 
-def _page_setup(worksheet, one_portrait_page: bool) -> None:
-    """No gridlines; one page wide, and landscape as tall as needed or one page."""
+def _page_setup(worksheet, sheet: SheetLayout) -> None:
+    """No gridlines; one page wide, and landscape as tall as needed, or one page
+    (portrait or landscape)."""
     worksheet.sheet_view.showGridLines = False
     worksheet.sheet_properties.pageSetUpPr.fitToPage = True
     worksheet.page_setup.fitToWidth = 1
-    worksheet.page_setup.fitToHeight = 1 if one_portrait_page else 0
-    worksheet.page_setup.orientation = "portrait" if one_portrait_page else "landscape"
+    one_page = sheet.one_portrait_page or sheet.one_landscape_page
+    worksheet.page_setup.fitToHeight = 1 if one_page else 0
+    portrait = sheet.one_portrait_page
+    worksheet.page_setup.orientation = "portrait" if portrait else "landscape"
     worksheet.print_options.gridLines = False
 
 
@@ -377,9 +382,20 @@ class _FixedTimeZip(zipfile.ZipFile):
 
 def to_bytes(layout: BookLayout) -> bytes:
     """The xlsx file ``layout`` describes, as bytes; the same layout, the same bytes."""
-    workbook = _workbook(layout)
     buffer = io.BytesIO()
-    with _FixedTimeZip(buffer, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
+    write(layout, buffer)
+    return buffer.getvalue()
+
+
+def write(layout: BookLayout, stream) -> None:
+    """Write the xlsx file ``layout`` describes into the binary ``stream``.
+
+    ``stream`` must be seekable (a file, :class:`io.BytesIO`); the bytes are
+    those of :func:`to_bytes`, and the row blocks go to ``stream`` a few rows
+    at a time, so a large batch is never in memory whole.
+    """
+    workbook = _workbook(layout)
+    with _FixedTimeZip(stream, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
         archive.row_blocks = {}
         for number, sheet in enumerate(layout.sheets, start=1):
             blocks = _row_blocks(workbook[sheet.title], sheet)
@@ -388,4 +404,3 @@ def to_bytes(layout: BookLayout) -> bytes:
                 archive.row_blocks[f"xl/worksheets/sheet{number}.xml"] = blocks
         # ExcelWriter, unlike Workbook.save, leaves the modified time alone.
         ExcelWriter(workbook, archive).write_data()
-    return buffer.getvalue()

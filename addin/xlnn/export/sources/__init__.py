@@ -21,13 +21,13 @@ estimator), so the command line can print it and exit 2.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from xlnn.errors import UserError
+from xlnn.errors import UserError, install_hint
 from xlnn.model import Model
 
-__all__ = ["SourceError", "read", "file_sha256", "READERS"]
+__all__ = ["SourceError", "read", "sha256", "file_sha256", "READERS"]
 
 
 class SourceError(UserError, ValueError):
@@ -38,13 +38,19 @@ class SourceError(UserError, ValueError):
 READERS = {".npz": "npz", ".pkl": "pickle", ".pickle": "pickle", ".onnx": "onnx"}
 
 
-def file_sha256(path: str | Path) -> str:
-    """The SHA-256 of a file's bytes, as 64 hexadecimal digits."""
+def sha256(chunks: Iterable[bytes]) -> str:
+    """The SHA-256 of the bytes of ``chunks`` one after another, as 64
+    hexadecimal digits: how the about sheet identifies a model's source."""
     digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
+    for chunk in chunks:
+        digest.update(chunk)
     return digest.hexdigest()
+
+
+def file_sha256(path: str | Path) -> str:
+    """The SHA-256 of a file's bytes, read a MiB at a time."""
+    with open(path, "rb") as stream:
+        return sha256(iter(lambda: stream.read(1 << 20), b""))
 
 
 def read(path: str | Path, *, activations: Sequence[str] | None = None) -> Model:
@@ -93,8 +99,7 @@ def _read_onnx(path: Path, activations: Sequence[str] | None) -> Model:
         if error.name not in ("xlnn.export.sources.onnx_source", "onnx"):
             raise
         raise SourceError(
-            f"{path.name}: reading ONNX needs the onnx package "
-            "(pip install 'xlnn[onnx]')"
+            f"{path.name}: reading ONNX needs the onnx package: {install_hint('onnx')}"
             if error.name == "onnx"
             else f"{path.name}: this xlnn has no ONNX reader"
         ) from None

@@ -11,11 +11,17 @@ The activations, one catalog name per layer, come from the caller's list
 is what the user typed for this export, and lets them correct a file without
 rewriting it.
 
-A ``softmax`` last layer makes a classifier whose classes are ``0..n-1``;
-anything else gives plain values. NumPy is the framework, so the model's
-reference is its own NumPy forward pass. Only the arrays used are read, with
-their declared sizes checked first (:func:`read_used_arrays`, with the bounds
-of :mod:`xlnn.limits`), and never with pickle: an ``.npz`` never runs code.
+A ``softmax`` last layer makes a classifier. Its classes are the file's
+``classes`` array when it has one (as ``xlnn train`` writes it: one label per
+output, numbers or strings; a whole number such as ``7.0`` is the class
+``7``), else ``0..n-1``; anything else gives plain values (and a ``classes``
+array is ignored). Labels that are strings come from a user's file: the
+workbook writers enter them as text, never as formulas.
+
+NumPy is the framework, so the model's reference is its own NumPy forward
+pass. Only the arrays used are read, with their declared sizes checked first
+(:func:`read_used_arrays`, with the bounds of :mod:`xlnn.limits`), and never
+with pickle: an ``.npz`` never runs code.
 """
 
 from __future__ import annotations
@@ -53,12 +59,21 @@ def read(path: str | Path, *, activations: Sequence[str] | None = None) -> Model
     if activations is None and "activations" in arrays:
         activations = _names_in_file(arrays["activations"], where)
     network = network_from_arrays(arrays, activations, where=where)
-    return model_of(network, Source(str(path), "npz", file_sha256(path)))
+    source = Source(str(path), "npz", file_sha256(path))
+    if "classes" in arrays and network.layers[-1].activation.name == "softmax":
+        classes = class_labels(arrays["classes"], network.layers[-1].n_outputs, where)
+        return model_of(network, source, classes=classes)
+    return model_of(network, source)
+
+
+#: The arrays besides the layers' that xlnn reads.
+_OTHER_USED = ("activations", "classes")
 
 
 def is_used(name: str) -> bool:
-    """Whether xlnn reads the array ``name`` (``W<k>``, ``b<k>``, ``activations``)."""
-    return name == "activations" or _LAYER_ARRAY.fullmatch(name) is not None
+    """Whether xlnn reads the array ``name`` (``W<k>``, ``b<k>``, ``activations``,
+    ``classes``)."""
+    return name in _OTHER_USED or _LAYER_ARRAY.fullmatch(name) is not None
 
 
 #: What zipfile raises on a damaged or unsupported archive or member: bad
@@ -224,17 +239,74 @@ def network_from_arrays(
     return Network(tuple(layers))
 
 
-def model_of(network: Network, source: Source) -> Model:
-    """A softmax network is a classifier of classes ``0..n-1``; others give values."""
+def model_of(network: Network, source: Source, classes: tuple | None = None) -> Model:
+    """A softmax network is a classifier of ``classes`` (by default ``0..n-1``);
+    others give values."""
     last = network.layers[-1]
-    if last.activation == "softmax":
+    if last.activation.name == "softmax":
         return Model(
             network,
             output="probabilities",
-            classes=tuple(range(last.n_outputs)),
+            classes=tuple(range(last.n_outputs)) if classes is None else classes,
             source=source,
         )
     return Model(network, output="values", source=source)
+
+
+def class_labels(array: np.ndarray, n_outputs: int, where: str) -> tuple:
+    """The ``classes`` array of a file as labels: one per output, all different.
+
+    Strings stay strings (bytes must be UTF-8); numbers must be finite, and a
+    whole number is an ``int`` (``xlnn train`` writes ``7.0`` for the class 7).
+    Its size was checked before it was read (:func:`read_used_arrays`).
+
+    >>> class_labels(np.array([3.0, 7.0, 0.5]), 3, "m.npz")
+    (3, 7, 0.5)
+    >>> class_labels(np.array(["cat", "dog"]), 2, "m.npz")
+    ('cat', 'dog')
+    """
+    if array.ndim != 1 or array.dtype.kind not in "iufUS":
+        raise SourceError(
+            f"{where}: the 'classes' array must be a 1-D array of numbers or "
+            f"strings, one label per output, not {array.dtype} of shape "
+            f"{_shape(array)}"
+        )
+    if len(array) != n_outputs:
+        raise SourceError(
+            f"{where}: the 'classes' array has {len(array)} labels, but the last "
+            f"layer has {n_outputs} outputs"
+        )
+    if array.dtype.kind in "iuf":
+        labels = tuple(_class_number(value) for value in _numeric_classes(array, where))
+    else:
+        labels = tuple(_class_text(item, where) for item in array.tolist())
+    repeated = next((label for label in labels if labels.count(label) > 1), None)
+    if repeated is not None:
+        raise SourceError(f"{where}: the 'classes' array names {repeated!r} twice")
+    return labels
+
+
+def _numeric_classes(array: np.ndarray, where: str) -> list:
+    if not np.isfinite(array.astype(np.float64)).all():
+        raise SourceError(f"{where}: the 'classes' array holds NaN or infinite values")
+    return array.tolist()
+
+
+def _class_number(value):
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _class_text(item, where: str) -> str:
+    if not isinstance(item, bytes):
+        return str(item)
+    try:
+        return item.decode("utf-8")
+    except UnicodeDecodeError:
+        raise SourceError(
+            f"{where}: the 'classes' array holds bytes that are not UTF-8 text"
+        ) from None
 
 
 def _layer_numbers(arrays: Mapping[str, np.ndarray], where: str) -> list[int]:

@@ -68,7 +68,6 @@ parse is a one-line :class:`SourceError`.
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections import Counter
 from collections.abc import Callable
@@ -78,8 +77,8 @@ from pathlib import Path, PurePath
 import numpy as np
 
 from xlnn import limits
-from xlnn.errors import UserError
-from xlnn.export.sources import SourceError
+from xlnn.errors import UserError, install_hint
+from xlnn.export.sources import SourceError, sha256
 from xlnn.functions import catalog
 from xlnn.model import (
     FLOAT32_TOLERANCE,
@@ -96,10 +95,18 @@ class UnsupportedModel(SourceError):
     """The ONNX graph holds something xlnn cannot lay out in cells."""
 
 
+#: The ops that compute a catalog activation alone (its ``onnx_op``), and
+#: the activation's name.
+ACTIVATION_OPS = {
+    activation.onnx_op: activation.name
+    for activation in catalog.TABLE
+    if activation.onnx_op
+}
+
 #: The ops xlnn reads, named in every refusal.
 SUPPORTED = (
-    "Gemm, MatMul, Add, Sub, Mul, Div, BatchNormalization, Relu, Sigmoid, Tanh, "
-    "Softmax, LogSoftmax, LeakyRelu, Elu, Softplus, Gelu, HardSigmoid, "
+    "Gemm, MatMul, Add, Sub, Mul, Div, BatchNormalization, "
+    f"{', '.join(ACTIVATION_OPS)}, "
     "activations written out of Erf, Tanh, Pow, Neg, Exp, Log, Sqrt, Abs, "
     "Reciprocal, Max, Min, Greater, Less, Where; Identity, Dropout, Flatten, "
     "Reshape, Shape, Gather, Unsqueeze, Slice, Concat, Cast, Constant, ArgMax, "
@@ -257,7 +264,7 @@ def read(path) -> Model:
     except OSError as error:
         raise SourceError(f"{path}: {error.strerror or error}") from None
     proto = _parse(data, path.name)
-    source = Source(str(path), "onnx", hashlib.sha256(data).hexdigest())
+    source = Source(str(path), "onnx", sha256([data]))
     return _from_proto(proto, path.parent, source, path.name)
 
 
@@ -281,7 +288,7 @@ def from_proto(proto, *, path=None) -> Model:
     copy.CopyFrom(proto)
     folder = Path(path).parent if path is not None else None
     name = Path(path).name if path is not None else "ModelProto"
-    digest = hashlib.sha256(proto.SerializeToString()).hexdigest()
+    digest = sha256([proto.SerializeToString()])
     source = Source(str(path) if path is not None else "<ModelProto>", "onnx", digest)
     return _from_proto(copy, folder, source, name)
 
@@ -827,18 +834,11 @@ _MANY = {
     "LessOrEqual": np.less_equal,
     "Where": lambda c, a, b: np.where(np.asarray(c, bool), a, b),
 }
-#: Single ops that name their activation (and xlnn's name for it).
-_NAMED = {
-    "Relu": "relu",
-    "Sigmoid": "sigmoid",
-    "Tanh": "tanh",
-    "Softplus": "softplus",
-    "LeakyRelu": "leaky_relu",
-    "Elu": "elu",
-}
-
-#: Ops that close a layer on their own when they are its sums' one consumer.
-_DIRECT = (*_NAMED, "Gelu", "HardSigmoid")
+#: Ops that close a layer on their own when they are its sums' one consumer:
+#: the elementwise activation ops (Softmax and LogSoftmax go to _softmax).
+_DIRECT = tuple(
+    op for op, name in ACTIVATION_OPS.items() if not catalog.get(name).grouped
+)
 
 
 def _elementwise(node, args, attrs, context):
@@ -936,7 +936,7 @@ def _is_complement(args) -> bool:
         and path.pending is None
         and path.carry is None
         and bool(path.layers)
-        and path.layers[-1].activation == "sigmoid"
+        and path.layers[-1].activation.name == "sigmoid"
         and path.width == 1
         and bool(np.all(one == 1))
     )
@@ -1049,23 +1049,14 @@ def _activation(node, path: _Path, attrs) -> _Path:
     op = node.op_type
     if op == "HardSigmoid":
         return _hard_sigmoid(node, path, attrs)
-    if op == "Gelu":
-        tanh = attrs.get("approximate", "none") == "tanh"
-        return _close_layer(
-            node, path, _catalog_name(node, "gelu_tanh" if tanh else "gelu")
-        )
+    if op == "Gelu" and attrs.get("approximate", "none") == "tanh":
+        if "gelu_tanh" not in catalog.ACTIVATIONS:
+            raise _refuse(node, "this xlnn has no gelu_tanh activation")
+        return _close_layer(node, path, "gelu_tanh")
     parameter = None
-    if op in ("LeakyRelu", "Elu"):
+    if op in ("LeakyRelu", "Elu"):  # ONNX's default alphas
         parameter = _alpha(attrs, 0.01 if op == "LeakyRelu" else 1.0)
-    return _close_layer(node, path, _NAMED[op], parameter=parameter)
-
-
-def _catalog_name(node, name: str) -> str:
-    try:
-        catalog.get(name)
-    except ValueError:
-        raise _refuse(node, f"this xlnn has no {name} activation") from None
-    return name
+    return _close_layer(node, path, ACTIVATION_OPS[op], parameter=parameter)
 
 
 def _softmax(node, args, attrs, context):
@@ -1075,8 +1066,7 @@ def _softmax(node, args, attrs, context):
     # Before opset 13 the default axis is 1; on a 2-D batch both are the last.
     if attrs.get("axis", -1) not in (1, -1):
         raise _refuse(node, "softmax must run over the last axis of a 2-D batch")
-    name = "softmax" if node.op_type == "Softmax" else "log_softmax"
-    return [_close_layer(node, path, name)]
+    return [_close_layer(node, path, ACTIVATION_OPS[node.op_type])]
 
 
 def _close_layer(node, path: _Path, activation: str, pending=None, parameter=None):
@@ -1379,9 +1369,9 @@ def _output_kind(path: _Path, outputs, network: Network) -> tuple[str, tuple | N
         return ("binary" if path.binary else "probabilities"), classes
     if path.binary:
         return "binary", (0, 1)
-    if last.activation == "softmax":
+    if last.activation.name == "softmax":
         return "probabilities", tuple(range(last.n_outputs))
-    if last.activation == "sigmoid" and last.n_outputs == 1:
+    if last.activation.name == "sigmoid" and last.n_outputs == 1:
         return "binary", (0, 1)
     return "values", None
 
@@ -1472,7 +1462,7 @@ def _session(data: bytes):
         import onnxruntime
     except ImportError:  # pragma: no cover - depends on the install
         raise SourceError(
-            "verifying an ONNX model needs onnxruntime: pip install 'xlnn[onnx]'"
+            f"verifying an ONNX model needs onnxruntime: {install_hint('onnx')}"
         ) from None
     return onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"])
 

@@ -18,24 +18,22 @@ float64 to about 1e-7, not 1e-9.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import warnings
 from collections.abc import Sequence
 
 import numpy as np
 
-from xlnn.export.sources import SourceError
+from xlnn.export.sources import SourceError, sha256
+from xlnn.functions import catalog
 from xlnn.model import Affine, Model, Source
 from xlnn.network import Dense, Network
 
 #: scikit-learn's activation names (``ACTIVATIONS`` in
 #: sklearn/neural_network/_base.py) -> xlnn catalog names.
 ACTIVATION_NAMES = {
-    "identity": "identity",
-    "logistic": "sigmoid",
-    "tanh": "tanh",
-    "relu": "relu",
-    "softmax": "softmax",
+    activation.sklearn_name: activation.name
+    for activation in catalog.TABLE
+    if activation.sklearn_name
 }
 
 
@@ -225,11 +223,11 @@ def _parameters_sha256(mlp) -> str:
 
     An estimator in memory has no file, so this identifies its parameters.
     """
-    digest = hashlib.sha256()
-    for weights, bias in zip(mlp.coefs_, mlp.intercepts_, strict=True):
-        for array in (weights, bias):
-            digest.update(np.ascontiguousarray(array, np.float64).tobytes())
-    return digest.hexdigest()
+    return sha256(
+        np.ascontiguousarray(array, np.float64).tobytes()
+        for weights, bias in zip(mlp.coefs_, mlp.intercepts_, strict=True)
+        for array in (weights, bias)
+    )
 
 
 def _describe(estimator) -> str:
