@@ -94,6 +94,24 @@ def render_once():
     return render
 
 
+@pytest.fixture(scope="session")
+def lite_text() -> str:
+    """The file ``xlnn lite`` writes, made once a run (0.1 to 0.3 s a time)."""
+    from xlnn.excel import lite
+
+    return lite.paste_file()
+
+
+@pytest.fixture
+def lite_made_once(monkeypatch, lite_text):
+    """``xlnn lite`` writes the file made once a run, for the tests of how the
+    command writes it: the file is the same every time (a test in test_lite
+    makes it twice), and what is in it is checked on its own."""
+    from xlnn.excel import lite
+
+    monkeypatch.setattr(lite, "paste_file", lambda: lite_text)
+
+
 def pytest_collection_modifyitems(items):
     """Every test that needs LibreOffice is an ``engine`` test, marked or not."""
     for item in items:

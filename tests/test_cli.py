@@ -11,6 +11,7 @@ way, a full or read-only disk, a LibreOffice stand-in that hangs or crashes.
 from __future__ import annotations
 
 import inspect
+import json
 import os
 import re
 import shutil
@@ -304,11 +305,12 @@ needs_namespaces = pytest.mark.skipif(
 )
 
 
-#: ``xlnn``'s main with stand-ins of the samples' sizes (about 10 KB, the
-#: digits 170 KB): the disk tests check the writing, not what is written, and
-#: rendering the real digits would double their cost.
+#: ``xlnn``'s main once for each command line given (JSON), each one's exit
+#: code and stderr printed as JSON, with stand-ins of the samples' sizes (about
+#: 10 KB, the digits 170 KB): the disk tests check the writing, not what is
+#: written, and rendering the real digits would double their cost.
 SIZED_STAND_INS = """
-import sys
+import contextlib, io, json, sys
 from xlnn import cli
 from xlnn.samples import build
 
@@ -317,37 +319,63 @@ def render(sample, flavor):
     return build.Rendered(b"PK" + bytes(size), [], ["s"])
 
 build._render = render
-sys.exit(cli.main(sys.argv[1:]))
+done = []
+for argv in json.loads(sys.argv[1]):
+    with contextlib.redirect_stderr(io.StringIO()) as stderr:
+        done.append([cli.main(argv), stderr.getvalue()])
+print(json.dumps(done))
 """
 
 
-def build_on_tmpfs(disk: Path, options: str, out: Path) -> subprocess.CompletedProcess:
-    """``xlnn build --out out --no-verify`` with a tmpfs mounted at ``disk``.
+@pytest.fixture(scope="module")
+def disk_builds(
+    tmp_path_factory,
+) -> dict[str, tuple[Path, subprocess.CompletedProcess]]:
+    """``xlnn build --out OUT --no-verify`` on a full disk and on a read-only one.
 
-    The mount exists only in a private namespace and ends with the build.
+    A 64 KiB tmpfs and a read-only one are mounted in a private namespace,
+    which ends with the one Python that runs the three builds: into the full
+    disk, into the read-only disk itself, and into a new folder on it.
     """
-    disk.mkdir()
-    script = f'mount -t tmpfs -o {options} tmpfs "$1" && shift && exec "$@"'
-    command = [sys.executable, "-c", SIZED_STAND_INS]
-    return subprocess.run(
-        ["unshare", "-rm", "sh", "-c", script, "sh", str(disk), *command]
-        + ["build", "--out", str(out), "--no-verify"],
+    root = tmp_path_factory.mktemp("disks")
+    full, read_only = root / "full", root / "read-only"
+    full.mkdir()
+    read_only.mkdir()
+    outs = {
+        "full": full / "out",
+        "read-only": read_only,
+        "read-only/new": read_only / "new",
+    }
+    commands = [["build", "--out", str(out), "--no-verify"] for out in outs.values()]
+    script = (
+        'mount -t tmpfs -o size=64k tmpfs "$1" && '
+        'mount -t tmpfs -o ro,size=64k tmpfs "$2" && shift 2 && exec "$@"'
+    )
+    ran = subprocess.run(
+        ["unshare", "-rm", "sh", "-c", script, "sh", str(full), str(read_only)]
+        + [sys.executable, "-c", SIZED_STAND_INS, json.dumps(commands)],
         capture_output=True,
         text=True,
         env=user_environment(),
         timeout=120,
         check=False,
     )
+    assert ran.returncode == 0, ran.stderr
+    return {
+        name: (out, subprocess.CompletedProcess(command, code, "", stderr))
+        for (name, out), command, (code, stderr) in zip(
+            outs.items(), commands, json.loads(ran.stdout), strict=True
+        )
+    }
 
 
 @needs_namespaces
-def test_a_full_disk_exits_2_naming_the_file_and_keeps_what_was_written(tmp_path):
-    disk = tmp_path / "disk"
+def test_a_full_disk_exits_2_naming_the_file_and_keeps_what_was_written(disk_builds):
     # 64 KiB: the two small samples fit, the digits workbooks (~170 KB) do not.
-    done = build_on_tmpfs(disk, "size=64k", disk / "out")
+    out, done = disk_builds["full"]
     assert done.returncode == 2
     assert re.fullmatch(
-        rf"xlnn build: {re.escape(str(disk))}/out/digits_\w+\.xlsx: No space left "
+        rf"xlnn build: {re.escape(str(out))}/digits_\w+\.xlsx: No space left "
         rf"on device \(4 of {len(NAMES)} workbooks were written before this\)",
         one_line_error(done),
     ), done.stderr
@@ -356,11 +384,9 @@ def test_a_full_disk_exits_2_naming_the_file_and_keeps_what_was_written(tmp_path
 
 
 @needs_namespaces
-@pytest.mark.parametrize("sub", ["", "new"])
-def test_a_read_only_disk_exits_2_with_one_line(tmp_path, sub):
-    disk = tmp_path / "disk"
-    out = disk / sub if sub else disk
-    done = build_on_tmpfs(disk, "ro,size=64k", out)
+@pytest.mark.parametrize("where", ["read-only", "read-only/new"])
+def test_a_read_only_disk_exits_2_with_one_line(disk_builds, where):
+    out, done = disk_builds[where]
     assert done.returncode == 2
     line = one_line_error(done)
     assert line.startswith(f"xlnn build: {out}") and "Read-only file system" in line

@@ -193,7 +193,9 @@ def test_an_unreadable_model_is_one_line_and_exit_2(export_cli, npz, tmp_path):
     assert one_line_error(done).startswith(f"xlnn export: {npz}: Permission denied")
 
 
-def test_every_user_error_is_one_line_whatever_the_command(tmp_path, capsys):
+def test_every_user_error_is_one_line_whatever_the_command(
+    lite_made_once, tmp_path, capsys
+):
     blocker = tmp_path / "file"
     blocker.write_text("x")
     assert cli.main(["lite", "--out", str(blocker / "main.py")]) == 2
@@ -202,7 +204,7 @@ def test_every_user_error_is_one_line_whatever_the_command(tmp_path, capsys):
     )
 
 
-def test_lite_force_refuses_a_fifo(tmp_path, capsys):
+def test_lite_force_refuses_a_fifo(lite_made_once, tmp_path, capsys):
     fifo = tmp_path / "main.py"
     os.mkfifo(fifo)
     assert cli.main(["lite", "--out", str(fifo), "--force"]) == 2

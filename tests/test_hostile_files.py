@@ -5,12 +5,14 @@ either reads it or raises its one-line user error: never another exception,
 never a crash, and never memory that the file merely declares. The cases a
 user measured are run one by one; the fuzz tests (fixed seeds) truncate,
 bit-flip and randomize valid files. What could crash the process or allocate
-gigabytes runs in a subprocess whose exit status, stderr and peak memory
-(``os.wait4``) are checked.
+gigabytes runs in a process of its own whose exit status, stderr and peak
+memory (``os.wait4``) are checked: a fresh interpreter for the controls, a
+child forked from one that has imported xlnn for the cases.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import struct
@@ -80,10 +82,82 @@ def test_the_peak_memory_measure_sees_an_allocation(tmp_path):
     assert code == 0 and peak < 50
 
 
-def _export(model: Path, tmp_path: Path, *extra: str) -> tuple[int, str, float]:
+#: Imports xlnn once; then, for each request (a JSON line: the folder to run
+#: in, and argv for ``xlnn`` or Python code with its sys.argv), forks a child
+#: that runs it and prints the child's exit status, stderr and peak resident
+#: memory (KB). A new ``python -m xlnn`` spends 0.4 s of CPU on imports; a
+#: fork, a few ms. The child's peak counts what it shares with this parent:
+#: xlnn and its libraries, as in any process that runs xlnn (about 70 MB).
+_FORKER = """
+import json, os, sys, traceback
+from xlnn import cli
+from xlnn.export import sample_inputs, sources
+
+for line in sys.stdin:
+    request = json.loads(line)
+    read, write = os.pipe()
+    sys.stdout.flush()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read)
+        os.dup2(write, 2)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+        os.chdir(request["cwd"])
+        try:
+            if "xlnn" in request:
+                code = cli.main(request["xlnn"])
+            else:
+                sys.argv = ["-c", *request["args"]]
+                exec(request["code"], {"__name__": "__main__"})
+                code = 0
+        except SystemExit as exit:
+            code = exit.code if isinstance(exit.code, int) else exit.code is not None
+        except BaseException:
+            traceback.print_exc()
+            code = 1
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    os.close(write)
+    with os.fdopen(read, errors="replace") as pipe:
+        stderr = pipe.read()
+    _, status, usage = os.wait4(pid, 0)
+    result = [os.waitstatus_to_exitcode(status), stderr, usage.ru_maxrss]
+    print(json.dumps(result), flush=True)
+"""
+
+
+@pytest.fixture(scope="module")
+def forked():
+    """Run ``xlnn ARGS`` (or Python code) in a child of :data:`_FORKER`.
+
+    Returns its exit status, stderr and peak resident memory (MB).
+    """
+    forker = subprocess.Popen(
+        [sys.executable, "-c", _FORKER],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ADDIN)},
+    )
+
+    def run(cwd: Path, *xlnn: str, code: str = "", args=()) -> tuple[int, str, float]:
+        request = {"cwd": str(cwd)}
+        request.update({"xlnn": xlnn} if xlnn else {"code": code, "args": list(args)})
+        forker.stdin.write(json.dumps(request) + "\n")
+        forker.stdin.flush()
+        status, stderr, peak_kb = json.loads(forker.stdout.readline())
+        return status, stderr, peak_kb / 1024
+
+    yield run
+    forker.stdin.close()
+    forker.wait(timeout=60)
+
+
+def _export(forked, model: Path, tmp_path: Path, *extra: str) -> tuple[int, str, float]:
     out = tmp_path / "out.xlsx"
-    code, stderr, peak = _run(
-        ["-m", "xlnn", "export", str(model), "--out", str(out), *extra], tmp_path
+    code, stderr, peak = forked(
+        tmp_path, "export", str(model), "--out", str(out), *extra
     )
     assert not out.exists()
     return code, stderr, peak
@@ -252,11 +326,12 @@ def _deep_tuple_as_key(depth: int) -> bytes:
     return b"\x80\x02}" + b")" + b"\x85" * depth + b"K\x01s."
 
 
-def test_a_million_deep_tuple_is_refused_not_a_crash(tmp_path):
+def test_a_million_deep_tuple_is_refused_not_a_crash(forked, tmp_path):
     path = tmp_path / "deep.pkl"
     path.write_bytes(_deep_tuple_as_key(1_000_000))
     _assert_refused(
-        _export(path, tmp_path), "deep.pkl: refused: objects nested deeper than 100"
+        _export(forked, path, tmp_path),
+        "deep.pkl: refused: objects nested deeper than 100",
     )
 
 
@@ -274,11 +349,13 @@ def test_the_deep_tuple_really_crashes_plain_pickle(tmp_path):
 @pytest.mark.parametrize(
     "payload", [_Calls(bytearray, 3 * 10**9), _Calls(bytes, 3 * 10**9)]
 )
-def test_a_tiny_pickle_asking_for_gigabytes_allocates_nothing(tmp_path, payload):
+def test_a_tiny_pickle_asking_for_gigabytes_allocates_nothing(
+    forked, tmp_path, payload
+):
     path = tmp_path / "weights.pkl"
     path.write_bytes(pickle.dumps(payload, protocol=2))
     assert path.stat().st_size < 50
-    _assert_refused(_export(path, tmp_path), "weights.pkl: refused")
+    _assert_refused(_export(forked, path, tmp_path), "weights.pkl: refused")
 
 
 # --- hostile .npz files --------------------------------------------------------------
@@ -431,33 +508,30 @@ def _npz_with(extra: list[tuple[str, bytes, int, int]]) -> bytes:
     return _crafted_zip(members + extra)
 
 
-def test_an_unused_member_of_3gb_is_never_read(tmp_path, zeros_3gb):
+def test_an_unused_member_of_3gb_is_never_read(forked, tmp_path, zeros_3gb):
     path = tmp_path / "net.npz"
     path.write_bytes(_npz_with([("test_images.npy", *zeros_3gb)]))
     # In process: the model is read and is the file's.
     model = sources.read(path, activations=ACTIVATIONS)
     assert model.network.layers[0].weights.tolist() == _arrays()["W1"].tolist()
-    # In a subprocess: nothing near 3 GB was allocated to read it.
-    code, stderr, peak = _run(
-        [
-            "-c",
-            "import sys; from xlnn.export import sources; "
-            "sources.read(sys.argv[1], activations=['relu', 'softmax'])",
-            str(path),
-        ],
+    # In a process of its own: nothing near 3 GB was allocated to read it.
+    code, stderr, peak = forked(
         tmp_path,
+        code="import sys; from xlnn.export import sources; "
+        "sources.read(sys.argv[1], activations=['relu', 'softmax'])",
+        args=[str(path)],
     )
     assert (code, stderr) == (0, "")
     assert peak < PEAK_MB, f"peak memory {peak:.0f} MB"
 
 
-def test_a_used_member_of_3gb_is_refused_before_reading(tmp_path, zeros_3gb):
+def test_a_used_member_of_3gb_is_refused_before_reading(forked, tmp_path, zeros_3gb):
     path = tmp_path / "net.npz"
     members = [(f"{k}.npy", *_deflated(_npy(v))) for k, v in _arrays().items()]
     members[0] = ("W1.npy", *zeros_3gb)
     path.write_bytes(_crafted_zip(members))
     _assert_refused(
-        _export(path, tmp_path, "--activations", "relu,softmax"),
+        _export(forked, path, tmp_path, "--activations", "relu,softmax"),
         "net.npz: array W1 declares ",
         "bytes, more than xlnn.limits.MAX_ARRAY_BYTES",
     )
@@ -602,28 +676,25 @@ def test_read_inputs_keeps_its_signature(tmp_path):
     assert export.read_inputs(path, 3, max_rows=1).tolist() == [[1, 2, 3]]
 
 
-def test_a_400mb_csv_costs_only_its_first_rows(tmp_path):
+def test_a_400mb_csv_costs_only_its_first_rows(forked, tmp_path):
     path = tmp_path / "big.csv"
     with open(path, "wb") as stream:
         stream.write(b"".join(b"%d,0,0\n" % i for i in range(10)))
         stream.truncate(400 * 2**20)  # sparse: no disk, and no line ends
-    code, stderr, peak = _run(
-        [
-            "-c",
-            "import sys; from xlnn.export import sample_inputs; "
-            "read = sample_inputs.read(sys.argv[1], 3, max_rows=10); "
-            "assert read.rows.shape == (10, 3) and read.more",
-            str(path),
-        ],
+    code, stderr, peak = forked(
         tmp_path,
+        code="import sys; from xlnn.export import sample_inputs; "
+        "read = sample_inputs.read(sys.argv[1], 3, max_rows=10); "
+        "assert read.rows.shape == (10, 3) and read.more",
+        args=[str(path)],
     )
     assert (code, stderr) == (0, "")
     assert peak < PEAK_MB, f"peak memory {peak:.0f} MB"
 
 
-def test_dev_zero_as_sample_inputs_fails_fast(tmp_path):
+def test_dev_zero_as_sample_inputs_fails_fast(forked, tmp_path):
     with resources.as_file(BOOK_WEIGHTS) as book:
-        result = _export(book, tmp_path, "--sample-inputs", "/dev/zero")
+        result = _export(forked, book, tmp_path, "--sample-inputs", "/dev/zero")
     _assert_refused(result, "/dev/zero, line 1: longer than 1048576 bytes")
 
 

@@ -457,7 +457,9 @@ def lite_command(*args: str, capsys) -> tuple[int, str, str]:
     return code, out, err
 
 
-def test_without_out_the_file_goes_to_stdout(tmp_path, monkeypatch, capsys):
+def test_without_out_the_file_goes_to_stdout(
+    lite_made_once, tmp_path, monkeypatch, capsys
+):
     monkeypatch.chdir(tmp_path)
     code, out, err = lite_command(capsys=capsys)
     assert (code, err) == (0, "")
@@ -465,7 +467,9 @@ def test_without_out_the_file_goes_to_stdout(tmp_path, monkeypatch, capsys):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_an_existing_file_is_kept_without_force(tmp_path, monkeypatch, capsys):
+def test_an_existing_file_is_kept_without_force(
+    lite_made_once, tmp_path, monkeypatch, capsys
+):
     monkeypatch.chdir(tmp_path)
     mine = tmp_path / "main.py"
     mine.write_text("my own code")
@@ -489,7 +493,7 @@ def test_an_existing_file_is_kept_without_force(tmp_path, monkeypatch, capsys):
     ],
 )
 def test_a_path_in_the_way_exits_2_with_one_line(
-    tmp_path, monkeypatch, capsys, out, message
+    lite_made_once, tmp_path, monkeypatch, capsys, out, message
 ):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "folder").mkdir()
@@ -500,7 +504,7 @@ def test_a_path_in_the_way_exits_2_with_one_line(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["folder", "notes.txt"]
 
 
-def test_missing_folders_are_created(tmp_path, monkeypatch, capsys):
+def test_missing_folders_are_created(lite_made_once, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     code, _, err = lite_command("--out", "a/b/main.py", capsys=capsys)
     assert (code, err) == (0, "")
@@ -508,7 +512,7 @@ def test_missing_folders_are_created(tmp_path, monkeypatch, capsys):
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="needs Linux's /proc")
-def test_a_disk_that_refuses_the_file_exits_2_with_one_line(capsys):
+def test_a_disk_that_refuses_the_file_exits_2_with_one_line(lite_made_once, capsys):
     # /proc takes no new files, not even from root
     code, out, err = lite_command("--out", "/proc/xlnn-main.py", capsys=capsys)
     assert (code, out) == (2, "")
