@@ -16,8 +16,8 @@ object per cell, 10 filled rows took 91 MB at 200 rows and 482 MB at
 and checked at once, every row filled took 56 and 80 MB (9387b24); with
 only the rows held as one array (``spill=False`` in ``cli._sample_inputs``),
 49 and 59 MB; the code since, 46 and 46 MB, and 49 and 51 MB. (The
-MNIST-shaped test took 11.6 s of CPU in four new interpreters; this one
-about 4.)
+MNIST-shaped test took 11 s of CPU in four new interpreters; this one
+about 5.)
 """
 
 from __future__ import annotations
