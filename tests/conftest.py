@@ -16,11 +16,14 @@ os.environ.setdefault("XLWINGS_LICENSE_KEY", "noncommercial")
 # --- end of the xlwings block ---
 
 import importlib.util
+import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
+import xlnn
 from xlnn.engines.libreoffice import find_soffice
 
 # xlwings' Office.js path tries ``from pyodide.ffi import JsNull`` for every
@@ -29,6 +32,9 @@ from xlnn.engines.libreoffice import find_soffice
 # entry is Python's own "not importable": the same ImportError, at once.
 if importlib.util.find_spec("pyodide") is None:
     sys.modules["pyodide"] = None
+
+#: The folder that holds the xlnn package under test, for child processes.
+ADDIN = Path(xlnn.__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="session")
@@ -117,3 +123,76 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if "soffice" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.engine)
+
+
+#: Imports xlnn once; then, for each request (a JSON line: the folder to run
+#: in, and argv for ``xlnn`` or Python code with its sys.argv), forks a child
+#: that runs it and prints the child's exit status, stderr and peak resident
+#: memory (KB). A new ``python -m xlnn`` spends 0.4 s of CPU on imports; a
+#: fork, a few ms. The child's peak counts what it shares with this parent:
+#: xlnn and its libraries, as in any process that runs xlnn (about 70 MB).
+_FORKER = """
+import json, os, sys, traceback
+from xlnn import cli
+from xlnn.export import sample_inputs, sources
+
+for line in sys.stdin:
+    request = json.loads(line)
+    read, write = os.pipe()
+    sys.stdout.flush()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read)
+        os.dup2(write, 2)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+        os.chdir(request["cwd"])
+        try:
+            if "xlnn" in request:
+                code = cli.main(request["xlnn"])
+            else:
+                sys.argv = ["-c", *request["args"]]
+                exec(request["code"], {"__name__": "__main__"})
+                code = 0
+        except SystemExit as exit:
+            code = exit.code if isinstance(exit.code, int) else exit.code is not None
+        except BaseException:
+            traceback.print_exc()
+            code = 1
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    os.close(write)
+    with os.fdopen(read, errors="replace") as pipe:
+        stderr = pipe.read()
+    _, status, usage = os.wait4(pid, 0)
+    result = [os.waitstatus_to_exitcode(status), stderr, usage.ru_maxrss]
+    print(json.dumps(result), flush=True)
+"""
+
+
+@pytest.fixture(scope="session")
+def forked():
+    """Run ``xlnn ARGS`` (or Python code) in a child of :data:`_FORKER`.
+
+    Returns its exit status, stderr and peak resident memory (MB). One
+    forker serves the whole run (test_hostile_files, test_export_memory).
+    """
+    forker = subprocess.Popen(
+        [sys.executable, "-c", _FORKER],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ADDIN)},
+    )
+
+    def run(cwd: Path, *xlnn: str, code: str = "", args=()) -> tuple[int, str, float]:
+        request = {"cwd": str(cwd)}
+        request.update({"xlnn": xlnn} if xlnn else {"code": code, "args": list(args)})
+        forker.stdin.write(json.dumps(request) + "\n")
+        forker.stdin.flush()
+        status, stderr, peak_kb = json.loads(forker.stdout.readline())
+        return status, stderr, peak_kb / 1024
+
+    yield run
+    forker.stdin.close()
+    forker.wait(timeout=60)

@@ -7,12 +7,12 @@ user measured are run one by one; the fuzz tests (fixed seeds) truncate,
 bit-flip and randomize valid files. What could crash the process or allocate
 gigabytes runs in a process of its own whose exit status, stderr and peak
 memory (``os.wait4``) are checked: a fresh interpreter for the controls, a
-child forked from one that has imported xlnn for the cases.
+child forked from one that has imported xlnn for the cases (the ``forked``
+fixture, tests/conftest.py).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import pickle
 import struct
@@ -80,78 +80,6 @@ def test_the_peak_memory_measure_sees_an_allocation(tmp_path):
     assert code == 0 and peak > 300
     code, _, peak = _run(["-c", "pass"], tmp_path)
     assert code == 0 and peak < 50
-
-
-#: Imports xlnn once; then, for each request (a JSON line: the folder to run
-#: in, and argv for ``xlnn`` or Python code with its sys.argv), forks a child
-#: that runs it and prints the child's exit status, stderr and peak resident
-#: memory (KB). A new ``python -m xlnn`` spends 0.4 s of CPU on imports; a
-#: fork, a few ms. The child's peak counts what it shares with this parent:
-#: xlnn and its libraries, as in any process that runs xlnn (about 70 MB).
-_FORKER = """
-import json, os, sys, traceback
-from xlnn import cli
-from xlnn.export import sample_inputs, sources
-
-for line in sys.stdin:
-    request = json.loads(line)
-    read, write = os.pipe()
-    sys.stdout.flush()
-    pid = os.fork()
-    if pid == 0:
-        os.close(read)
-        os.dup2(write, 2)
-        os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
-        os.chdir(request["cwd"])
-        try:
-            if "xlnn" in request:
-                code = cli.main(request["xlnn"])
-            else:
-                sys.argv = ["-c", *request["args"]]
-                exec(request["code"], {"__name__": "__main__"})
-                code = 0
-        except SystemExit as exit:
-            code = exit.code if isinstance(exit.code, int) else exit.code is not None
-        except BaseException:
-            traceback.print_exc()
-            code = 1
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
-    os.close(write)
-    with os.fdopen(read, errors="replace") as pipe:
-        stderr = pipe.read()
-    _, status, usage = os.wait4(pid, 0)
-    result = [os.waitstatus_to_exitcode(status), stderr, usage.ru_maxrss]
-    print(json.dumps(result), flush=True)
-"""
-
-
-@pytest.fixture(scope="module")
-def forked():
-    """Run ``xlnn ARGS`` (or Python code) in a child of :data:`_FORKER`.
-
-    Returns its exit status, stderr and peak resident memory (MB).
-    """
-    forker = subprocess.Popen(
-        [sys.executable, "-c", _FORKER],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(ADDIN)},
-    )
-
-    def run(cwd: Path, *xlnn: str, code: str = "", args=()) -> tuple[int, str, float]:
-        request = {"cwd": str(cwd)}
-        request.update({"xlnn": xlnn} if xlnn else {"code": code, "args": list(args)})
-        forker.stdin.write(json.dumps(request) + "\n")
-        forker.stdin.flush()
-        status, stderr, peak_kb = json.loads(forker.stdout.readline())
-        return status, stderr, peak_kb / 1024
-
-    yield run
-    forker.stdin.close()
-    forker.wait(timeout=60)
 
 
 def _export(forked, model: Path, tmp_path: Path, *extra: str) -> tuple[int, str, float]:

@@ -5,9 +5,18 @@
 - :mod:`xlnn.udfs`: the Excel functions, registered through xlwings.
 """
 
-from importlib.metadata import PackageNotFoundError, version
 
-try:
-    __version__ = version("xlnn")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0.0.0+unknown"
+def __getattr__(name: str):
+    # __version__ is read from package metadata when first asked for: importing
+    # importlib.metadata would cost every ``import xlnn``, each command's too,
+    # a few milliseconds.
+    if name != "__version__":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib.metadata import PackageNotFoundError, version
+
+    global __version__
+    try:
+        __version__ = version("xlnn")
+    except PackageNotFoundError:  # running from a source tree that is not installed
+        __version__ = "0.0.0+unknown"
+    return __version__

@@ -9,7 +9,6 @@ import sys
 import textwrap
 import threading
 import time
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import xlnn
@@ -304,6 +303,8 @@ def list_functions(out=None) -> None:
 
 def version_text() -> str:
     """``xlnn 0.1.0``, then the version of each library xlnn builds on."""
+    from importlib.metadata import PackageNotFoundError, version
+
     lines = [f"xlnn {xlnn.__version__}"]
     for package in ("numpy", "xlwings", "openpyxl"):
         try:
@@ -311,6 +312,26 @@ def version_text() -> str:
         except PackageNotFoundError:
             lines.append(f"{package} (not installed)")
     return "\n".join(lines)
+
+
+class _PrintVersion(argparse.Action):
+    """``--version``: argparse's own action, but the text is read from package
+    metadata only when asked for, not at every parse (importing
+    importlib.metadata and reading four packages' metadata costs each command
+    a few milliseconds, and the tests build this parser hundreds of times)."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(
+            option_strings,
+            dest=argparse.SUPPRESS,
+            default=argparse.SUPPRESS,
+            nargs=0,
+            help="show program's version number and exit",
+        )
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(version_text())
+        parser.exit()
 
 
 def _seconds(text: str) -> float:
@@ -354,7 +375,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="xlnn", description=DESCRIPTION, epilog=EXAMPLES, formatter_class=raw
     )
-    parser.add_argument("--version", action="version", version=version_text())
+    parser.add_argument("--version", action=_PrintVersion)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.add_parser(
         "functions",
@@ -428,9 +449,22 @@ def _add_build(commands, raw, default_timeout: float) -> None:
     )
 
 
-def _add_insert(commands, raw) -> None:
-    from xlnn.samples import SAMPLES
+class _SampleNames:
+    """The samples' names, as ``insert``'s choices: read from
+    :data:`xlnn.samples.SAMPLES` only when argparse shows or checks them,
+    since importing the samples (NumPy, the layouts) would cost every other
+    command, ``xlnn --version`` included, a quarter of a second."""
 
+    def __iter__(self):
+        from xlnn.samples import SAMPLES
+
+        return iter(SAMPLES)
+
+    def __contains__(self, name) -> bool:
+        return name in set(self)
+
+
+def _add_insert(commands, raw) -> None:
     insert = commands.add_parser(
         "insert",
         help="write a sample into the active workbook of classic Excel",
@@ -439,7 +473,7 @@ def _add_insert(commands, raw) -> None:
         formatter_class=raw,
     )
     insert.add_argument(
-        "sample", metavar="SAMPLE", choices=list(SAMPLES), help=", ".join(SAMPLES)
+        "sample", metavar="SAMPLE", choices=_SampleNames(), help="%(choices)s"
     )
     insert.add_argument(
         "--spill",

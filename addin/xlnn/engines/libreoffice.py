@@ -38,11 +38,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-import openpyxl
-
 from xlnn import files
 from xlnn.engines import EngineError, Progress, Values, quiet
-from xlnn.engines.xlsx_values import read_blocks
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -172,8 +169,14 @@ def read_values(path, only=None) -> Values:
         ``{sheet name: {"A1": value}}`` with values as openpyxl reads them
         (numbers, text, bools, dates; errors as text such as ``"#N/A"``).
     """
+    # Imported here: the command's parser reads DEFAULT_TIMEOUT from this
+    # module, and openpyxl with NumPy would cost every xlnn command 0.3 s.
     if only is not None:
+        from xlnn.engines.xlsx_values import read_blocks
+
         return read_blocks(path, only)
+    import openpyxl
+
     book = openpyxl.load_workbook(path, data_only=True, read_only=True)
     try:
         return {
