@@ -9,9 +9,10 @@ Forked, not spawned. A worker is a copy of this process: it inherits the jobs
 is pickled but what comes back, and no worker imports anything. ``fork``
 copies only the thread that calls it, and a lock another thread holds stays
 held in the copy: the workers are forked when the ``with`` block starts, so
-start it before any thread. Forking is what Linux offers safely; elsewhere
-(Windows has no fork, macOS's system libraries do not survive one) the jobs
-run one after the other in this thread, as before.
+start it before any thread. Workers are forked on Linux only (Windows has no
+fork; on macOS, where system libraries may crash in a forked child, Python
+itself stopped forking by default); elsewhere the jobs run one after the
+other in this thread, as before.
 
 Stopping. A worker ignores Ctrl-C, dies on SIGTERM, and on Linux dies with
 this process. Leaving the ``with`` block for any reason (a job's exception
