@@ -11,6 +11,8 @@ the same.
 from __future__ import annotations
 
 import errno
+import json
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -26,10 +28,12 @@ import numpy as np
 import pytest
 
 from xlnn import cli, files
-from xlnn.engines import EngineError
+from xlnn.engines import EngineError, processes
 from xlnn.samples import build
 
 NAMES = sorted(path.name for path in build.targets(Path(".")))
+PLAIN = [name for name in NAMES if name.endswith("_plain.xlsx")]
+ADDIN = [name for name in NAMES if name.endswith("_addin.xlsx")]
 
 
 @dataclass(frozen=True)
@@ -68,27 +72,57 @@ def tiny(monkeypatch):
 
 
 class FakeEngine:
-    """Answers every file with ``values``, or raises ``error``; notes what it saw."""
+    """Answers every file with ``values``, or raises ``error``; notes each call.
 
-    def __init__(self, name, *, values=None, error=None, missing=None, folder=None):
+    The add-in flavor's engine (``formulas``, in-process) is called in forked
+    workers, whose attributes this process never sees: each call is noted as
+    a line in the file ``log`` instead (the process, the files it was given,
+    the files in ``folder`` at that moment). ``doing``, if given, runs first
+    with the paths (to wait, hang or die as a test needs).
+    """
+
+    def __init__(
+        self,
+        name,
+        *,
+        values=None,
+        error=None,
+        missing=None,
+        folder=None,
+        log=None,
+        doing=None,
+    ):
         self.name = name
         self.in_process = name == "formulas"
         self.values, self.error, self.reason = values, error, missing
-        self.folder = folder
-        self.seen: list[Path] = []
-        self.files_when_called: list[str] = []
+        self.folder, self.log, self.doing = folder, log, doing
         self.stopped = False
 
     def missing(self):
         return self.reason
 
     def recalculate(self, paths, *, progress=None):
-        self.seen = list(paths)
-        if self.folder is not None:
-            self.files_when_called = sorted(p.name for p in self.folder.iterdir())
+        if self.log is not None:
+            call = {
+                "pid": os.getpid(),
+                "paths": [path.name for path in paths],
+                "folder": sorted(p.name for p in self.folder.iterdir())
+                if self.folder
+                else [],
+            }
+            with open(self.log, "a") as log:  # one short line: one write
+                log.write(json.dumps(call) + "\n")
+        if self.doing:
+            self.doing(paths)
         if self.error:
             raise self.error
         return {path: {"s": {"A1": self.values}} for path in paths}
+
+    def calls(self) -> list[dict]:
+        """Every call noted in ``log``, in any process."""
+        if not self.log.exists():
+            return []
+        return [json.loads(line) for line in self.log.read_text().splitlines()]
 
     def stop(self):
         self.stopped = True
@@ -350,35 +384,46 @@ def test_a_killed_build_leaves_no_final_file_and_the_next_build_cleans_up(
 # --- verifying ----------------------------------------------------------------
 
 
-def test_every_file_is_written_before_any_engine_runs(tiny, tmp_path, monkeypatch):
-    plain = FakeEngine("LibreOffice", values=0.5, folder=tmp_path)
-    addin = FakeEngine("formulas", values=0.5, folder=tmp_path)
+@pytest.mark.parametrize("forking", [True, False], ids=["forked", "no-fork"])
+def test_every_file_is_written_before_any_engine_runs(
+    tiny, tmp_path, monkeypatch, forking
+):
+    """LibreOffice gets the plain files at once; each add-in file has a job.
+
+    Where processes cannot fork, the jobs run in this process instead.
+    """
+    monkeypatch.setattr(processes, "FORKING", forking)
+    out = tmp_path / "out"
+    plain = FakeEngine("LibreOffice", values=0.5, folder=out, log=tmp_path / "p")
+    addin = FakeEngine("formulas", values=0.5, folder=out, log=tmp_path / "a")
     use_engines(monkeypatch, plain, addin)
-    built = quiet_build(tmp_path)
-    assert plain.files_when_called == NAMES and addin.files_when_called == NAMES
-    assert sorted(p.name for p in plain.seen) == sorted(
-        n for n in NAMES if "plain" in n
-    )
-    assert sorted(p.name for p in addin.seen) == sorted(
-        n for n in NAMES if "addin" in n
-    )
+    built = quiet_build(out)
+    assert [call["folder"] for call in plain.calls() + addin.calls()] == [NAMES] * 5
+    assert [sorted(call["paths"]) for call in plain.calls()] == [PLAIN]
+    assert sorted(call["paths"][0] for call in addin.calls()) == ADDIN
+    assert all(len(call["paths"]) == 1 for call in addin.calls())
+    in_this_process = {call["pid"] == os.getpid() for call in addin.calls()}
+    assert in_this_process == {not forking}
     assert all(entry.verification.ok for entry in built)
 
 
 def test_an_engine_problem_leaves_its_files_not_verified(tiny, tmp_path, monkeypatch):
     plain = FakeEngine("LibreOffice", error=EngineError("LibreOffice hung"))
     addin = FakeEngine(
-        "formulas", missing='formulas missing: pip install -e ".[verify]"'
+        "formulas",
+        missing='formulas missing: pip install -e ".[verify]"',
+        log=tmp_path / "calls",
     )
     use_engines(monkeypatch, plain, addin)
-    built = quiet_build(tmp_path)
-    assert sorted(p.name for p in tmp_path.iterdir()) == NAMES  # all written
+    out = tmp_path / "out"
+    built = quiet_build(out)
+    assert sorted(p.name for p in out.iterdir()) == NAMES  # all written
     assert all(entry.unverified and not entry.failed for entry in built)
     assert {entry.verification.problem for entry in built} == {
         "LibreOffice hung",
         'formulas missing: pip install -e ".[verify]"',
     }
-    assert addin.seen == []  # a missing engine is not asked
+    assert addin.calls() == []  # a missing engine is not asked
 
 
 def test_results_an_engine_finished_before_failing_are_kept(
@@ -408,13 +453,158 @@ def test_a_wrong_cell_is_a_failure(tiny, tmp_path, monkeypatch):
     assert "s!A1: 0.25 differs from 0.5" in built[1].status
 
 
-def test_ctrl_c_while_verifying_stops_every_engine(tiny, tmp_path, monkeypatch):
+def test_ctrl_c_in_a_worker_stops_every_engine_and_worker(tiny, tmp_path, monkeypatch):
     plain = FakeEngine("LibreOffice", values=0.5)
     addin = FakeEngine("formulas", error=KeyboardInterrupt())
     use_engines(monkeypatch, plain, addin)
     with pytest.raises(KeyboardInterrupt):
         quiet_build(tmp_path)
     assert plain.stopped and addin.stopped
+    assert multiprocessing.active_children() == []
+    assert temporaries(tmp_path) == []
+
+
+# --- the add-in files' workers ------------------------------------------------
+
+
+def files_in(folder: Path) -> int:
+    return len(list(folder.iterdir()))
+
+
+#: Tests of what the workers do where there are workers (see processes.FORKING).
+forking_only = pytest.mark.skipif(
+    not processes.FORKING, reason="no forked workers here: files run in this process"
+)
+
+
+@pytest.fixture
+def two_cores(monkeypatch):
+    """Size the workers' pool as on a 2-core machine, whatever this one has."""
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+
+
+@forking_only
+def test_add_in_files_are_evaluated_side_by_side(
+    tiny, two_cores, tmp_path, monkeypatch
+):
+    """Each evaluation waits until two have started: one at a time never does."""
+    started = tmp_path / "started"
+    started.mkdir()
+
+    def meet(paths):
+        (started / paths[0].name).touch()
+        deadline = time.monotonic() + 30
+        while files_in(started) < 2:
+            if time.monotonic() > deadline:
+                raise EngineError("no other evaluation started within 30 s")
+            time.sleep(0.01)
+
+    addin = FakeEngine("formulas", values=0.5, log=tmp_path / "calls", doing=meet)
+    use_engines(monkeypatch, FakeEngine("LibreOffice", values=0.5), addin)
+    built = quiet_build(tmp_path / "out")
+    assert [entry.status for entry in built if not entry.verification.ok] == []
+    workers = {call["pid"] for call in addin.calls()}
+    assert len(workers) == 2 and os.getpid() not in workers
+
+
+def test_an_error_in_a_worker_stops_the_build_with_its_traceback(
+    tiny, tmp_path, monkeypatch
+):
+    plain = FakeEngine("LibreOffice", values=0.5)
+    addin = FakeEngine("formulas", error=RuntimeError("a bug in the engine"))
+    use_engines(monkeypatch, plain, addin)
+    with pytest.raises(RuntimeError, match="^a bug in the engine$") as raised:
+        quiet_build(tmp_path)
+    cause = raised.value.__cause__
+    assert isinstance(cause, processes.WorkerTraceback)
+    assert "in recalculate" in str(cause) and "a bug in the engine" in str(cause)
+    assert plain.stopped and addin.stopped
+    assert multiprocessing.active_children() == []
+    assert temporaries(tmp_path) == []
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@forking_only
+def test_ctrl_c_ends_the_workers_in_the_middle_of_their_jobs(
+    tiny, two_cores, tmp_path, monkeypatch
+):
+    """Ctrl-C is pressed once both workers are at a job that would take 60 s."""
+    hanging = tmp_path / "hanging"
+    hanging.mkdir()
+
+    def hang(paths):
+        (hanging / str(os.getpid())).touch()
+        time.sleep(60)
+
+    def press_ctrl_c(paths):  # in the plain engine's thread
+        deadline = time.monotonic() + 30
+        while files_in(hanging) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    plain = FakeEngine("LibreOffice", values=0.5, doing=press_ctrl_c)
+    addin = FakeEngine("formulas", values=0.5, doing=hang)
+    use_engines(monkeypatch, plain, addin)
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        quiet_build(tmp_path / "out")
+    assert time.monotonic() - started < 30
+    workers = [int(path.name) for path in hanging.iterdir()]
+    assert len(workers) == 2 and not any(map(alive, workers))
+    assert plain.stopped and addin.stopped
+    assert multiprocessing.active_children() == []
+
+
+@forking_only
+@pytest.mark.parametrize(
+    ("cores", "training"),
+    [(2, "verified"), (1, "not verified: no worker process was left to run it")],
+)
+def test_a_killed_worker_leaves_its_file_not_verified(
+    tiny, tmp_path, monkeypatch, cores, training
+):
+    """Killed at digits_addin.xlsx; with one worker, no worker is left for the next."""
+
+    def die_at_digits(paths):
+        if paths[0].name == "digits_addin.xlsx":
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    monkeypatch.setattr(os, "cpu_count", lambda: cores)
+    addin = FakeEngine("formulas", values=0.5, doing=die_at_digits)
+    use_engines(monkeypatch, FakeEngine("LibreOffice", values=0.5), addin)
+    built = {entry.path.name: entry for entry in quiet_build(tmp_path)}
+    assert built["digits_addin.xlsx"].status == (
+        "not verified: its worker process ended (killed by SIGKILL)"
+    )
+    assert built["training_addin.xlsx"].status.startswith(training)
+    assert built["activations_addin.xlsx"].verification.ok
+    assert multiprocessing.active_children() == []
+
+
+@pytest.mark.engine
+def test_build_verifies_add_in_files_in_workers_as_in_this_process(tmp_path):
+    """The real ``formulas`` engine: the same Verification objects either way."""
+    from xlnn import udfs
+    from xlnn.engines import verify
+    from xlnn.engines.formulas_engine import Formulas
+
+    engine = Formulas(udfs.by_excel_name())
+    checks = {}
+    for sample in ("activations", "three_layer_network"):
+        rendered = build._render(sample, "addin")
+        path = tmp_path / build.workbook_name(sample, "addin")
+        path.write_bytes(rendered.data)
+        checks[path] = rendered.checks
+    in_workers = build.verify_all([(engine, checks)])
+    assert in_workers == verify.verify_files(engine, checks)
+    assert all(entry.ok and entry.cells > 0 for entry in in_workers.values())
 
 
 # --- exit codes (in-process cli.main with the fakes) --------------------------

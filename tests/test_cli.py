@@ -484,17 +484,21 @@ def test_build_writes_and_verifies_every_workbook(soffice, tmp_path):
     assert re.search(r"formulas: digits_addin\.xlsx in [\d.]+ s", done.stderr)
 
 
-def soffice_processes(marker: str) -> list[int]:
-    """Pids of live processes whose command line contains ``marker``."""
+def processes_with(*markers: str) -> list[int]:
+    """Pids of live processes whose command line contains every marker."""
     found = []
     for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
         try:
             text = cmdline.read_bytes().decode(errors="replace")
         except OSError:
             continue
-        if marker in text and "soffice" in text:
+        if all(marker in text for marker in markers):
             found.append(int(cmdline.parent.name))
     return found
+
+
+def soffice_processes(marker: str) -> list[int]:
+    return processes_with(marker, "soffice")
 
 
 @pytest.mark.engine
@@ -521,6 +525,8 @@ def test_a_signal_stops_libreoffice_and_removes_its_profile(
         assert time.monotonic() < deadline, "LibreOffice never started"
         time.sleep(0.05)
     assert list(scratch.glob(f"{SCRATCH_PREFIX}*"))
+    # the build and its formulas workers, forked copies with its command line
+    assert len(processes_with("xlnn", "build", str(out))) >= 2
     build.send_signal(sent)
     _, stderr = build.communicate(timeout=60)
     assert build.returncode == code, stderr
@@ -530,5 +536,6 @@ def test_a_signal_stops_libreoffice_and_removes_its_profile(
     )
     assert "Traceback" not in stderr
     assert soffice_processes(str(scratch)) == []
+    assert processes_with("xlnn", "build", str(out)) == []
     assert list(scratch.iterdir()) == []
     assert sorted(p.name for p in out.iterdir()) == NAMES  # written before

@@ -5,8 +5,9 @@ and the tests treat them alike:
 
 - ``name``: how messages call it (``"LibreOffice"``, ``"formulas"``);
 - ``in_process``: whether it computes inside this Python process (then it runs
-  in the caller's thread, where Ctrl-C interrupts it) or in a program of its own
-  (then ``stop()`` ends a run from another thread);
+  in the caller's thread, where Ctrl-C interrupts it, or ``xlnn build`` gives
+  each file to a forked worker) or in a program of its own (then ``stop()``
+  ends a run from another thread);
 - ``missing()``: ``None`` when the engine can run, else why not and how to
   install it;
 - ``recalculate(paths)``: recalculates several workbooks in one go and returns

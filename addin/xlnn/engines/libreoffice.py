@@ -22,8 +22,8 @@ The process. ``soffice`` runs in a process group of its own, so that a timeout,
 an exception (Ctrl-C) or :meth:`LibreOffice.stop` ends ``oosplash`` and
 ``soffice.bin`` together. On Linux it also dies with its parent, should
 Python be killed outright (SIGKILL, no ``finally`` runs): see
-:func:`_die_with_parent_hook`. The next run removes the scratch folder a killed
-one left (:func:`xlnn.files.scratch_folder`).
+:func:`xlnn.engines.processes.die_with_parent_hook`. The next run removes the
+scratch folder a killed one left (:func:`xlnn.files.scratch_folder`).
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -40,6 +39,7 @@ from pathlib import Path
 
 from xlnn import files
 from xlnn.engines import EngineError, Progress, Values, quiet
+from xlnn.engines.processes import describe_exit, die_with_parent_hook
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -238,15 +238,6 @@ def _raise_for_missing(paths: Sequence, outcome: str, done: dict) -> None:
         )
 
 
-def _describe_exit(returncode: int) -> str:
-    if returncode < 0:
-        try:
-            return f"killed by {signal.Signals(-returncode).name}"
-        except ValueError:
-            return f"killed by signal {-returncode}"
-    return f"exit code {returncode}"
-
-
 def _group_alive(pgid: int) -> bool:
     """Whether a process of group ``pgid`` still runs (zombies do not count).
 
@@ -279,48 +270,6 @@ def _wait_for_group_exit(pgid: int) -> None:
     deadline = time.monotonic() + _GROUP_EXIT_WAIT
     while _group_alive(pgid) and time.monotonic() < deadline:
         time.sleep(0.02)
-
-
-# prctl's option that sends a signal to the caller when its parent dies.
-_PR_SET_PDEATHSIG = 1
-
-
-def _prctl():
-    """libc's ``prctl``, on Linux; else ``None``.
-
-    Looked up here, in the parent: the child between fork and exec should do
-    as little as possible (no dlopen while another thread may hold its lock).
-    """
-    if not sys.platform.startswith("linux"):
-        return None
-    import ctypes
-
-    try:
-        return ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-
-
-def _die_with_parent_hook():
-    """A ``preexec_fn`` for ``soffice``: die when the Python that started it dies.
-
-    Linux only (``None`` elsewhere). The signal is SIGTERM, not SIGKILL:
-    SIGTERM ends ``oosplash`` and the ``soffice.bin`` it started (measured),
-    while a SIGKILL of ``oosplash`` leaves ``soffice.bin`` running. Linux
-    sends it when the *thread* that started the child ends; each run's thread
-    waits for its ``soffice`` to end, so that is the process ending.
-    """
-    prctl = _prctl()
-    if prctl is None:
-        return None
-    parent = os.getpid()
-
-    def hook() -> None:
-        prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
-        if os.getppid() != parent:  # the parent died before prctl ran
-            os.kill(os.getpid(), signal.SIGTERM)
-
-    return hook
 
 
 def _kill_group(process: subprocess.Popen) -> None:
@@ -475,7 +424,7 @@ class LibreOffice:
         seconds = time.monotonic() - started
         progress(f"{self.name}: {len(sources)} file(s) in {seconds:.1f} s")
         outcome = (
-            f"{_describe_exit(result.returncode)}; "
+            f"{describe_exit(result.returncode)}; "
             f"stderr: {result.stderr.strip() or '(empty)'}"
         )
         outputs = {
@@ -497,7 +446,7 @@ class LibreOffice:
                 env=env,
                 text=True,
                 start_new_session=True,
-                preexec_fn=_die_with_parent_hook(),
+                preexec_fn=die_with_parent_hook(),
             )
             self._running.add(process)
         try:

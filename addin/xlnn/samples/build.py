@@ -6,15 +6,17 @@ that appears meanwhile, so two builds into one folder never replace each
 other's files). A killed build leaves no half-written file under a final
 name, and the next build into the folder removes its temporary files.
 
-Verifying. All eight files are written first. Then each engine recalculates the
-files of its flavor in one batch: LibreOffice (a program of its own, in a
-background thread) at the same time as ``formulas`` (in this thread). A
-missing, crashing or hanging engine leaves its files "not verified", with the
-reason; it never stops the build.
+Verifying. All eight files are written first. Then LibreOffice (a program of
+its own, in a background thread) recalculates the plain files in one batch,
+while ``formulas`` evaluates the add-in files side by side, each in a forked
+worker process, up to one per core. A missing, crashing or hanging engine
+(or a killed worker) leaves its files "not verified", with the reason; it
+never stops the build.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Callable
@@ -25,6 +27,7 @@ from pathlib import Path
 from xlnn import files, samples
 from xlnn.engines import Engine, Progress, quiet, verify
 from xlnn.engines.libreoffice import DEFAULT_TIMEOUT
+from xlnn.engines.processes import ForkedWorkers, WorkerEnded
 from xlnn.errors import UserError
 from xlnn.sheets import xlsx_writer
 from xlnn.sheets.flavors import FLAVORS
@@ -162,27 +165,43 @@ def engines(*, timeout: float = DEFAULT_TIMEOUT) -> dict[str, Engine]:
 def verify_all(
     groups, *, progress: Progress = quiet
 ) -> dict[Path, verify.Verification]:
-    """Verify each ``(engine, {path: checks})`` group; engines run side by side.
+    """Verify each ``(engine, {path: checks})`` group; engines and files side by side.
 
-    Engines in programs of their own run in background threads, the others in
-    this thread. On any exception (Ctrl-C) every engine is stopped, and the
-    background threads are waited for, so their temporary files are removed.
+    Engines in programs of their own (LibreOffice) run in background threads.
+    The files of engines that compute in this process (``formulas``) go one
+    per job to forked workers (:class:`~xlnn.engines.processes.ForkedWorkers`),
+    up to one per core, forked before any thread starts; the system shares
+    the cores between them and the background engines. On any exception
+    (Ctrl-C, or one a job raised in its worker) every engine is stopped, the
+    workers are ended, and the background threads are waited for, so their
+    temporary files are removed.
     """
     for engine, _ in groups:
         # Load every engine (formulas imports its function modules) before any
-        # runs, so that a Ctrl-C while LibreOffice runs never lands in an import.
+        # runs, so that a Ctrl-C while LibreOffice runs never lands in an
+        # import, and the workers inherit the modules instead of importing.
         engine.missing()
     background = [group for group in groups if not group[0].in_process]
-    foreground = [group for group in groups if group[0].in_process]
+    in_process_files = [
+        (engine, path, checks)
+        for engine, checks_by_path in groups
+        if engine.in_process
+        for path, checks in checks_by_path.items()
+    ]
+    jobs = [functools.partial(_verify_one, *file) for file in in_process_files]
     results = {}
-    with ThreadPoolExecutor(max_workers=max(1, len(background))) as pool:
+    # The pool of threads starts its threads when given work, after the fork.
+    with (
+        ThreadPoolExecutor(max_workers=max(1, len(background))) as threads,
+        ForkedWorkers(jobs, os.cpu_count() or 1) as workers,
+    ):
         try:
             futures = [
-                pool.submit(verify.verify_files, engine, checks, progress=progress)
+                threads.submit(verify.verify_files, engine, checks, progress=progress)
                 for engine, checks in background
             ]
-            for engine, checks in foreground:
-                results.update(verify.verify_files(engine, checks, progress=progress))
+            for index, outcome in workers.outcomes(progress):
+                results.update(_file_outcome(*in_process_files[index], outcome))
             for future in futures:
                 results.update(future.result())
         except BaseException:
@@ -190,6 +209,18 @@ def verify_all(
                 engine.stop()
             raise
     return results
+
+
+def _verify_one(engine, path, checks, progress) -> dict[Path, verify.Verification]:
+    """One file's verification by ``engine``: a worker's job."""
+    return verify.verify_files(engine, {path: checks}, progress=progress)
+
+
+def _file_outcome(engine, path, checks, outcome) -> dict[Path, verify.Verification]:
+    """A job's result, or "not verified" if its worker ended first."""
+    if isinstance(outcome, WorkerEnded):
+        return {path: verify.Verification(engine.name, problem=str(outcome))}
+    return outcome
 
 
 def _verify_written(written, planned, *, timeout, progress):
