@@ -170,7 +170,9 @@ def _read(
                     f"{where}, column {column}: {_show(cells[column - 1])} is not "
                     "a finite number"
                 )
-        if not rows.add(values, None if labels is None else labels.index):
+        if labels is not None:
+            del values[labels.index]
+        if not rows.add(values):
             raise ExportError(
                 f"{where}: more values than xlnn.limits.MAX_ARRAY_BYTES allows"
             )
@@ -196,7 +198,7 @@ class _Labels:
 
     :meth:`take` keeps a row's label and puts 0.0 in its place among the
     row's values, so that every other check sees the row's true columns;
-    :class:`_Rows` then stores the row without it.
+    :func:`_read` then drops it before storing the row.
     """
 
     def __init__(self, name: str):
@@ -305,6 +307,11 @@ def _show(cell: str) -> str:
     return repr(cell if len(cell) <= 40 else cell[:37] + "...")
 
 
+def _capacity(max_rows: int, max_cells: int, width: int) -> int:
+    """The rows kept at most: ``max_rows``, fewer when they are wide."""
+    return min(max_rows, max_cells // max(1, width))
+
+
 class _Rows:
     """The rows read so far, in one float64 array made for all of them.
 
@@ -321,12 +328,10 @@ class _Rows:
     def __len__(self) -> int:
         return self.count
 
-    def add(self, row: list[float], skip: int | None = None) -> bool:
-        """Append ``row`` (without its value at ``skip``); False past ``max_cells``."""
-        if skip is not None:
-            row = row[:skip] + row[skip + 1 :]
+    def add(self, row: list[float]) -> bool:
+        """Append ``row``; False past ``max_cells``."""
         if self.values is None:
-            capacity = min(self.max_rows, self.max_cells // max(1, len(row)))
+            capacity = _capacity(self.max_rows, self.max_cells, len(row))
             self.values = np.empty((capacity, len(row)))
         if self.count == len(self.values):
             return False
@@ -354,11 +359,9 @@ class _Spill:
     def __len__(self) -> int:
         return 0 if self.rows is None else len(self.rows) + len(self.pending)
 
-    def add(self, row: list[float], skip: int | None = None) -> bool:
-        if skip is not None:
-            row = row[:skip] + row[skip + 1 :]
+    def add(self, row: list[float]) -> bool:
         if self.rows is None:
-            self.capacity = min(self.max_rows, self.max_cells // max(1, len(row)))
+            self.capacity = _capacity(self.max_rows, self.max_cells, len(row))
             self.rows = SpilledRows(len(row))
         if len(self) == self.capacity:
             return False
