@@ -33,6 +33,7 @@ import math
 import re
 import zipfile
 import zlib
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -287,9 +288,7 @@ def class_labels(array: np.ndarray, n_outputs: int, where: str) -> tuple:
         labels = tuple(_class_number(value) for value in _numeric_classes(array, where))
     else:
         labels = tuple(_text(item, where) for item in array.tolist())
-    repeated = next((label for label in labels if labels.count(label) > 1), None)
-    if repeated is not None:
-        raise SourceError(f"{where}: the 'classes' array names {repeated!r} twice")
+    _refuse_repeats(labels, where, "classes")
     return labels
 
 
@@ -305,11 +304,15 @@ def feature_names(array: np.ndarray, n_inputs: int, where: str) -> tuple[str, ..
             f"per input, not {array.dtype} of shape {_shape(array)}"
         )
     names = tuple(_text(item, where, "feature_names") for item in array.tolist())
-    repeated = next((name for name in names if names.count(name) > 1), None)
-    if repeated is not None:
-        message = f"the 'feature_names' array names {repeated!r} twice"
-        raise SourceError(f"{where}: {message}")
+    _refuse_repeats(names, where, "feature_names")
     return names
+
+
+def _refuse_repeats(items: tuple, where: str, array: str) -> None:
+    counts = Counter(items)
+    repeated = next((item for item in items if counts[item] > 1), None)
+    if repeated is not None:
+        raise SourceError(f"{where}: the '{array}' array names {repeated!r} twice")
 
 
 def _numeric_classes(array: np.ndarray, where: str) -> list:
