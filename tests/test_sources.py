@@ -304,6 +304,13 @@ def test_npz_activations_are_checked(tmp_path, arrays, activations, named):
         sources.read(_save(tmp_path / "net.npz", arrays), activations=activations)
 
 
+def test_npz_activations_in_bytes_that_are_not_utf8_are_refused(tmp_path, arrays):
+    names = np.array([b"relu", b"rel\xff", b"softmax"])
+    path = _save(tmp_path / "bad.npz", arrays, activations=names)
+    with pytest.raises(SourceError, match="'activations' array holds bytes that are"):
+        sources.read(path)
+
+
 def test_an_object_array_in_an_npz_is_refused(tmp_path, arrays):
     path = _save(
         tmp_path / "net.npz", arrays, activations=np.array(["relu", 3], dtype=object)

@@ -212,10 +212,7 @@ def _names_in_file(array: np.ndarray, where: str) -> list[str]:
             f"{where}: the 'activations' array must be a 1-D array of strings, "
             f"not {array.dtype} of shape {array.shape}"
         )
-    return [
-        item.decode("ascii") if isinstance(item, bytes) else str(item)
-        for item in array.tolist()
-    ]
+    return [_text(item, where, "activations") for item in array.tolist()]
 
 
 def network_from_arrays(
