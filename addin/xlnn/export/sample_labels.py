@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from xlnn import limits
+from xlnn.engines import verify
 from xlnn.export.sample_inputs import _show, text_lines
 from xlnn.export.sheets import ExportError
 
@@ -114,7 +115,7 @@ def match_all(labels, classes, count: int) -> list:
     for k, label in enumerate(labels):
         if k == count:
             raise ExportError(f"more sample labels than the {count} sample rows")
-        value = label.item() if isinstance(label, np.generic) else label
+        value = verify.plain(label)
         text = str(value).strip() if not is_number(value) else repr(float(value))
         found.append(match(text))
         if found[-1] is None:

@@ -85,7 +85,7 @@ def _labels(model: Model) -> list:
 
 
 def _header_value(name):
-    value = name.item() if isinstance(name, np.generic) else name
+    value = verify.plain(name)
     number = isinstance(value, (int, float)) and not isinstance(value, bool)
     # A cell cannot hold NaN or an infinity: such a class stays its text.
     return value if number and np.isfinite(value) else str(value)
