@@ -125,6 +125,10 @@ def softmax_cross_entropy(scores: np.ndarray, t: np.ndarray) -> float:
     return float(-np.mean(log_y[rows, class_indices(t)]))
 
 
+def _accuracy(scores: np.ndarray, t: np.ndarray) -> float:
+    return float(np.mean(np.argmax(scores, axis=1) == class_indices(t)))
+
+
 class Affine:
     """``x @ W + b`` (book, 5.6.2): backward gives dx and keeps dW and db.
 
@@ -282,8 +286,12 @@ class TwoLayerNet:
 
     def accuracy(self, x: np.ndarray, t: np.ndarray) -> float:
         """The fraction of rows whose highest score is the true class."""
-        predicted = np.argmax(self.predict(x), axis=1)
-        return float(np.mean(predicted == class_indices(t)))
+        return _accuracy(self.predict(x), t)
+
+    def loss_and_accuracy(self, x: np.ndarray, t: np.ndarray) -> tuple[float, float]:
+        """:meth:`loss` and :meth:`accuracy` from one forward pass over ``x``."""
+        scores = self.predict(x)
+        return self.last_layer.forward(scores, t), _accuracy(scores, t)
 
     def numerical_gradient(self, x: np.ndarray, t: np.ndarray) -> dict:
         """Every parameter's gradient by :func:`numerical_gradient` (book, 4.5)."""
@@ -421,12 +429,9 @@ def train(
         for start in range(0, len(x), batch_size):
             batch = order[start : start + batch_size]
             network.step(x[batch], t[batch], learning_rate)
-        report = Epoch(
-            epoch,
-            network.loss(x, t),
-            network.accuracy(x, t),
-            None if x_test is None else network.accuracy(x_test, t_test),
-        )
+        loss, accuracy = network.loss_and_accuracy(x, t)
+        test_accuracy = None if x_test is None else network.accuracy(x_test, t_test)
+        report = Epoch(epoch, loss, accuracy, test_accuracy)
         history.append(report)
         if on_epoch is not None:
             on_epoch(report)

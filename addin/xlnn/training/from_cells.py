@@ -469,8 +469,8 @@ def train(data: TrainingData, settings: Settings) -> Run:
         HIDDEN_ACTIVATION,
         seed=weight_seed,
     )
-    losses = [network.loss(data.x, data.t)]
-    accuracies = [network.accuracy(data.x, data.t)]
+    loss, accuracy = network.loss_and_accuracy(data.x, data.t)
+    losses, accuracies = [loss], [accuracy]
 
     def record(epoch: learning.Epoch) -> None:
         finite = math.isfinite(epoch.loss) and all(
