@@ -38,6 +38,7 @@ included, for probabilities given as they are.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -58,6 +59,7 @@ __all__ = [
     "gradient_descent",
     "Epoch",
     "train",
+    "diverged",
     "class_indices",
     "softmax_cross_entropy",
 ]
@@ -386,6 +388,13 @@ class Epoch:
     loss: float
     train_accuracy: float
     test_accuracy: float | None
+
+
+def diverged(network: TwoLayerNet, epoch: Epoch) -> bool:
+    """Whether ``epoch``'s loss or a weight of ``network`` is no longer finite:
+    the steps were too large, and one overflowed."""
+    finite_weights = all(np.isfinite(w).all() for w in network.params.values())
+    return not (math.isfinite(epoch.loss) and finite_weights)
 
 
 def train(

@@ -473,10 +473,7 @@ def train(data: TrainingData, settings: Settings) -> Run:
     losses, accuracies = [loss], [accuracy]
 
     def record(epoch: learning.Epoch) -> None:
-        finite = math.isfinite(epoch.loss) and all(
-            np.isfinite(weights).all() for weights in network.params.values()
-        )
-        if not finite:
+        if learning.diverged(network, epoch):
             raise TrainingRefused(
                 f"training diverged in epoch {epoch.epoch} (the loss is "
                 f"{epoch.loss}): try a smaller learning_rate than "
