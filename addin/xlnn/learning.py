@@ -38,6 +38,7 @@ included, for probabilities given as they are.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -58,6 +59,7 @@ __all__ = [
     "gradient_descent",
     "Epoch",
     "train",
+    "diverged",
     "class_indices",
     "softmax_cross_entropy",
 ]
@@ -123,6 +125,10 @@ def softmax_cross_entropy(scores: np.ndarray, t: np.ndarray) -> float:
         return float(-np.sum(t * log_y) / log_y.shape[0])
     rows = np.arange(log_y.shape[0])
     return float(-np.mean(log_y[rows, class_indices(t)]))
+
+
+def _accuracy(scores: np.ndarray, t: np.ndarray) -> float:
+    return float(np.mean(np.argmax(scores, axis=1) == class_indices(t)))
 
 
 class Affine:
@@ -282,8 +288,12 @@ class TwoLayerNet:
 
     def accuracy(self, x: np.ndarray, t: np.ndarray) -> float:
         """The fraction of rows whose highest score is the true class."""
-        predicted = np.argmax(self.predict(x), axis=1)
-        return float(np.mean(predicted == class_indices(t)))
+        return _accuracy(self.predict(x), t)
+
+    def loss_and_accuracy(self, x: np.ndarray, t: np.ndarray) -> tuple[float, float]:
+        """:meth:`loss` and :meth:`accuracy` from one forward pass over ``x``."""
+        scores = self.predict(x)
+        return self.last_layer.forward(scores, t), _accuracy(scores, t)
 
     def numerical_gradient(self, x: np.ndarray, t: np.ndarray) -> dict:
         """Every parameter's gradient by :func:`numerical_gradient` (book, 4.5)."""
@@ -380,6 +390,13 @@ class Epoch:
     test_accuracy: float | None
 
 
+def diverged(network: TwoLayerNet, epoch: Epoch) -> bool:
+    """Whether ``epoch``'s loss or a weight of ``network`` is no longer finite:
+    the steps were too large, and one overflowed."""
+    finite_weights = all(np.isfinite(w).all() for w in network.params.values())
+    return not (math.isfinite(epoch.loss) and finite_weights)
+
+
 def train(
     network: TwoLayerNet,
     x: np.ndarray,
@@ -421,12 +438,9 @@ def train(
         for start in range(0, len(x), batch_size):
             batch = order[start : start + batch_size]
             network.step(x[batch], t[batch], learning_rate)
-        report = Epoch(
-            epoch,
-            network.loss(x, t),
-            network.accuracy(x, t),
-            None if x_test is None else network.accuracy(x_test, t_test),
-        )
+        loss, accuracy = network.loss_and_accuracy(x, t)
+        test_accuracy = None if x_test is None else network.accuracy(x_test, t_test)
+        report = Epoch(epoch, loss, accuracy, test_accuracy)
         history.append(report)
         if on_epoch is not None:
             on_epoch(report)

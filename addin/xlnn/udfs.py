@@ -126,9 +126,24 @@ DIRECTION_HELP = (
 )
 
 
+def _excel_function(function, excel_name: str, arg_help: dict):
+    """Register ``function`` with xlwings as ``excel_name``.
+
+    Each argument comes raw, for the cell rules to read, with its help from
+    ``arg_help``; the result goes out as the rules made it (:class:`ShownCells`).
+    """
+    adapter = _showing_argument_errors(function)
+    for name, help_text in arg_help.items():
+        adapter = arg(name, "raw", doc=help_text)(adapter)
+    adapter = func(name=excel_name)(ret(ShownCells)(adapter))
+    adapter.excel_name = excel_name
+    adapter.arg_help = arg_help
+    return adapter
+
+
 def _register(activation: Activation):
     """Register ``activation``'s adapter with xlwings, named as the table says."""
-    adapter = _showing_argument_errors(_adapter(activation))
+    adapter = _adapter(activation)
     adapter.__name__ = adapter.__qualname__ = activation.python_name
     adapter.__doc__ = activation.help
     arg_help = {"x": RANGE_HELP}
@@ -136,13 +151,7 @@ def _register(activation: Activation):
         arg_help["direction"] = DIRECTION_HELP
     if activation.parameter is not None:
         arg_help[activation.parameter.name] = activation.parameter.help
-    for name, help_text in arg_help.items():
-        adapter = arg(name, "raw", doc=help_text)(adapter)
-    adapter = ret(ShownCells)(adapter)
-    adapter = func(name=activation.excel_name)(adapter)
-    adapter.excel_name = activation.excel_name
-    adapter.arg_help = arg_help
-    return adapter
+    return _excel_function(adapter, activation.excel_name, arg_help)
 
 
 def _layer_activation(activation: Activation):
@@ -185,17 +194,6 @@ def dense(x, W, b, activation=None, parameter=None):
     return cells.apply_dense(x, W, b, choice, CLASSIC, parameter)
 
 
-def _register_dense():
-    """Register :func:`dense` with xlwings as DENSE."""
-    adapter = _showing_argument_errors(dense)
-    for name, help_text in DENSE_HELP.items():
-        adapter = arg(name, "raw", doc=help_text)(adapter)
-    adapter = func(name="DENSE")(ret(ShownCells)(adapter))
-    adapter.excel_name = "DENSE"
-    adapter.arg_help = DENSE_HELP
-    return adapter
-
-
 LOSS_HELP = {
     "y": "The outputs, one sample per row (a single row or column is one "
     "sample). A row of blanks, with its t, takes no part.",
@@ -211,21 +209,15 @@ def _register_loss(loss: Loss):
     def adapter(y, t):
         return cells.apply_loss(function, y, t, CLASSIC)
 
-    adapter = _showing_argument_errors(adapter)
     adapter.__name__ = adapter.__qualname__ = loss.python_name
     adapter.__doc__ = loss.help
-    for name, help_text in LOSS_HELP.items():
-        adapter = arg(name, "raw", doc=help_text)(adapter)
-    adapter = func(name=loss.excel_name)(ret(ShownCells)(adapter))
-    adapter.excel_name = loss.excel_name
-    adapter.arg_help = LOSS_HELP
-    return adapter
+    return _excel_function(adapter, loss.excel_name, LOSS_HELP)
 
 
 #: Every Excel function of this module: the activations' table, in its order,
 #: then DENSE, then the losses' table.
 FUNCTIONS = [_register(activation) for activation in catalog.TABLE]
-FUNCTIONS.append(_register_dense())
+FUNCTIONS.append(_excel_function(dense, "DENSE", DENSE_HELP))
 FUNCTIONS.extend(_register_loss(loss) for loss in catalog.LOSS_TABLE)
 
 # xlwings finds functions as attributes of this module, by their Python name;

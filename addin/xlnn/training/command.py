@@ -14,7 +14,6 @@ user can get wrong is a :class:`~xlnn.errors.UserError` with one line.
 from __future__ import annotations
 
 import io
-import math
 import os
 import time
 from collections.abc import Callable, Iterable
@@ -128,10 +127,7 @@ def train_network(
     )
 
     def report(epoch: learning.Epoch) -> None:
-        weights = network.params.values()
-        if not (
-            math.isfinite(epoch.loss) and all(np.isfinite(w).all() for w in weights)
-        ):
+        if learning.diverged(network, epoch):
             raise UserError(
                 f"training diverged in epoch {epoch.epoch} (the loss is "
                 f"{epoch.loss}); try a smaller --learning-rate"

@@ -469,14 +469,11 @@ def train(data: TrainingData, settings: Settings) -> Run:
         HIDDEN_ACTIVATION,
         seed=weight_seed,
     )
-    losses = [network.loss(data.x, data.t)]
-    accuracies = [network.accuracy(data.x, data.t)]
+    loss, accuracy = network.loss_and_accuracy(data.x, data.t)
+    losses, accuracies = [loss], [accuracy]
 
     def record(epoch: learning.Epoch) -> None:
-        finite = math.isfinite(epoch.loss) and all(
-            np.isfinite(weights).all() for weights in network.params.values()
-        )
-        if not finite:
+        if learning.diverged(network, epoch):
             raise TrainingRefused(
                 f"training diverged in epoch {epoch.epoch} (the loss is "
                 f"{epoch.loss}): try a smaller learning_rate than "
