@@ -65,6 +65,14 @@ def column_letter(col: int) -> str:
     return letters
 
 
+def column_number(letters: str) -> int:
+    """The 1-based column number of Excel's letters: A -> 1, AA -> 27."""
+    number = 0
+    for letter in letters:
+        number = number * 26 + ord(letter) - ord("A") + 1
+    return number
+
+
 def quote_sheet(title: str) -> str:
     """A sheet name as a formula refers to it: ``'my sheet'``."""
     return "'{}'".format(title.replace("'", "''"))
