@@ -190,13 +190,11 @@ def merge(xml: bytes, blocks: RowBlocks, out) -> None:
     sparse = _sparse_rows(sheet_data)
     _refuse_overlaps(sparse, blocks)
     out.write(_dimension(head, blocks.extent()) + b"<sheetData>")
-    streamed = range(blocks.first_row, blocks.last_row + 1)
-    numbers = sorted(set(sparse) | {blocks.first_row})
-    pending = []
-    before = [row for row in numbers if row < blocks.first_row]
-    for row in before:
-        pending.append(_merged_row(row, *sparse[row], []))
-    for row in streamed:
+    numbers = sorted(sparse)
+    pending = [
+        _merged_row(row, *sparse[row], []) for row in numbers if row < blocks.first_row
+    ]
+    for row in range(blocks.first_row, blocks.last_row + 1):
         attributes, cells = sparse.get(row, (b"", []))
         pending.append(_merged_row(row, attributes, cells, blocks.row_cells(row)))
         if len(pending) >= ROWS_PER_WRITE:
