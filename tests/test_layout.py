@@ -24,6 +24,7 @@ from xlnn.sheets.layout import (
     BookLayout,
     PastLastColumn,
     column_letter,
+    column_number,
     quote_sheet,
 )
 
@@ -43,6 +44,10 @@ def test_column_letter(col, letters):
 
 def test_column_letter_agrees_with_openpyxl_over_every_column_of_a_sheet():
     assert all(column_letter(c) == get_column_letter(c) for c in range(1, 16385))
+
+
+def test_column_number_reverses_column_letter_over_every_column_of_a_sheet():
+    assert all(column_number(column_letter(c)) == c for c in range(1, 16385))
 
 
 @pytest.mark.parametrize("col", [16385, 20_000])

@@ -783,11 +783,11 @@ def _training_sheet(book, flavor, bands, run, placed, correct, flowers):
     # The loss after each step goes to the right of the summary and the chart.
     table_col = 9
     loss_column, steps_column = _loss_table(
-        sheet, placed, run, top=cursor.row, col=table_col
+        sheet, placed, bands, top=cursor.row, col=table_col
     )
     _before_and_after(cursor, bands, run, loss_column, correct, flowers)
     cursor.skip(3)
-    _loss_chart(sheet, cursor.at(), run, loss_column, steps_column)
+    _loss_chart(sheet, cursor.at(), bands, loss_column, steps_column)
     sheet.width(2, 2, 10)
     sheet.width(3, 4, 16)
     sheet.width(5, table_col - 2, 9)  # with B to D, as wide as the chart
@@ -814,13 +814,12 @@ def _before_and_after(cursor, bands, run, loss_column, correct, flowers) -> None
     }
     sheet.text(cursor.at(), "loss", "header")
     sheet.text(sheet.block(cursor.row + 1, cursor.col), "accuracy", "header")
-    losses = [*run.losses, run.final_loss]
     for j, (when, net) in enumerate(networks.items()):
         k = 0 if when == "before" else steps
         sheet.put_formula(
             cursor.at(right=1 + j),
             loss_column.cell(k).ref,
-            expected=losses[k],
+            expected=bands[k].loss,
             number_format=PROBABILITY,
             output=True,
             name=f"loss {when}",
@@ -835,9 +834,9 @@ def _before_and_after(cursor, bands, run, loss_column, correct, flowers) -> None
         )
 
 
-def _loss_chart(sheet: SheetLayout, anchor: Block, run, loss_column, steps_column):
+def _loss_chart(sheet: SheetLayout, anchor: Block, bands, loss_column, steps_column):
     """The line chart of the loss per step, its top left corner at ``anchor``."""
-    losses = [*run.losses, run.final_loss]
+    losses = [band.loss for band in bands]
     sheet.charts.append(
         Chart(
             kind="line",
@@ -856,20 +855,19 @@ def _loss_chart(sheet: SheetLayout, anchor: Block, run, loss_column, steps_colum
     )
 
 
-def _loss_table(sheet: SheetLayout, placed: list[Band], run, *, top: int, col: int):
+def _loss_table(sheet: SheetLayout, placed: list[Band], bands, *, top: int, col: int):
     """The loss after each number of steps (0: before any), named loss_per_step;
     returns the loss and step columns."""
-    losses = [*run.losses, run.final_loss]
     sheet.text(sheet.block(top, col), "loss_per_step", "caption")
     sheet.headers(sheet.block(top + 1, col, 1, 2), ["step", "loss"])
     steps_column = sheet.block(top + 2, col, len(placed), 1)
     loss_column = sheet.block(top + 2, col + 1, len(placed), 1)
-    for k, band in enumerate(placed):
+    for k, (band, values) in enumerate(zip(placed, bands, strict=True)):
         sheet.text(steps_column.cell(k), k, "header")
         sheet.put_formula(
             loss_column.cell(k),
             band.loss.qualified_ref,
-            expected=losses[k],
+            expected=values.loss,
             number_format=PROBABILITY,
         )
     sheet.anchor("loss_per_step", loss_column)

@@ -65,6 +65,14 @@ def column_letter(col: int) -> str:
     return letters
 
 
+def column_number(letters: str) -> int:
+    """The 1-based column number of Excel's letters: A -> 1, AA -> 27."""
+    number = 0
+    for letter in letters:
+        number = number * 26 + ord(letter) - ord("A") + 1
+    return number
+
+
 def quote_sheet(title: str) -> str:
     """A sheet name as a formula refers to it: ``'my sheet'``."""
     return "'{}'".format(title.replace("'", "''"))
@@ -375,8 +383,8 @@ class SheetLayout:
         """
         expected = _fit(expected, block)
         scale, framework = (
-            None if values is None else _fit(values, block, what)
-            for values, what in ((scale, "scales"), (framework, "framework values"))
+            None if values is None else _fit(values, block, _ARRAY_NAMES[what])
+            for values, what in ((scale, "scale"), (framework, "framework"))
         )
         self.formulas.append(Formula(block, body, number_format, output, note))
         self.book.checks.append(Check(block, expected, name, scale, framework))
@@ -436,15 +444,15 @@ class SheetLayout:
         if top is not None and hasattr(expected, "array"):
             self.book.checks.append(RowCheck(top, name, expected, scale, framework))
         elif top is not None:
-            arrays = [
-                None if values is None else _fit_array(values, top, what)
-                for values, what in (
-                    (expected, "expected values"),
-                    (scale, "scales"),
-                    (framework, "framework values"),
+            expected, scale, framework = (
+                _fitted(source, top, what)
+                for source, what in (
+                    (expected, "expected"),
+                    (scale, "scale"),
+                    (framework, "framework"),
                 )
-            ]
-            self.book.checks.append(Check(top, arrays[0], name, *arrays[1:]))
+            )
+            self.book.checks.append(Check(top, expected, name, scale, framework))
         if filled < block.rows:
             rest = Block(
                 block.sheet,
@@ -514,13 +522,7 @@ class RowCheck:
                          "framework": framework}  # fmt: skip
 
     def _resolve(self, what: str):
-        source = self._sources[what]
-        if source is None:
-            return None
-        values = source.array() if hasattr(source, "array") else source
-        label = {"expected": "expected values", "scale": "scales",
-                 "framework": "framework values"}[what]  # fmt: skip
-        return _fit_array(values, self.block, label)
+        return _fitted(self._sources[what], self.block, what)
 
     @functools.cached_property
     def expected(self) -> np.ndarray:
@@ -546,6 +548,20 @@ def is_uniform(check: Check) -> bool:
         and expected.size > 1
         and not any(expected.strides)
     )
+
+
+#: How a message names each array of a check.
+_ARRAY_NAMES = {"expected": "expected values", "scale": "scales",
+                "framework": "framework values"}  # fmt: skip
+
+
+def _fitted(source, block: Block, what: str) -> np.ndarray | None:
+    """A check's array ``what`` (``expected``, ``scale``, ``framework``) from
+    ``source``, an array, a :class:`Deferred` or None, shaped like ``block``."""
+    if source is None:
+        return None
+    values = source.array() if hasattr(source, "array") else source
+    return _fit_array(values, block, _ARRAY_NAMES[what])
 
 
 def _fit_array(values, block: Block, what: str) -> np.ndarray:

@@ -20,7 +20,13 @@ from __future__ import annotations
 import re
 from xml.sax.saxutils import escape
 
-from xlnn.sheets.layout import Block, RowFormulas, RowInputs, column_letter
+from xlnn.sheets.layout import (
+    Block,
+    RowFormulas,
+    RowInputs,
+    column_letter,
+    column_number,
+)
 
 #: Rows gathered before a write to the zip: large enough to amortize the
 #: call, small enough to keep memory flat.
@@ -30,13 +36,6 @@ _ROW = re.compile(rb'<row r="(\d+)"([^>]*?)(?:/>|>(.*?)</row>)', re.S)
 _CELL = re.compile(rb'<c r="([A-Z]+)\d+"[^>]*?(?:/>|>.*?</c>)', re.S)
 _EMPTY_CELL = re.compile(rb'<c r="[A-Z]+\d+"(?: t="n")?\s*/>')
 _DIMENSION = re.compile(rb'<dimension ref="([^"]*)"\s*/>')
-
-
-def _column_number(letters: str) -> int:
-    number = 0
-    for letter in letters:
-        number = number * 26 + ord(letter) - 64
-    return number
 
 
 class _InputRows:
@@ -130,7 +129,7 @@ def _sparse_rows(sheet_data: bytes) -> dict[int, tuple[bytes, list]]:
     rows = {}
     for match in _ROW.finditer(sheet_data):
         cells = [
-            (_column_number(cell.group(1).decode()), cell.group(0))
+            (column_number(cell.group(1).decode()), cell.group(0))
             for cell in _CELL.finditer(match.group(3) or b"")
         ]
         rows[int(match.group(1))] = (match.group(2), cells)
@@ -162,7 +161,7 @@ def _dimension(head: bytes, extent: Block) -> bytes:
     rows = [extent.row, extent.last_row]
     for corner in corners:
         letters = corner.rstrip("0123456789")
-        cols.append(_column_number(letters))
+        cols.append(column_number(letters))
         rows.append(int(corner[len(letters) :]))
     ref = f"{column_letter(min(cols))}{min(rows)}:{column_letter(max(cols))}{max(rows)}"
     return (
@@ -191,13 +190,11 @@ def merge(xml: bytes, blocks: RowBlocks, out) -> None:
     sparse = _sparse_rows(sheet_data)
     _refuse_overlaps(sparse, blocks)
     out.write(_dimension(head, blocks.extent()) + b"<sheetData>")
-    streamed = range(blocks.first_row, blocks.last_row + 1)
-    numbers = sorted(set(sparse) | {blocks.first_row})
-    pending = []
-    before = [row for row in numbers if row < blocks.first_row]
-    for row in before:
-        pending.append(_merged_row(row, *sparse[row], []))
-    for row in streamed:
+    numbers = sorted(sparse)
+    pending = [
+        _merged_row(row, *sparse[row], []) for row in numbers if row < blocks.first_row
+    ]
+    for row in range(blocks.first_row, blocks.last_row + 1):
         attributes, cells = sparse.get(row, (b"", []))
         pending.append(_merged_row(row, attributes, cells, blocks.row_cells(row)))
         if len(pending) >= ROWS_PER_WRITE:
