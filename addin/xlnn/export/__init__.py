@@ -63,7 +63,7 @@ from xlnn.export.sheets import _labels as header_labels
 from xlnn.model import Affine, Model
 from xlnn.sheets import xlsx_writer
 from xlnn.sheets.flavors import FLAVORS, Flavor
-from xlnn.sheets.layout import Check, column_letter, is_uniform
+from xlnn.sheets.layout import Check, column_letter, column_number, is_uniform
 
 #: What the about sheet and the summary say when verification was not asked for.
 NOT_ASKED = "not verified (not asked: --no-verify, or verify=False)"
@@ -518,7 +518,7 @@ class _Shown:
             for address, value in self.values.get(block.sheet, {}).items():
                 match = _ADDRESS.fullmatch(address)
                 if match and value is not None:
-                    col = _column_number(match.group(1))
+                    col = column_number(match.group(1))
                     located.append((int(match.group(2)), col, address, value))
             located.sort()  # by row, then column; addresses are unique
             self.cells[block.sheet] = located
@@ -535,13 +535,6 @@ class _Shown:
 
 
 _ADDRESS = re.compile(r"\$?([A-Z]+)\$?(\d+)")
-
-
-def _column_number(letters: str) -> int:
-    number = 0
-    for letter in letters:
-        number = number * 26 + ord(letter) - 64
-    return number
 
 
 def _blank(value) -> bool:
