@@ -44,6 +44,7 @@ import openpyxl
 from openpyxl.utils import get_column_letter
 
 from xlnn.engines import EngineError, Progress, Values, quiet
+from xlnn.engines.verify import plain
 from xlnn.errors import install_hint
 from xlnn.functions.cells import ERRORS
 
@@ -250,7 +251,7 @@ def python_value(cell):
         return None
     if isinstance(cell, XlError):
         return str(cell)
-    return cell.item() if isinstance(cell, np.generic) else cell
+    return plain(cell)
 
 
 def _sheet_names(path) -> dict[str, str]:

@@ -22,7 +22,7 @@ from xml.sax.saxutils import unescape
 
 import numpy as np
 
-from xlnn.sheets.layout import column_letter
+from xlnn.sheets.layout import column_letter, column_number
 
 #: Bytes decompressed at a time.
 CHUNK = 1 << 22
@@ -50,13 +50,6 @@ _TYPE = re.compile(rb't="(\w+)"')
 _INLINE = re.compile(rb"<t[^>]*>([^<]*)</t>")
 _REFERENCE = re.compile(r"([A-Z]+)(\d+)")
 _ENTITIES = {"&quot;": '"', "&apos;": "'"}
-
-
-def _column_number(letters: bytes) -> int:
-    number = 0
-    for letter in letters:
-        number = number * 26 + letter - 64
-    return number
 
 
 def _parts(archive: zipfile.ZipFile) -> dict[str, str]:
@@ -99,7 +92,7 @@ class SheetValues(Mapping):
         if value is None:
             match = _REFERENCE.fullmatch(address)
             if match:
-                col = _column_number(match.group(1).encode())
+                col = column_number(match.group(1))
                 value = self._run_value(int(match.group(2)), col)
         if value is None:
             raise KeyError(address)
@@ -140,7 +133,7 @@ class SheetValues(Mapping):
         found = []
         for address, value in self.cells.items():
             match = _REFERENCE.fullmatch(address)
-            row, col = int(match.group(2)), _column_number(match.group(1).encode())
+            row, col = int(match.group(2)), column_number(match.group(1))
             if (
                 block.row <= row <= block.last_row
                 and block.col <= col <= block.last_col
@@ -249,12 +242,12 @@ class _RowReader:
                 continue  # an empty row's cells: no value to read
             numbers = _NUMBER.findall(content, start, end)
             inside = numbers and all(
-                first <= _column_number(ref.rstrip(b"0123456789")) <= last
+                first <= column_number(ref.rstrip(b"0123456789")) <= last
                 for ref in (numbers[0][0], numbers[-1][0])
             )
             if inside and len(numbers) == shown:
-                first_col = _column_number(numbers[0][0].rstrip(b"0123456789"))
-                last_col = _column_number(numbers[-1][0].rstrip(b"0123456789"))
+                first_col = column_number(numbers[0][0].rstrip(b"0123456789"))
+                last_col = column_number(numbers[-1][0].rstrip(b"0123456789"))
                 _, raws = zip(*numbers, strict=True)
                 if last_col - first_col + 1 == len(raws):
                     # Consecutive numbers: one array, parsed by NumPy.
@@ -269,7 +262,7 @@ class _RowReader:
     def _each_cell(self, row, content, first, last, out) -> None:
         """The careful way: every shown cell, its column and type checked."""
         for letters, attributes, raw, inline in _SHOWN.findall(content):
-            if first <= _column_number(letters) <= last:
+            if first <= column_number(letters) <= last:
                 value = _value(attributes, raw or None, inline, self.strings)
                 if value is not None:
                     out.cells[letters.decode() + str(row)] = value

@@ -65,11 +65,14 @@ def column_letter(col: int) -> str:
     return letters
 
 
-def column_number(letters: str) -> int:
-    """The 1-based column number of Excel's letters: A -> 1, AA -> 27."""
+def column_number(letters: str | bytes) -> int:
+    """The 1-based column number of Excel's letters: A -> 1, AA -> 27.
+
+    Bytes too, as a sheet's XML holds them (``b"AA"``), with no decoding.
+    """
     number = 0
-    for letter in letters:
-        number = number * 26 + ord(letter) - ord("A") + 1
+    for code in letters.encode("ascii") if isinstance(letters, str) else letters:
+        number = number * 26 + code - 64  # ord("A") is 65
     return number
 
 
@@ -381,11 +384,12 @@ class SheetLayout:
         :meth:`BookLayout.find`; ``note`` becomes the formula's cell note.
         ``scale`` and ``framework`` go to the :class:`Check`.
         """
-        expected = _fit(expected, block)
-        scale, framework = (
-            None if values is None else _fit(values, block, _ARRAY_NAMES[what])
-            for values, what in ((scale, "scale"), (framework, "framework"))
-        )
+        expected, scale, framework = (
+            _fitted(values, block, what)
+            for values, what in (
+                (expected, "expected"), (scale, "scale"), (framework, "framework")
+            )
+        )  # fmt: skip
         self.formulas.append(Formula(block, body, number_format, output, note))
         self.book.checks.append(Check(block, expected, name, scale, framework))
         if name:
@@ -488,13 +492,6 @@ class SheetLayout:
             self.widths[col] = width
 
 
-def _fit(values, block: Block, what: str = "expected values") -> np.ndarray:
-    values = np.asarray(values, dtype=object)
-    if values.size != block.rows * block.cols:
-        raise ValueError(f"{values.size} {what} do not fit {block.coordinates}")
-    return values.reshape(block.shape)
-
-
 class Deferred:
     """Values computed when first asked for: ``array()`` gives them.
 
@@ -565,10 +562,13 @@ def _fitted(source, block: Block, what: str) -> np.ndarray | None:
 
 
 def _fit_array(values, block: Block, what: str) -> np.ndarray:
-    """``values`` shaped like ``block``, keeping a numeric dtype when it has one."""
-    values = np.asarray(values)
-    if values.dtype.kind not in "fiub":
-        values = values.astype(object)
+    """``values`` shaped like ``block``, keeping a numeric array's dtype.
+
+    Anything else becomes objects as given: ``np.asarray`` of a list that
+    mixes text and numbers would turn the numbers into text.
+    """
+    if not (isinstance(values, np.ndarray) and values.dtype.kind in "fiub"):
+        values = np.asarray(values, dtype=object)
     if values.size != block.rows * block.cols:
         raise ValueError(f"{values.size} {what} do not fit {block.coordinates}")
     return values.reshape(block.shape)

@@ -12,6 +12,10 @@ from collections.abc import Iterable
 
 import numpy as np
 
+#: Why labels of one class cannot train: the end of each such refusal, which
+#: names where the labels came from (a CSV, cells, one-hot rows).
+NEEDS_TWO_CLASSES = "a classifier needs at least two classes"
+
 
 def class_indices(labels: Iterable[str]) -> tuple[tuple, np.ndarray]:
     """The sorted classes of ``labels``, and each label's index among them.

@@ -25,7 +25,7 @@ import numpy as np
 from xlnn import files, learning
 from xlnn.errors import UserError
 from xlnn.export import sample_inputs
-from xlnn.training.classes import class_indices, shown
+from xlnn.training.classes import NEEDS_TWO_CLASSES, class_indices, shown
 
 #: Rows below which a held-out fifth means nothing.
 MIN_ROWS = 5
@@ -62,8 +62,7 @@ def read_csv(path: Path, label_column: str, progress=None) -> TrainingData:
     classes, t = class_indices(read.labels)
     if len(classes) < 2:
         raise UserError(
-            f"{path}: every row is labelled {read.labels[0]!r}; a classifier "
-            "needs at least two classes"
+            f"{path}: every row is labelled {read.labels[0]!r}; " + NEEDS_TWO_CLASSES
         )
     return TrainingData(read.rows, t, classes, read.feature_names)
 

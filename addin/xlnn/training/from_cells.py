@@ -33,7 +33,7 @@ from xlnn import learning, limits
 from xlnn.errors import UserError
 from xlnn.functions import cells
 from xlnn.sheets.layout import Block
-from xlnn.training.classes import class_indices, shown
+from xlnn.training.classes import NEEDS_TWO_CLASSES, class_indices, shown
 
 #: The activation of the hidden layer and of the outputs.
 HIDDEN_ACTIVATION, OUTPUT_ACTIVATION = "sigmoid", "softmax"
@@ -367,8 +367,8 @@ def _classes(labels: list[str], block: Block) -> tuple[tuple, np.ndarray]:
         )
     if len(classes) < 2:
         raise TrainingRefused(
-            f"every label ({_range_text(block)}) is {_quoted(labels[0])}; a "
-            "classifier needs at least two classes"
+            f"every label ({_range_text(block)}) is {_quoted(labels[0])}; "
+            + NEEDS_TWO_CLASSES
         )
     return classes, t
 
@@ -388,8 +388,8 @@ def _one_hot(grid: list[list], block: Block, classic: bool):
     t = np.argmax(values, axis=1)
     if len(np.unique(t)) < 2:
         raise TrainingRefused(
-            f"every row of train_t ({_range_text(block)}) is class {t[0]}; a "
-            "classifier needs at least two classes"
+            f"every row of train_t ({_range_text(block)}) is class {t[0]}; "
+            + NEEDS_TWO_CLASSES
         )
     return tuple(range(block.cols)), t
 
