@@ -29,6 +29,16 @@ def stopped_by(what: str, signum: int, consequence: str = "") -> int:
     return 128 + signum
 
 
+def quoted(text: str, limit: int = 40) -> str:
+    """``text`` in quotes for a message, cut to ``limit`` characters: a cell or a
+    line of a file can be any length, and a message is one readable line.
+
+    >>> quoted("cat"), quoted("x" * 50, limit=5)
+    ("'cat'", "'xx...'")
+    """
+    return repr(text if len(text) <= limit else text[: limit - 3] + "...")
+
+
 def install_hint(extra: str) -> str:
     """How to add the optional dependencies ``extra`` (pyproject.toml's name).
 

@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from xlnn import limits
+from xlnn.errors import quoted
 from xlnn.export.sheets import ExportError
 
 __all__ = ["SampleInputs", "SpilledRows", "read"]
@@ -150,7 +151,7 @@ def _read(
                 else ""
             )
             raise ExportError(
-                f"{where}, column {column}: {_show(cells[column - 1])} is not a "
+                f"{where}, column {column}: {quoted(cells[column - 1])} is not a "
                 f"number{hint}"
             )
         if width is None:
@@ -167,7 +168,7 @@ def _read(
         for column, value in enumerate(values, start=1):
             if not math.isfinite(value):
                 raise ExportError(
-                    f"{where}, column {column}: {_show(cells[column - 1])} is not "
+                    f"{where}, column {column}: {quoted(cells[column - 1])} is not "
                     "a finite number"
                 )
         if labels is not None:
@@ -232,7 +233,7 @@ class _Labels:
 
 
 def _listed(names: tuple[str, ...], most: int = 8) -> str:
-    shown = ", ".join(_show(name) for name in names[:most])
+    shown = ", ".join(quoted(name) for name in names[:most])
     return shown + (f" and {len(names) - most} more" if len(names) > most else "")
 
 
@@ -301,10 +302,6 @@ def _header(cells: list[str], width: int | None, where: str) -> tuple[str, ...]:
             f"{'s' if len(cells) != 1 else ''}, the model takes {width}{hint}"
         )
     return tuple(cells)
-
-
-def _show(cell: str) -> str:
-    return repr(cell if len(cell) <= 40 else cell[:37] + "...")
 
 
 def _capacity(max_rows: int, max_cells: int, width: int) -> int:

@@ -20,7 +20,8 @@ import numpy as np
 
 from xlnn import limits
 from xlnn.engines import verify
-from xlnn.export.sample_inputs import _show, text_lines
+from xlnn.errors import quoted
+from xlnn.export.sample_inputs import text_lines
 from xlnn.export.sheets import ExportError
 
 __all__ = ["match_all", "read"]
@@ -86,7 +87,7 @@ def _read(stream, path, classes, count, more, max_line_bytes) -> list:
         label = match(text)
         if label is None:
             raise ExportError(
-                f"{path}, line {number}: {_show(text)} is not one of the model's "
+                f"{path}, line {number}: {quoted(text)} is not one of the model's "
                 f"classes ({_listed(classes)})"
             )
         labels.append(label)
@@ -120,7 +121,7 @@ def match_all(labels, classes, count: int) -> list:
         found.append(match(text))
         if found[-1] is None:
             raise ExportError(
-                f"sample label {k} ({_show(str(value))}) is not one of the "
+                f"sample label {k} ({quoted(str(value))}) is not one of the "
                 f"model's classes ({_listed(classes)})"
             )
     if len(found) != count:

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from xlnn import learning, limits
-from xlnn.errors import UserError
+from xlnn.errors import UserError, quoted
 from xlnn.functions import cells
 from xlnn.sheets.layout import Block
 from xlnn.training.classes import NEEDS_TWO_CLASSES, class_indices, shown
@@ -235,12 +235,8 @@ def _problem(raw, read: cells.Cells, i: int, j: int) -> str:
     if error is None:
         return ""
     if _is_text(raw):
-        return f"holds text ({_quoted(raw)})"
+        return f"holds text ({quoted(raw)})"
     return f"shows {error}"
-
-
-def _quoted(text: str, limit: int = 40) -> str:
-    return repr(text if len(text) <= limit else text[:limit] + "...")
 
 
 def _is_header(row: list) -> bool:
@@ -367,7 +363,7 @@ def _classes(labels: list[str], block: Block) -> tuple[tuple, np.ndarray]:
         )
     if len(classes) < 2:
         raise TrainingRefused(
-            f"every label ({_range_text(block)}) is {_quoted(labels[0])}; "
+            f"every label ({_range_text(block)}) is {quoted(labels[0])}; "
             + NEEDS_TWO_CLASSES
         )
     return classes, t
