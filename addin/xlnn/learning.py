@@ -119,7 +119,10 @@ def softmax_cross_entropy(scores: np.ndarray, t: np.ndarray) -> float:
     >>> print(round(softmax_cross_entropy(np.array([[0.0, 0.0]]), [1]), 6))
     0.693147
     """
-    log_y = activations.log_softmax(scores, axis=-1)
+    return _cross_entropy_of_log(activations.log_softmax(scores, axis=-1), t)
+
+
+def _cross_entropy_of_log(log_y: np.ndarray, t) -> float:
     t = np.asarray(t)
     if t.shape == log_y.shape:
         return float(-np.sum(t * log_y) / log_y.shape[0])
@@ -192,9 +195,11 @@ class SoftmaxWithLoss:
         self.y = self.t = self.loss = None
 
     def forward(self, scores: np.ndarray, t: np.ndarray) -> float:
-        self.y = activations.softmax(scores, axis=-1)
+        # one pass: softmax is exp(log-softmax), which the loss needs anyway
+        log_y = activations.log_softmax(scores, axis=-1)
+        self.y = np.exp(log_y)
         self.t = np.asarray(t)
-        self.loss = softmax_cross_entropy(scores, self.t)
+        self.loss = _cross_entropy_of_log(log_y, self.t)
         return self.loss
 
     def backward(self, dout: float = 1.0) -> np.ndarray:
