@@ -446,6 +446,41 @@ def test_ctrl_c_during_a_run_stops_it_and_removes_the_profile(
     assert scratch_folders(private_tmpdir) == []
 
 
+@posix_only
+def test_ctrl_c_as_popen_returns_still_stops_the_new_soffice(
+    tmp_path, private_tmpdir, monkeypatch
+):
+    """A Ctrl-C pressed as Popen returns, before the run has noted its soffice,
+    is raised once it has: the soffice is ended, not left running."""
+    pids = tmp_path / "pids"
+    program = fake_soffice(tmp_path, HANGING.format(pids=pids))
+    engine = LibreOffice(soffice=program, timeout=120)
+    real_popen, started = subprocess.Popen, []
+
+    def popen_then_ctrl_c(*args, **kwargs):
+        process = real_popen(*args, **kwargs)
+        started.append(process)
+        os.kill(os.getpid(), signal.SIGINT)
+        # Python runs a handler between bytecodes: unheld, it raises in here
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not (
+            pids.exists() and pids.read_text().strip()
+        ):
+            time.sleep(0.01)
+        return process
+
+    monkeypatch.setattr(libreoffice.subprocess, "Popen", popen_then_ctrl_c)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            engine.recalculate([plain_workbook(tmp_path / "plain.xlsx")])
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert started and started[0].poll() is not None  # soffice itself was ended
+    assert not alive(int(pids.read_text()))  # and what it started
+    assert scratch_folders(private_tmpdir) == []
+
+
 def test_a_timeout_must_be_positive():
     with pytest.raises(ValueError, match="positive"):
         LibreOffice(timeout=0)

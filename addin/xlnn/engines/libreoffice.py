@@ -39,7 +39,11 @@ from pathlib import Path
 
 from xlnn import files
 from xlnn.engines import EngineError, Progress, Values, quiet
-from xlnn.engines.processes import describe_exit, die_with_parent_hook
+from xlnn.engines.processes import (
+    describe_exit,
+    die_with_parent_hook,
+    interrupts_held,
+)
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -435,21 +439,23 @@ class LibreOffice:
 
     def _run(self, command: list[str], env: dict) -> subprocess.CompletedProcess:
         """Run ``command`` in its own process group, ended as a whole on failure."""
-        with self._lock:
-            if self._stopped:
-                raise EngineError(f"{self.name} was stopped")
-            process = subprocess.Popen(
-                command,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                stdin=subprocess.DEVNULL,
-                env=env,
-                text=True,
-                start_new_session=True,
-                preexec_fn=die_with_parent_hook(),
-            )
-            self._running.add(process)
+        process, held = None, interrupts_held()
         try:
+            with self._lock:
+                if self._stopped:
+                    raise EngineError(f"{self.name} was stopped")
+                process = subprocess.Popen(
+                    command,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    stdin=subprocess.DEVNULL,
+                    env=env,
+                    text=True,
+                    start_new_session=True,
+                    preexec_fn=die_with_parent_hook(),
+                )
+                self._running.add(process)
+            held.release()  # a Ctrl-C pressed since Popen is raised here
             stdout, stderr = process.communicate(timeout=self.timeout)
         except subprocess.TimeoutExpired:
             self._end(process)
@@ -457,7 +463,9 @@ class LibreOffice:
                 f"{self.name} did not finish within {self.timeout:g} s and was stopped"
             ) from None
         except BaseException:  # Ctrl-C, SIGTERM turned into an exception
-            self._end(process)
+            held.release()
+            if process is not None:
+                self._end(process)
             raise
         finally:
             with self._lock:

@@ -28,6 +28,7 @@ import os
 import pickle
 import signal
 import sys
+import threading
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from multiprocessing.connection import wait
@@ -39,6 +40,7 @@ __all__ = [
     "WorkerEnded",
     "describe_exit",
     "die_with_parent_hook",
+    "interrupts_held",
 ]
 
 #: Where forked workers are safe (see the module docstring).
@@ -86,6 +88,49 @@ def die_with_parent_hook():
             os.kill(os.getpid(), signal.SIGTERM)
 
     return hook
+
+
+#: The signals a user stops xlnn with, which Python raises as exceptions.
+_INTERRUPTS = (signal.SIGINT, signal.SIGTERM)
+
+
+class interrupts_held:  # noqa: N801 - used as a function: held = interrupts_held()
+    """Hold Ctrl-C and SIGTERM back until :meth:`release`, for starting a child.
+
+    Between ``Popen`` returning and the caller noting the new process, a
+    Ctrl-C raised as KeyboardInterrupt would leave the child running with no
+    one to end it. Held, the signal is only noted; :meth:`release`, called
+    inside the caller's ``try``, hands it to the handler it was meant for,
+    which raises there, where the child is known. Python runs signal
+    handlers in the main thread only, so only the main thread holds (and
+    can): a signal never interrupts another thread's code.
+    """
+
+    def __init__(self):
+        self._previous, self._caught = {}, None
+        if threading.current_thread() is threading.main_thread():
+            for signum in _INTERRUPTS:
+                handler = signal.getsignal(signum)
+                if handler is not None:  # None: set outside Python, left alone
+                    self._previous[signum] = signal.signal(signum, self._note)
+
+    def _note(self, signum, frame) -> None:
+        if self._caught is None:
+            self._caught = (signum, frame)
+
+    def release(self) -> None:
+        """The handlers as they were; a signal that came meanwhile goes to its
+        handler now (KeyboardInterrupt is raised here). Again, a no-op."""
+        previous, self._previous = self._previous, {}
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        caught, self._caught = self._caught, None
+        if caught is not None:
+            handler = previous[caught[0]]
+            if callable(handler):
+                handler(*caught)
+            elif handler == signal.SIG_DFL:
+                signal.raise_signal(caught[0])
 
 
 def describe_exit(returncode: int) -> str:
