@@ -186,6 +186,14 @@ ACTIVATIONS = [
         17,
         FLOAT,
     ),
+    # the defaults are float32 too (0.2 is 0.2000000029802322): in a float64
+    # graph the unrounded 0.2 was 7.4e-9 off, over the 1e-9 tolerance
+    (
+        helper.make_node("HardSigmoid", ["a"], ["y"], name="act"),
+        "hard_sigmoid",
+        17,
+        DOUBLE,
+    ),
 ]
 
 

@@ -76,7 +76,7 @@ from pathlib import Path, PurePath
 
 import numpy as np
 
-from xlnn import limits
+from xlnn import activations, limits
 from xlnn.errors import UserError, install_hint
 from xlnn.export.sources import SourceError, sha256
 from xlnn.functions import catalog
@@ -782,22 +782,33 @@ def _row(node, c, width: int, dims: tuple | None = None) -> np.ndarray:
 _erf = np.frompyfunc(math.erf, 1, 1)
 
 
-def _sigmoid(v):
-    return 0.5 * (1.0 + np.tanh(0.5 * v))  # never overflows
+def _float_attribute(attrs, name: str, default: float) -> float:
+    # ONNX keeps float attributes as float32, a default too: the graph computes
+    # with exactly that value (0.2 is 0.2000000029802322).
+    return float(np.float32(attrs.get(name, default)))
+
+
+def _alpha(attrs, default: float) -> float:
+    return _float_attribute(attrs, "alpha", default)
+
+
+def _hard_sigmoid_ab(attrs) -> tuple[float, float]:
+    return _alpha(attrs, 0.2), _float_attribute(attrs, "beta", 0.5)
 
 
 def _gelu(v, attrs):
     if attrs.get("approximate", "none") == "tanh":
-        return 0.5 * v * (1 + np.tanh(math.sqrt(2 / math.pi) * (v + 0.044715 * v**3)))
-    return 0.5 * v * (1 + np.asarray(_erf(v / math.sqrt(2.0)), np.float64))
+        return activations.gelu_tanh(v)
+    return activations.gelu(v)
 
 
-def _alpha(attrs, default: float) -> float:
-    # The attribute is a float32; the graph computes with exactly that value.
-    return float(np.float32(attrs.get("alpha", default)))
+def _hard_sigmoid_values(v, attrs):
+    alpha, beta = _hard_sigmoid_ab(attrs)
+    return np.clip(alpha * v + beta, 0.0, 1.0)
 
 
 #: Elementwise ops of one tensor, in float64: (values, attributes) -> values.
+#: An activation of the catalog is the catalog's own function.
 _UNARY = {
     "Neg": lambda v, a: -v,
     "Abs": lambda v, a: np.abs(v),
@@ -805,17 +816,15 @@ _UNARY = {
     "Log": lambda v, a: np.log(v),
     "Sqrt": lambda v, a: np.sqrt(v),
     "Reciprocal": lambda v, a: 1.0 / v,
-    "Tanh": lambda v, a: np.tanh(v),
-    "Sigmoid": lambda v, a: _sigmoid(v),
+    "Tanh": lambda v, a: activations.tanh(v),
+    "Sigmoid": lambda v, a: activations.sigmoid(v),
     "Erf": lambda v, a: np.asarray(_erf(v), np.float64),
-    "Relu": lambda v, a: np.maximum(v, 0.0),
-    "Softplus": lambda v, a: np.logaddexp(0.0, v),
-    "LeakyRelu": lambda v, a: np.where(v >= 0, v, _alpha(a, 0.01) * v),
-    "Elu": lambda v, a: np.where(v >= 0, v, _alpha(a, 1.0) * np.expm1(v)),
+    "Relu": lambda v, a: activations.relu(v),
+    "Softplus": lambda v, a: activations.softplus(v),
+    "LeakyRelu": lambda v, a: activations.leaky_relu(v, _alpha(a, 0.01)),
+    "Elu": lambda v, a: activations.elu(v, _alpha(a, 1.0)),
     "Gelu": _gelu,
-    "HardSigmoid": lambda v, a: np.clip(
-        _alpha(a, 0.2) * v + float(np.float32(a.get("beta", 0.5))), 0.0, 1.0
-    ),
+    "HardSigmoid": _hard_sigmoid_values,
     "Identity": lambda v, a: v,
     "Cast": lambda v, a: v,
 }
@@ -1085,7 +1094,7 @@ def _close_layer(node, path: _Path, activation: str, pending=None, parameter=Non
 def _hard_sigmoid(node, path: _Path, attrs) -> _Path:
     # ONNX: max(0, min(1, alpha a + beta)); xlnn's hard_sigmoid(s) is
     # max(0, min(1, s / 6 + 1/2)), so s = 6 (alpha a + beta - 1/2).
-    alpha, beta = attrs.get("alpha", 0.2), attrs.get("beta", 0.5)
+    alpha, beta = _hard_sigmoid_ab(attrs)
     weights, bias = path.pending
     folded = (6.0 * alpha * weights, 6.0 * (alpha * bias + beta - 0.5))
     return _close_layer(node, path, "hard_sigmoid", folded)
