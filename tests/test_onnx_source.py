@@ -243,6 +243,17 @@ def test_gelu_tanh_approximation_reads_as_gelu_tanh(tmp_path):
     _agrees(model, X * 3.0, rtol=RTOL32, atol=ATOL32)
 
 
+@pytest.mark.parametrize("batch", [-1, 10**15])
+def test_a_fixed_batch_too_large_or_negative_is_refused_before_any_run(tmp_path, batch):
+    # the reference runs whole fixed batches: 10**15 would be allocated first
+    path = _dense(tmp_path, helper.make_node("Relu", ["a"], ["y"], name="act"))
+    model = onnx.load(path)
+    model.graph.input[0].type.tensor_type.shape.dim[0].dim_value = batch
+    path.write_bytes(model.SerializeToString())
+    with pytest.raises(UnsupportedModel, match=f"a fixed batch of {batch:,} samples"):
+        read(path)
+
+
 # --- shape no-ops and preprocessing ---------------------------------------------
 
 

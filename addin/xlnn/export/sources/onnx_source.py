@@ -390,6 +390,13 @@ def _the_input(graph, initializer_names) -> _Input:
             "xlnn reads float or double"
         )
     batch = dims[0] if dims[0] else None
+    if batch is not None and (batch < 0 or batch * features > MAX_TENSOR_VALUES):
+        # the reference runs the graph on whole fixed batches: a batch of 10**15
+        # would be allocated before anything else could refuse it
+        raise UnsupportedModel(
+            f"input {the_input.name}: a fixed batch of {batch:,} samples; xlnn "
+            f"runs batches of at most {MAX_TENSOR_VALUES:,} values"
+        )
     return _Input(the_input.name, tensor.elem_type, batch, tuple(dims[1:]))
 
 
