@@ -461,6 +461,28 @@ def test_pickle_activations_can_be_given(tmp_path, arrays):
     ]
 
 
+@pytest.mark.parametrize(
+    "extra",
+    [
+        "W\u00b2",  # str.isdigit() is true of "²", and int("²") a traceback
+        "W05",  # not a layer's number: it made the book's activations for 5
+    ],
+)
+def test_pickle_keys_count_layers_as_npz_files_do(tmp_path, arrays, extra):
+    path = tmp_path / "net.pkl"
+    path.write_bytes(pickle.dumps({"W1": arrays["W1"], "b1": arrays["b1"],
+                                   extra: arrays["W2"]}))  # fmt: skip
+    model = sources.read(path)  # one layer, W1 and b1; the other key unused
+    assert [layer.activation.name for layer in model.network.layers] == ["softmax"]
+
+
+def test_a_pickles_hash_is_of_the_bytes_read(tmp_path, arrays):
+    path = tmp_path / "net.pkl"
+    path.write_bytes(pickle.dumps(arrays))
+    expected = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert sources.read(path).source.sha256 == expected
+
+
 # --- hostile pickles ------------------------------------------------------------
 
 

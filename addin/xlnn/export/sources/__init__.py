@@ -27,7 +27,7 @@ from pathlib import Path
 from xlnn.errors import UserError, install_hint
 from xlnn.model import Model
 
-__all__ = ["SourceError", "read", "sha256", "file_sha256", "READERS"]
+__all__ = ["SourceError", "read", "read_at_most", "sha256", "file_sha256", "READERS"]
 
 
 class SourceError(UserError, ValueError):
@@ -51,6 +51,27 @@ def file_sha256(path: str | Path) -> str:
     """The SHA-256 of a file's bytes, read a MiB at a time."""
     with open(path, "rb") as stream:
         return sha256(iter(lambda: stream.read(1 << 20), b""))
+
+
+def read_at_most(path: str | Path, limit: int) -> bytes:
+    """The first ``limit`` bytes of the file (all of it, if shorter).
+
+    In blocks: a special or growing file (``/dev/zero``) has no size to
+    check first, and ``read(limit)`` would allocate the whole limit up front.
+    Raises :class:`SourceError` naming the file when it cannot be read.
+    """
+    blocks, total = [], 0
+    try:
+        with open(path, "rb") as stream:
+            while total < limit:
+                block = stream.read(min(1 << 20, limit - total))
+                if not block:
+                    break
+                blocks.append(block)
+                total += len(block)
+    except OSError as error:
+        raise SourceError(f"{path}: {error.strerror or error}") from None
+    return b"".join(blocks)
 
 
 def read(path: str | Path, *, activations: Sequence[str] | None = None) -> Model:

@@ -226,7 +226,7 @@ def network_from_arrays(
     ``where`` starts every error message (the file's name). A bias may be
     1-D or one row (``1 x n``). Names other than ``W<k>``/``b<k>`` are ignored.
     """
-    numbers = _layer_numbers(arrays, where)
+    numbers = layer_numbers(arrays, where)
     names = _activation_names(activations, len(numbers), where)
     layers = []
     n_inputs = None
@@ -335,7 +335,9 @@ def _text(item, where: str, array: str = "classes") -> str:
         ) from None
 
 
-def _layer_numbers(arrays: Mapping[str, np.ndarray], where: str) -> list[int]:
+def layer_numbers(arrays: Mapping[str, np.ndarray], where: str) -> list[int]:
+    """The layers' numbers 1, 2, ... of arrays ``W1, b1, W2, b2, ...``; a
+    :class:`SourceError` when there are none or one is missing."""
     found = {}
     for name in arrays:
         match = _LAYER_ARRAY.fullmatch(name)

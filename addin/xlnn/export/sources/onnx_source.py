@@ -78,7 +78,7 @@ import numpy as np
 
 from xlnn import activations, limits
 from xlnn.errors import UserError, install_hint
-from xlnn.export.sources import SourceError, sha256
+from xlnn.export.sources import SourceError, read_at_most, sha256
 from xlnn.functions import catalog
 from xlnn.model import (
     FLOAT32_TOLERANCE,
@@ -260,9 +260,14 @@ def read(path) -> Model:
                 f"{path.name}: {size} bytes; xlnn reads ONNX files up to "
                 f"{MAX_FILE_BYTES} bytes (2 GiB)"
             )
-        data = path.read_bytes()
     except OSError as error:
         raise SourceError(f"{path}: {error.strerror or error}") from None
+    data = read_at_most(path, MAX_FILE_BYTES + 1)  # it may have grown since
+    if len(data) > MAX_FILE_BYTES:
+        raise SourceError(
+            f"{path.name}: over {MAX_FILE_BYTES} bytes; xlnn reads ONNX files "
+            "up to 2 GiB"
+        )
     proto = _parse(data, path.name)
     source = Source(str(path), "onnx", sha256([data]))
     return _from_proto(proto, path.parent, source, path.name)

@@ -56,8 +56,12 @@ from pathlib import Path
 import numpy as np
 
 from xlnn import limits
-from xlnn.export.sources import SourceError, file_sha256
-from xlnn.export.sources.npz_source import model_of, network_from_arrays
+from xlnn.export.sources import SourceError, read_at_most, sha256
+from xlnn.export.sources.npz_source import (
+    layer_numbers,
+    model_of,
+    network_from_arrays,
+)
 from xlnn.model import Model, Source
 from xlnn.network import Network
 
@@ -571,30 +575,14 @@ def read(path: str | Path, *, activations: Sequence[str] | None = None) -> Model
     sigmoid, sigmoid, softmax for its three layers).
     """
     path = Path(path)
-    try:
-        with open(path, "rb") as stream:
-            data = _read_at_most(stream, limits.MAX_PICKLE_BYTES + 1)
-    except OSError as error:
-        raise SourceError(f"{path}: {error.strerror or error}") from None
+    data = read_at_most(path, limits.MAX_PICKLE_BYTES + 1)
     weights = restricted_load(data, where=path.name)
     arrays = _arrays_of(weights, path.name)
     if activations is None:
-        activations = book_activations(_count_layers(arrays))
+        activations = book_activations(len(layer_numbers(arrays, path.name)))
     network: Network = network_from_arrays(arrays, activations, where=path.name)
-    return model_of(network, Source(str(path), "pickle", file_sha256(path)))
-
-
-def _read_at_most(stream, limit: int) -> bytes:
-    # In blocks: a special file (/dev/zero) has no size to check first, and
-    # read(limit) would allocate the whole limit up front.
-    blocks, total = [], 0
-    while total < limit:
-        block = stream.read(min(1 << 20, limit - total))
-        if not block:
-            break
-        blocks.append(block)
-        total += len(block)
-    return b"".join(blocks)
+    # the hash of the bytes unpickled, not of the file read again
+    return model_of(network, Source(str(path), "pickle", sha256([data])))
 
 
 def _arrays_of(weights, where: str) -> dict[str, np.ndarray]:
@@ -613,9 +601,3 @@ def _arrays_of(weights, where: str) -> dict[str, np.ndarray]:
             )
         arrays[key] = value
     return arrays
-
-
-def _count_layers(arrays: dict[str, np.ndarray]) -> int:
-    numbers = [int(key[1:]) for key in arrays if key[:1] == "W" and key[1:].isdigit()]
-    # No W arrays at all: network_from_arrays says so by name.
-    return max(numbers, default=1)
