@@ -634,6 +634,22 @@ def test_a_certificate_without_its_key_exits_2(capsys):
     assert "--ssl-keyfile" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("kind", ["missing", "not PEM"])
+def test_tls_files_that_do_not_load_exit_2_before_anything_starts(
+    kind, tmp_path, capsys
+):
+    # uvicorn loads them only when it serves: this was a traceback there
+    certfile = tmp_path / "cert.pem"
+    if kind == "not PEM":
+        certfile.write_text("not a certificate")
+    args = ["serve", "--ssl-certfile", str(certfile), "--ssl-keyfile", str(certfile)]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"xlnn serve: --ssl-certfile {certfile} with")
+    assert len(err.splitlines()) == 1
+    assert ("No such file" if kind == "missing" else "not a PEM certificate") in err
+
+
 # --- settings -----------------------------------------------------------------------
 
 

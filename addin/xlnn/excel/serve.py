@@ -359,12 +359,36 @@ def _serve(app, sock: socket.socket, args) -> int:
     return stopped_by("xlnn serve", received[0]) if received else EXIT_OK
 
 
+def check_tls(certfile: Path | None, keyfile: Path | None) -> None:
+    """Both TLS files or neither, and a certificate and key that load.
+
+    Checked before anything starts: uvicorn loads them only when it serves,
+    and a missing or wrong file was a traceback there.
+    """
+    if bool(certfile) != bool(keyfile):
+        raise NotStarted("xlnn serve: give both --ssl-certfile and --ssl-keyfile")
+    if certfile:
+        import ssl
+
+        try:
+            ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(certfile, keyfile)
+        except ssl.SSLError as error:
+            reason = f"not a PEM certificate and its private key ({error.reason})"
+        except OSError as error:
+            reason = error.strerror or error
+        else:
+            return
+        raise NotStarted(
+            f"xlnn serve: --ssl-certfile {certfile} with --ssl-keyfile {keyfile}: "
+            f"{reason}"
+        )
+
+
 def run(args) -> int:
     """``xlnn serve``: check, configure, write the project folder, serve."""
     sock = project = None
     try:
-        if bool(args.ssl_certfile) != bool(args.ssl_keyfile):
-            raise NotStarted("xlnn serve: give both --ssl-certfile and --ssl-keyfile")
+        check_tls(args.ssl_certfile, args.ssl_keyfile)
         check_installed()
         check_license()
         configure()
