@@ -120,6 +120,24 @@ def test_a_legacy_array_is_a_rectangle_of_equal_formulas():
     ]
 
 
+def test_equal_formulas_of_single_cells_stay_single_cells():
+    # Two cells of =SIGMOID($A$1) read as one array spilled one value into
+    # both, deleting the second cell's formula.
+    single = "=SIGMOID($A$1)"
+    grid = [
+        [single, single, "=SOFTMAX($A$1:$C$1)", "=SOFTMAX($A$1:$C$1)"],
+        ["=SIGMOID(x)", "=SIGMOID(x)", None, None],  # a name: maybe a range
+    ]
+    entries = binding.grid_entries("S", 2, 1, grid)
+    got = [(entry.block.coordinates, entry.formula, entry.array) for entry in entries]
+    assert got == [
+        ("A2", single, False),
+        ("B2", single, False),
+        ("C2:D2", "=SOFTMAX($A$1:$C$1)", True),
+        ("A3:B3", "=SIGMOID(x)", True),
+    ]
+
+
 # --- workbooks as Excel shows them, and xlwings' JSON book ---------------------
 
 

@@ -257,10 +257,52 @@ async def read_lite(book, names) -> list[Entry]:
         if used is None:
             continue
         grid = renamed_grid(await used.options(ndim=2).get_formula(), names)
-        for i, j, rows, cols in equal_rectangles(grid):
-            block = Block(sheet.name, used.row + i, used.column + j, rows, cols)
-            entries.append(Entry(block, grid[i][j], array=(rows, cols) != (1, 1)))
+        entries += grid_entries(sheet.name, used.row, used.column, grid)
     return entries
+
+
+def grid_entries(sheet: str, row: int, col: int, grid) -> list[Entry]:
+    """The entries of a grid of formulas read with Office.js, its top-left
+    cell at (``row``, ``col``): a legacy array shows its formula in each of
+    its cells, so a rectangle of one formula is one array.
+
+    Unless the formula reads single cells only: ``=SIGMOID($A$1)`` typed in
+    two cells is two formulas (as one array it would spill one value,
+    deleting the other cell's formula), and, one value wherever it is, it
+    shows the same entered cell by cell even where it was one array.
+
+    >>> [e.block.coordinates for e in grid_entries("S", 1, 1, [["=F($A$1:$A$2)",
+    ...     "=F($A$1:$A$2)"], ["=G($A$1)", "=G($A$1)"]])]
+    ['A1:B1', 'A2', 'B2']
+    """
+    entries = []
+    for i, j, rows, cols in equal_rectangles(grid):
+        text = grid[i][j]
+        if _reads_single_cells(text):
+            shapes = [(i + a, j + b, 1, 1) for a in range(rows) for b in range(cols)]
+        else:
+            shapes = [(i, j, rows, cols)]
+        for top, left, height, width in shapes:
+            block = Block(sheet, row + top, col + left, height, width)
+            entries.append(Entry(block, text, array=(height, width) != (1, 1)))
+    return entries
+
+
+_TEXT = re.compile(r'"(?:[^"]|"")*"')
+_SHEET_PREFIX = re.compile(r"(?:'(?:[^']|'')*'|[A-Za-z_][\w.]*)!")
+_CALL_NAME = re.compile(r"[A-Za-z_\\][\w.]*(?=\s*\()")
+_CELL = re.compile(r"(?<![\w.$])\$?[A-Za-z]{1,3}\$?[0-9]+(?![\w.(])")
+
+
+def _reads_single_cells(text: str) -> bool:
+    """Whether formula ``text`` reads nothing but single cells and numbers: no
+    range, name or array constant, so that it gives one value.
+
+    >>> _reads_single_cells("=SIGMOID(Sheet1!$A$1)+B2"), _reads_single_cells("=F(x)")
+    (True, False)
+    """
+    rest = _CALL_NAME.sub("", _SHEET_PREFIX.sub("", _TEXT.sub("", text)))
+    return re.search(r"[A-Za-z_\\:{]", _CELL.sub("", rest)) is None
 
 
 # --- reading: xlwings Server, from the sample's own layout --------------------
