@@ -1,5 +1,7 @@
 """Models and batches that do not fit a worksheet are refused before writing."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -46,8 +48,26 @@ def test_a_batch_wider_than_a_sheet_is_refused_before_anything_is_written(tmp_pa
 
 
 def test_more_rows_than_a_sheet_holds_are_refused(tmp_path):
-    with pytest.raises(ExportError, match="does not fit a sheet of 1,048,576 rows"):
+    with pytest.raises(ExportError, match="start at row 9 of a sheet of 1,048,576"):
         export.to_workbook(
             _model(2, 2), tmp_path / "long.xlsx", rows=EXCEL_ROWS, verify=False
         )
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("labels", [None, [1]], ids=["unlabelled", "labelled"])
+def test_the_rows_a_batch_may_take_are_those_below_its_headers(labels):
+    # True labels add the accuracy and a confusion matrix above the samples,
+    # which grow with the classes: a fixed allowance for headers passed
+    # batches that then ran past the last row.
+    model = Model(Network([Dense(np.ones((2, 3)), np.zeros(3), "softmax")]),
+                  output="probabilities", classes=(0, 1, 2))  # fmt: skip
+    shared = {"flavor": PLAIN, "inputs": np.zeros((1, 2)), "labels": labels}
+    with pytest.raises(ExportError, match=r"start at row (\d+)") as refused:
+        export_sheets.layout(model, rows=EXCEL_ROWS, **shared)
+    first = int(re.search(r"start at row (\d+)", str(refused.value))[1])
+    most = EXCEL_ROWS - first + 1
+    assert f"pass at most {most:,}" in str(refused.value)
+    book = export_sheets.layout(model, rows=most, **shared)
+    batch = book.sheets[1]
+    assert max(rows.block.last_row for rows in batch.row_formulas) == EXCEL_ROWS

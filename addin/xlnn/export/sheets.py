@@ -57,8 +57,6 @@ from xlnn.sheets.layout import (
 
 #: Rows of the batch sheet unless told otherwise.
 DEFAULT_ROWS = 100
-#: Rows the batch sheet's title, notes and headers take above its samples.
-BATCH_HEADER_ROWS = 10
 #: Stands for the verification result in the rendered file until it is known.
 PENDING = "xlnn-verification-result-pending"
 
@@ -774,6 +772,7 @@ def _batch_sheet(
     # The accuracy and the confusion matrix, above the columns.
     summary = export_accuracy.reserve(cursor, _labels(model), truth)
     caption_row = cursor.row
+    _check_batch_rows(n_rows, first=caption_row + 2)
     columns = _Columns(
         sheet, caption_row=caption_row, first=caption_row + 2, rows=n_rows
     )
@@ -977,14 +976,21 @@ def now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
 
 
+def _check_batch_rows(rows: int, *, first: int) -> None:
+    """Refuse a batch running past the last row: its samples start at row
+    ``first``, below notes and (with true labels) the accuracy and a
+    confusion matrix, which grow with the classes."""
+    most = EXCEL_ROWS - first + 1
+    if rows > most:
+        raise ExportError(
+            f"a batch of {rows:,} rows does not fit: its samples start at row "
+            f"{first} of a sheet of {EXCEL_ROWS:,} rows; pass at most {most:,}"
+        )
+
+
 def _check_shapes(model: Model, inputs, *, rows: int, image) -> None:
     if rows < 1:
         raise ExportError(f"the batch needs at least one row, not {rows}")
-    if rows > EXCEL_ROWS - BATCH_HEADER_ROWS:
-        raise ExportError(
-            f"a batch of {rows} rows does not fit a sheet of {EXCEL_ROWS:,} rows; "
-            f"pass at most {EXCEL_ROWS - BATCH_HEADER_ROWS:,}"
-        )
     widths = {"the input": model.n_inputs}
     for k, layer in enumerate(model.network.layers, start=1):
         widths[f"layer {k}"] = layer.n_outputs
