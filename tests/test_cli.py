@@ -289,6 +289,7 @@ def unwritable_stdout(kind: str):
         ("closed", "xlnn: cannot write to standard output: closed\n"),
         ("gone", ""),
     ],
+    ids=["full", "closed", "gone"],
 )
 def test_an_interpreter_on_an_unwritable_stdout_exits_2_saying_only_that(kind, said):
     # --version: the cheapest command; what each command says is checked above
