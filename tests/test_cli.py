@@ -2,8 +2,9 @@
 
 Its ``main`` runs in the test's process (the ``in_process`` fixture) wherever
 a new interpreter adds nothing; a real subprocess, as a user runs it, checks
-the three entry points, a tmpfs that is full or read-only (it needs a
-private mount namespace), and a real LibreOffice stopped by a signal.
+the three entry points, Python's own exit on a stdout that is full, closed
+or without a reader, a tmpfs that is full or read-only (it needs a private
+mount namespace), and a real LibreOffice stopped by a signal.
 Failures are provoked for real where this machine allows it: a file in the
 way, a full or read-only disk, a LibreOffice stand-in that hangs or crashes.
 """
