@@ -4,8 +4,8 @@ The samples are replaced by tiny stand-ins (``build._render``) and the engines
 by fakes, so that each test checks one rule of writing or verifying in
 milliseconds: nothing overwritten, nothing half-written, every file written
 before verification, and each outcome reported as what it is. The tests of
-real processes (concurrent builds, a killed build) run Python children that do
-the same.
+real processes (concurrent builds, a killed build) fork children that do the
+same.
 """
 
 from __future__ import annotations
@@ -15,11 +15,10 @@ import json
 import multiprocessing
 import os
 import signal
-import subprocess
 import sys
-import textwrap
 import threading
 import time
+import traceback
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
@@ -277,9 +276,11 @@ def test_force_replaces_no_fifo_and_writes_nothing(tiny, tmp_path):
 
 def dead_pid() -> int:
     """The id of a process that has ended."""
-    child = subprocess.Popen([sys.executable, "-c", "pass"])
-    child.wait()
-    return child.pid
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)
+    return pid
 
 
 def test_temporaries_of_killed_builds_are_removed_and_others_kept(tiny, tmp_path):
@@ -300,82 +301,104 @@ def test_temporaries_of_killed_builds_are_removed_and_others_kept(tiny, tmp_path
 
 
 # --- real processes -----------------------------------------------------------
+# Builds in processes of their own, forked from this one: each has its own pid
+# (which names its temporaries) and runs beside the others, without the 0.4 s
+# of imports a new interpreter would spend.
 
-#: A child that builds with the stand-in samples. Each workbook holds the
-#: child's pid; a barrier makes two children start writing together; a child
-#: told to hang does so in the middle of its first save.
-CHILD = textwrap.dedent(
+
+def fork_build(out: Path, errors: Path, *, hang_in_save: Path | None = None) -> int:
+    """Fork a child that runs ``xlnn build --out OUT --no-verify``; its pid.
+
+    The child exits with the build's code; its stderr goes to the file
+    ``errors``. With ``hang_in_save``, the child creates that file and hangs
+    in the middle of its first save.
     """
-    import os, sys, time
-    from pathlib import Path
-    from xlnn.samples import build
-    from xlnn import cli
+    pid = os.fork()
+    if pid:
+        return pid
+    code = 1
+    try:  # never back into pytest: os._exit, whatever happens
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - os._exit closes it
+        sys.stderr = open(errors, "w")  # noqa: SIM115
+        if hang_in_save is not None:
 
-    out, barrier, mode = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+            def hang(descriptor):
+                hang_in_save.touch()
+                time.sleep(60)
 
-    def render(sample, flavor):
+            os.fsync = hang
+        code = cli.main(["build", "--out", str(out), "--no-verify"])
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        sys.stderr.flush()
+        os._exit(code)
+
+
+def exit_code(pid: int, timeout: float = 60) -> int:
+    """The exit code of the child ``pid``, killed if it takes over ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            raise AssertionError(f"child {pid} still ran after {timeout} s")
+        time.sleep(0.01)
+
+
+def racing(barrier: Path):
+    """A ``build._render`` whose workbooks hold the pid of the process that made
+    them, and that waits for a second process to start writing too."""
+
+    def render(sample: str, flavor: str) -> build.Rendered:
         (barrier / f"ready-{os.getpid()}").touch()
-        while len(list(barrier.glob("ready-*"))) < int(mode == "race") + 1:
+        while len(list(barrier.glob("ready-*"))) < 2:
             time.sleep(0.01)
         return build.Rendered(f"{os.getpid()}".encode(), [], ["s"])
 
-    def hang(descriptor):
-        (barrier / "saving").touch()
-        time.sleep(60)
-
-    build._render = render
-    if mode == "hang":
-        os.fsync = hang
-    sys.exit(cli.main(["build", "--out", str(out), "--no-verify"]))
-    """
-)
+    return render
 
 
-def start_child(out: Path, barrier: Path, mode: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-c", CHILD, str(out), str(barrier), mode],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-@pytest.mark.skipif(os.name == "nt", reason="pids in file names, POSIX signals")
-def test_two_builds_into_one_folder_never_replace_each_others_files(tmp_path):
+@pytest.mark.skipif(os.name == "nt", reason="pids in file names, POSIX fork")
+def test_two_builds_into_one_folder_never_replace_each_others_files(
+    tmp_path, monkeypatch
+):
     out, barrier = tmp_path / "out", tmp_path / "barrier"
     barrier.mkdir()
-    children = [start_child(out, barrier, "race") for _ in range(2)]
-    results = [child.communicate(timeout=60) for child in children]
-    codes = sorted(child.returncode for child in children)
-    assert codes == [0, 2], results
-    winner = next(c for c in children if c.returncode == 0)
-    loser, (_, loser_err) = next(
-        (c, r) for c, r in zip(children, results, strict=True) if c.returncode == 2
-    )
+    monkeypatch.setattr(build, "_render", racing(barrier))
+    pids = [fork_build(out, tmp_path / f"errors-{i}") for i in range(2)]
+    codes = [exit_code(pid) for pid in pids]
+    errors = [(tmp_path / f"errors-{i}").read_text() for i in range(2)]
+    assert sorted(codes) == [0, 2], errors
+    winner, loser = (pids[codes.index(code)] for code in (0, 2))
+    loser_err = errors[codes.index(2)]
     # every file is the winner's; the loser replaced nothing and said why
     assert {p.name: p.read_text() for p in out.iterdir()} == {
-        name: str(winner.pid) for name in NAMES
+        name: str(winner) for name in NAMES
     }
     assert "already exists" in loser_err and "Traceback" not in loser_err
     assert loser_err.strip().count("\n") <= 1  # its one line, after progress
-    assert str(loser.pid) not in {p.read_text() for p in out.iterdir()}
+    assert str(loser) not in {p.read_text() for p in out.iterdir()}
 
 
 @pytest.mark.skipif(os.name == "nt", reason="SIGKILL")
 def test_a_killed_build_leaves_no_final_file_and_the_next_build_cleans_up(
     tiny, tmp_path
 ):
-    out, barrier = tmp_path / "out", tmp_path / "barrier"
-    barrier.mkdir()
-    child = start_child(out, barrier, "hang")
+    out, saving = tmp_path / "out", tmp_path / "saving"
+    child = fork_build(out, tmp_path / "errors", hang_in_save=saving)
     deadline = time.monotonic() + 30
-    while not (barrier / "saving").exists():
-        assert child.poll() is None and time.monotonic() < deadline
+    while not saving.exists():
+        assert os.waitpid(child, os.WNOHANG)[0] == 0, (tmp_path / "errors").read_text()
+        assert time.monotonic() < deadline
         time.sleep(0.02)
-    child.send_signal(signal.SIGKILL)
-    child.communicate()
+    os.kill(child, signal.SIGKILL)
+    assert exit_code(child) == -signal.SIGKILL
     left = sorted(p.name for p in out.iterdir())
-    assert len(left) == 1 and f"-{child.pid}-" in left[0]  # only its temporary
+    assert len(left) == 1 and f"-{child}-" in left[0]  # only its temporary
     assert not any(name in NAMES for name in left)
     quiet_build(out, check=False)
     assert sorted(p.name for p in out.iterdir()) == NAMES

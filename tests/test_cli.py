@@ -2,14 +2,16 @@
 
 Its ``main`` runs in the test's process (the ``in_process`` fixture) wherever
 a new interpreter adds nothing; a real subprocess, as a user runs it, checks
-the three entry points, a tmpfs that is full or read-only (it needs a
-private mount namespace), and a real LibreOffice stopped by a signal.
+the three entry points, Python's own exit on a stdout that is full, closed
+or without a reader, a tmpfs that is full or read-only (it needs a private
+mount namespace), and a real LibreOffice stopped by a signal.
 Failures are provoked for real where this machine allows it: a file in the
 way, a full or read-only disk, a LibreOffice stand-in that hangs or crashes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
 import os
@@ -194,9 +196,63 @@ def test_unknown_command_fails(in_process):
 
 
 # --- standard output that cannot be written --------------------------------------
+# What xlnn says and returns is checked in this process, for each way a command
+# writes: lite in one large write, functions by print (failing at the flush at
+# its end), --version by argparse's exit. A real interpreter, once for each kind
+# of stdout, checks that Python's own flush at exit adds no message and keeps
+# the exit code (a failing one prints "Exception ignored" and exits 120).
 
 
-def run_with_stdout(stdout, *args: str) -> subprocess.CompletedProcess:
+@pytest.fixture
+def dev_full():
+    """/dev/full open for writing, as ``> /dev/full`` gives it.
+
+    A test makes it ``sys.stdout`` itself: pytest's capture sets ``sys.stdout``
+    again between a fixture and the test.
+    """
+    if not Path("/dev/full").exists():
+        pytest.skip("needs /dev/full")
+    full = open("/dev/full", "w")  # noqa: SIM115 - closed after the test
+    yield full
+    with contextlib.suppress(OSError):  # what a failed test left buffered
+        full.close()
+
+
+@pytest.mark.parametrize("args", [["lite"], ["functions"], ["--version"]], ids=" ".join)
+def test_a_full_stdout_is_one_line_and_exit_2(
+    in_process, lite_made_once, dev_full, monkeypatch, args
+):
+    monkeypatch.setattr(sys, "stdout", dev_full)
+    done = in_process(*args)
+    assert (done.returncode, "Traceback" in done.stderr) == (2, False), done.stderr
+    name = f"xlnn {args[0]}" if not args[0].startswith("-") else "xlnn"
+    assert done.stderr == (
+        f"{name}: cannot write to standard output: No space left on device\n"
+    )
+
+
+def test_a_closed_stdout_is_one_line_and_exit_2(in_process, monkeypatch):
+    # Python started with descriptor 1 closed (the shell's  >&- ) has no stdout.
+    monkeypatch.setattr(sys, "stdout", None)
+    done = in_process("functions")
+    assert done.returncode == 2, done.stderr
+    assert done.stderr == "xlnn functions: cannot write to standard output: closed\n"
+
+
+def test_a_reader_that_went_away_is_silent_and_exit_2(
+    in_process, lite_made_once, monkeypatch
+):
+    # as in  xlnn lite | head -1 : head exits, the pipe has no reader left
+    reading, writing = os.pipe()
+    os.close(reading)
+    with os.fdopen(writing, "w") as pipe:
+        monkeypatch.setattr(sys, "stdout", pipe)
+        done = in_process("lite")
+        assert (done.returncode, done.stderr) == (2, "")
+        # discard() pointed the descriptor at the null device: closing is quiet
+
+
+def run_with_stdout(stdout, *args: str, **options) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "xlnn", *args],
         stdout=stdout,
@@ -205,45 +261,42 @@ def run_with_stdout(stdout, *args: str) -> subprocess.CompletedProcess:
         env=user_environment(),
         timeout=120,
         check=False,
+        **options,
     )
+
+
+@contextlib.contextmanager
+def unwritable_stdout(kind: str):
+    """Keyword arguments for :func:`run_with_stdout`: a stdout of ``kind``."""
+    if kind == "full":
+        with open("/dev/full", "w") as full:
+            yield {"stdout": full}
+    elif kind == "closed":  # as the shell's  >&-
+        yield {"stdout": None, "close_fds": True, "preexec_fn": lambda: os.close(1)}
+    else:  # a pipe whose reader has gone
+        reading, writing = os.pipe()
+        os.close(reading)
+        try:
+            yield {"stdout": writing}
+        finally:
+            os.close(writing)
 
 
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
-@pytest.mark.parametrize("args", [["lite"], ["functions"], ["--version"]], ids=" ".join)
-def test_a_full_stdout_is_one_line_and_exit_2(args):
-    with open("/dev/full", "w") as full:
-        done = run_with_stdout(full, *args)
-    assert (done.returncode, "Traceback" in done.stderr) == (2, False), done.stderr
-    name = f"xlnn {args[0]}" if not args[0].startswith("-") else "xlnn"
-    assert done.stderr == (
-        f"{name}: cannot write to standard output: No space left on device\n"
-    )
-
-
-def test_a_closed_stdout_is_one_line_and_exit_2():
-    done = subprocess.run(
-        [sys.executable, "-m", "xlnn", "functions"],
-        stderr=subprocess.PIPE,
-        text=True,
-        env=user_environment(),
-        timeout=120,
-        check=False,
-        close_fds=True,
-        preexec_fn=lambda: os.close(1),  # as the shell's  >&-
-    )
-    assert done.returncode == 2, done.stderr
-    assert done.stderr == "xlnn functions: cannot write to standard output: closed\n"
-
-
-def test_a_reader_that_went_away_is_silent_and_exit_2():
-    # as in  xlnn lite | head -1 : head exits, the pipe has no reader left
-    reading, writing = os.pipe()
-    os.close(reading)
-    try:
-        done = run_with_stdout(writing, "lite")
-    finally:
-        os.close(writing)
-    assert (done.returncode, done.stderr) == (2, "")
+@pytest.mark.parametrize(
+    ("kind", "said"),
+    [
+        ("full", "xlnn: cannot write to standard output: No space left on device\n"),
+        ("closed", "xlnn: cannot write to standard output: closed\n"),
+        ("gone", ""),
+    ],
+    ids=["full", "closed", "gone"],
+)
+def test_an_interpreter_on_an_unwritable_stdout_exits_2_saying_only_that(kind, said):
+    # --version: the cheapest command; what each command says is checked above
+    with unwritable_stdout(kind) as options:
+        done = run_with_stdout(options.pop("stdout"), "--version", **options)
+    assert (done.returncode, done.stderr) == (2, said)
 
 
 # --- build: nothing lost, every failure one clear line --------------------------

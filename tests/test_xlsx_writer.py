@@ -15,10 +15,12 @@ import openpyxl
 import pytest
 from openpyxl.chart import BarChart, ScatterChart
 from openpyxl.worksheet.formula import ArrayFormula
+from openpyxl.writer.excel import ExcelWriter
 
+from xlnn import samples
 from xlnn.network import Dense, Network
 from xlnn.sheets import xlsx_writer
-from xlnn.sheets.flavors import ADDIN
+from xlnn.sheets.flavors import ADDIN, PLAIN
 from xlnn.sheets.layout import (
     NUMBER,
     PROBABILITY,
@@ -343,6 +345,69 @@ def test_large_input_block_round_trips():
     # openpyxl writes numbers with 16 significant digits ("%.16g"), one short
     # of a float64 round trip, so the last bit may differ.
     np.testing.assert_allclose(read, values, rtol=1e-15, atol=0)
+
+
+# --- blocks written as text by to_bytes: openpyxl's bytes --------------------------
+
+
+def blocks_book() -> BookLayout:
+    """Number blocks (ints, NaN, infinities, -0.0), an input block of text, array
+    formulas with notes and XML's special characters, texts in their rows."""
+    book = BookLayout()
+    sheet = book.sheet("blocks")
+    sheet.text(sheet.block(2, 1), "beside", "caption")
+    sheet.put_inputs(sheet.block(2, 2, 2, 3), [[1, 2, 3], [-4, 0, 10**20]], "0")
+    odd = [[float("nan"), float("inf")], [-0.0, 1 / 3]]
+    numbers = sheet.put_inputs(sheet.block(5, 2, 2, 2), odd, NUMBER)
+    sheet.put_inputs(sheet.block(5, 5, 1, 2), [["cat", 2.5]], NUMBER)
+    sheet.text(sheet.block(6, 7), "after", "caption")
+    sheet.put_formula(sheet.block(8, 2, 3, 2), f"IF({numbers.ref}>0,\"<&>\",'x')",
+                      expected=np.zeros((3, 2)), note="a <note> & more")  # fmt: skip
+    sheet.put_formula(sheet.block(8, 5, 1, 3), "ROW()", expected=np.zeros((1, 3)),
+                      output=True, number_format="0")  # fmt: skip
+    sheet.put_formula(sheet.block(9, 6), "1&2", expected=0.0, note="one cell")
+    sheet.heights[9] = 30
+    sheet.heights[12] = 30
+    return book
+
+
+def openpyxl_bytes(book: BookLayout) -> bytes:
+    """``book`` as openpyxl writes it from a cell for every value."""
+    buffer = io.BytesIO()
+    workbook = xlsx_writer.to_workbook(book)
+    with xlsx_writer._FixedTimeZip(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        ExcelWriter(workbook, archive).write_data()
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        blocks_book,
+        small_book,
+        lambda: samples.three_layer_network(PLAIN),
+        lambda: samples.three_layer_network(ADDIN),
+    ],
+    ids=["blocks", "small", "plain-sample", "addin-sample"],
+)
+def test_blocks_written_as_text_are_the_bytes_of_openpyxls_cells(make):
+    # The committed workbooks pin the digits and training samples (test_workbooks).
+    assert xlsx_writer.to_bytes(make()) == openpyxl_bytes(make())
+
+
+def test_a_block_over_a_cell_of_its_own_is_refused():
+    book = blocks_book()
+    book.sheets[0].text(book.sheets[0].block(9, 3), "in the way")
+    with pytest.raises(ValueError, match=r"blocks!C9 is both in a block \(B8:C10\)"):
+        xlsx_writer.to_bytes(book)
+
+
+def test_overlapping_blocks_are_refused():
+    book = blocks_book()
+    sheet = book.sheets[0]
+    sheet.put_inputs(sheet.block(3, 4, 1, 2), [[1.0, 2.0]], NUMBER)
+    with pytest.raises(ValueError, match="blocks B2:D3 and D3:E3 overlap"):
+        xlsx_writer.to_bytes(book)
 
 
 # --- row blocks: streamed by to_bytes, cells in to_workbook -----------------------

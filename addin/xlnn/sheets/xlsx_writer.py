@@ -16,6 +16,12 @@ style per cell was nine tenths of the generation time. That takes openpyxl's
 internals (``Worksheet._cells``, ``Cell._style``), hence its upper bound in
 ``pyproject.toml``.
 
+The cells of the other blocks of many cells (numeric inputs, array formulas
+over more than one cell) are not openpyxl cells either in :func:`to_bytes`:
+:class:`_SheetWriter` writes the text openpyxl would write for them, byte for
+byte, in the place openpyxl would (a cell object and its serialization cost
+about 20 us each, nine tenths of rendering the digits sample's 44,000 cells).
+
 Blocks of many rows (:class:`~xlnn.sheets.layout.RowInputs`,
 :class:`~xlnn.sheets.layout.RowFormulas`) never become openpyxl cells in
 :func:`to_bytes`: :mod:`xlnn.sheets.row_stream` writes their rows straight into the
@@ -29,18 +35,26 @@ import copy
 import datetime as dt
 import io
 import zipfile
+from collections import defaultdict
 from pathlib import Path
+from xml.sax.saxutils import escape
 
 from openpyxl import Workbook
+from openpyxl.cell._writer import write_cell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell
 from openpyxl.chart import BarChart, Reference, ScatterChart
 from openpyxl.chart import Series as ChartSeries
 from openpyxl.chart.data_source import StrRef
 from openpyxl.chart.series import SeriesLabel
 from openpyxl.comments import Comment
+from openpyxl.comments.comment_sheet import CommentRecord
+from openpyxl.compat import safe_string
+from openpyxl.drawing.spreadsheet_drawing import SpreadsheetDrawing
 from openpyxl.formatting.rule import CellIsRule, ColorScaleRule, FormulaRule
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.workbook.defined_name import DefinedName
+from openpyxl.worksheet._writer import WorksheetWriter
+from openpyxl.worksheet.dimensions import SheetDimension
 from openpyxl.worksheet.formula import ArrayFormula
 from openpyxl.writer.excel import ExcelWriter
 
@@ -119,19 +133,33 @@ def _put_text(worksheet, row: int, col: int, text, style) -> None:
     cell.data_type = "s"
 
 
-def _write_sheet(worksheet, sheet: SheetLayout) -> None:
+def _write_sheet(worksheet, sheet: SheetLayout, streamed: list | None) -> None:
+    """Put ``sheet`` in ``worksheet``; blocks that :class:`_SheetWriter` can write
+    go to ``streamed`` instead of cells, unless it is None."""
     styles = _Styles(worksheet)
     for text in sheet.texts:
         _put_text(worksheet, text.block.row, text.block.col, text.text,
                   styles.get(text.style))  # fmt: skip
     for inputs in sheet.inputs:
-        block = inputs.block
-        for i, row in enumerate(inputs.values.tolist()):
+        block, rows = inputs.block, inputs.values.tolist()
+        if streamed is not None and _NumberCells.takes(block, rows):
+            style = styles.get("input", inputs.number_format)
+            streamed.append(_NumberCells(block, rows, style))
+            continue
+        for i, row in enumerate(rows):
             for j, value in enumerate(row):
                 style = styles.get("input", inputs.number_format)
                 # An input may be a class name: text, never a formula.
                 _put_text(worksheet, block.row + i, block.col + j, value, style)
     for formula in sheet.formulas:
+        # A 1x1 formula stays a cell: openpyxl's cell checks its text.
+        if streamed is not None and formula.block.shape != (1, 1):
+            kind = "output" if formula.output else "computed"
+            style = styles.get(kind, formula.number_format)
+            streamed.append(_ArrayCells(formula, style))
+            if formula.note:
+                _note(worksheet, formula.block, formula.note)
+            continue
         _put_formula(worksheet, formula, styles)
     _row_block_looks(worksheet, sheet)
     for chart in sheet.charts:
@@ -329,20 +357,185 @@ def _chart(worksheet, chart: Chart):
     return drawn
 
 
+class _NumberCells:
+    """An input block of numbers as openpyxl writes it: ``<c r s t="n"><v>``."""
+
+    def __init__(self, block: Block, rows: list, style):
+        self.block, self.style, self.rows = block, style, rows
+        self.letters = [column_letter(block.col + j) for j in range(block.cols)]
+
+    @staticmethod
+    def takes(block: Block, rows: list) -> bool:
+        """Whether ``rows`` fill ``block`` with ints and floats (no bool, no text)."""
+        if len(rows) != block.rows or any(len(row) != block.cols for row in rows):
+            return False
+        return all(type(value) in (int, float) for row in rows for value in row)
+
+    def cells(self, i: int, style: str) -> str:
+        row = self.block.row + i
+        parts = []
+        for letter, value in zip(self.letters, self.rows[i], strict=True):
+            # openpyxl's own formatting; NaN and infinities become <v />.
+            text = safe_string(value)
+            content = f"<v>{text}</v>" if text else "<v />"
+            parts.append(f'<c r="{letter}{row}"{style} t="n">{content}</c>')
+        return "".join(parts)
+
+
+class _ArrayCells:
+    """A legacy array formula as openpyxl writes it: the formula on the first
+    cell, then the block's other cells empty and styled."""
+
+    def __init__(self, formula: Formula, style):
+        self.block, self.style = formula.block, style
+        self.body = escape(formula.body)
+        self.letters = [
+            column_letter(self.block.col + j) for j in range(self.block.cols)
+        ]
+
+    def cells(self, i: int, style: str) -> str:
+        row = self.block.row + i
+        empty = (f'<c r="{letter}{row}"{style} t="n" />' for letter in self.letters)
+        if i > 0:
+            return "".join(empty)
+        next(empty)
+        first = (
+            f'<c r="{self.letters[0]}{row}"{style}>'
+            f'<f t="array" ref="{self.block.coordinates}">{self.body}</f><v /></c>'
+        )
+        return first + "".join(empty)
+
+
+class _SheetWriter(WorksheetWriter):
+    """openpyxl's worksheet writer, writing also the blocks in ``streamed``.
+
+    Their cells go where openpyxl's would, and each block's style joins the
+    workbook's style table at the block's first cell, the order in which
+    openpyxl would add it: the bytes are those of openpyxl's cells.
+    """
+
+    def __init__(self, worksheet, streamed: list):
+        self.streamed = streamed
+        self.style_ids = {}
+        super().__init__(worksheet)
+
+    def write_dimensions(self):
+        cells = list(self.ws._cells)
+        for writer in self.streamed:
+            cells += [(writer.block.row, writer.block.col),
+                      (writer.block.last_row, writer.block.last_col)]  # fmt: skip
+        if not cells:
+            return super().write_dimensions()
+        rows, cols = [row for row, _ in cells], [col for _, col in cells]
+        first = f"{column_letter(min(cols))}{min(rows)}"
+        ref = f"{first}:{column_letter(max(cols))}{max(rows)}"
+        self.xf.send(SheetDimension(ref).to_tree())
+
+    def rows(self):
+        rows = defaultdict(list, super().rows())
+        for writer in self.streamed:
+            for row in range(writer.block.row, writer.block.last_row + 1):
+                rows[row].append(writer)
+        return sorted(rows.items())
+
+    def write_row(self, xf, row, row_idx):
+        writers = [item for item in row if not isinstance(item, Cell)]
+        if not writers:
+            return super().write_row(xf, row, row_idx)
+        writers.sort(key=lambda writer: writer.block.col)
+        for left, right in zip(writers, writers[1:], strict=False):
+            if right.block.col <= left.block.last_col:
+                raise ValueError(
+                    f"{self.ws.title}: blocks {left.block.coordinates} and "
+                    f"{right.block.coordinates} overlap"
+                )
+        items = [(writer.block.col, writer) for writer in writers]
+        for cell in row:
+            if isinstance(cell, Cell):
+                items.append((cell.column, self._cell_or_note(cell, writers)))
+        attributes = {"r": f"{row_idx}"}
+        attributes.update(self.ws.row_dimensions.get(row_idx, {}))
+        with xf.element("row", attributes):
+            for _, item in sorted(items, key=lambda item: item[0]):
+                if isinstance(item, Cell):
+                    self._write_cell(xf, item)
+                elif isinstance(item, CommentRecord):
+                    self.ws._comments.append(item)
+                else:
+                    # et_xmlfile's writer: the text is XML already.
+                    xf._file(item.cells(row_idx - item.block.row, self._style(item)))
+
+    def _write_cell(self, xf, cell: Cell) -> None:
+        """One cell as openpyxl's ``write_row`` writes it."""
+        if cell._comment is not None:
+            self.ws._comments.append(CommentRecord.from_cell(cell))
+        if cell._value is None and not cell.has_style and not cell._comment:
+            return
+        write_cell(xf, self.ws, cell, cell.has_style)
+
+    def _cell_or_note(self, cell: Cell, writers: list):
+        """``cell``, or its note if a block covers it (the note's empty anchor)."""
+        covering = [
+            w for w in writers if w.block.col <= cell.column <= w.block.last_col
+        ]
+        if not covering:
+            return cell
+        if cell._value is not None or cell.has_style or cell._comment is None:
+            raise ValueError(
+                f"{self.ws.title}!{cell.coordinate} is both in a block "
+                f"({covering[0].block.coordinates}) and a cell of its own"
+            )
+        return CommentRecord.from_cell(cell)
+
+    def _style(self, writer) -> str:
+        """`` s="N"`` for ``writer``'s cells, adding its style at its first cell."""
+        if writer not in self.style_ids:
+            table = self.ws.parent._cell_styles
+            styled = any(writer.style)
+            self.style_ids[writer] = f' s="{table.add(writer.style)}"' if styled else ""
+        return self.style_ids[writer]
+
+
+class _ExcelWriter(ExcelWriter):
+    """openpyxl's writer, with a :class:`_SheetWriter` for each worksheet.
+
+    ``streamed`` maps a sheet's title to its blocks without cells.
+    """
+
+    def __init__(self, workbook: Workbook, archive, streamed: dict):
+        super().__init__(workbook, archive)
+        self.streamed = streamed
+
+    def write_worksheet(self, ws):
+        # openpyxl 3.1's ExcelWriter.write_worksheet (no write-only sheets here)
+        ws._drawing = SpreadsheetDrawing()
+        ws._drawing.charts = ws._charts
+        ws._drawing.images = ws._images
+        writer = _SheetWriter(ws, self.streamed.get(ws.title, []))
+        writer.write()
+        ws._rels = writer._rels
+        self._archive.write(writer.out, ws.path[1:])
+        self.manifest.append(ws)
+        writer.cleanup()
+
+
 def to_workbook(layout: BookLayout) -> Workbook:
     """An openpyxl Workbook holding everything ``layout`` describes."""
-    workbook = _workbook(layout)
+    workbook = _workbook(layout, None)
     for sheet in layout.sheets:
         _row_blocks_as_cells(workbook[sheet.title], sheet)
     return workbook
 
 
-def _workbook(layout: BookLayout) -> Workbook:
-    """The workbook without the rows of row blocks (:mod:`~xlnn.sheets.row_stream`)."""
+def _workbook(layout: BookLayout, streamed: dict | None) -> Workbook:
+    """The workbook without the rows of row blocks (:mod:`~xlnn.sheets.row_stream`)
+    and, unless ``streamed`` is None, without the cells of the blocks it gets
+    for :class:`_SheetWriter` (sheet title -> blocks)."""
     workbook = Workbook()
     workbook.remove(workbook.active)
     for sheet in layout.sheets:
-        _write_sheet(workbook.create_sheet(sheet.title), sheet)
+        blocks = None if streamed is None else streamed.setdefault(sheet.title, [])
+        _write_sheet(workbook.create_sheet(sheet.title), sheet, blocks)
     for name, block in layout.names.items():
         workbook.defined_names[name] = DefinedName(name, attr_text=block.qualified_ref)
     workbook.properties.creator = "xlnn"
@@ -394,7 +587,8 @@ def write(layout: BookLayout, stream) -> None:
     those of :func:`to_bytes`, and the row blocks go to ``stream`` a few rows
     at a time, so a large batch is never in memory whole.
     """
-    workbook = _workbook(layout)
+    streamed = {}
+    workbook = _workbook(layout, streamed)
     with _FixedTimeZip(stream, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
         archive.row_blocks = {}
         for number, sheet in enumerate(layout.sheets, start=1):
@@ -403,4 +597,4 @@ def write(layout: BookLayout, stream) -> None:
                 # The part openpyxl's ExcelWriter gives the sheet in this place.
                 archive.row_blocks[f"xl/worksheets/sheet{number}.xml"] = blocks
         # ExcelWriter, unlike Workbook.save, leaves the modified time alone.
-        ExcelWriter(workbook, archive).write_data()
+        _ExcelWriter(workbook, archive, streamed).write_data()
