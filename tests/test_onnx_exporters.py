@@ -14,7 +14,6 @@ import time
 
 import numpy as np
 import onnx
-import onnxruntime
 import pytest
 from onnx import helper
 from onnx_graphs import (
@@ -50,6 +49,8 @@ RTOL_EXACT, ATOL_EXACT = 1e-12, 1e-14
 
 def _onnxruntime(path, x, kind=FLOAT):
     """The graph's first output, run here by onnxruntime on the saved file."""
+    import onnxruntime  # here, not at collection: runs of other tests never load it
+
     session = onnxruntime.InferenceSession(
         str(path), providers=["CPUExecutionProvider"]
     )

@@ -375,6 +375,12 @@ def _skl2onnx(tmp_path, estimator, x, dtype=np.float64):
     return path
 
 
+# Each graph is compared with the estimator it was converted from, so a fit need
+# not converge: 20 epochs give weights away from their start, at a tenth of the
+# 200 that cost half a second over this file's fits.
+EPOCHS = 20
+
+
 def _fit(estimator, x, y):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # ConvergenceWarning: tiny on purpose
@@ -391,7 +397,7 @@ def test_binary_mlp_classifier_is_binary(tmp_path, data):
     from sklearn.neural_network import MLPClassifier
 
     x, y = data
-    clf = _fit(MLPClassifier((5,), max_iter=200, random_state=0), x, y > 0)
+    clf = _fit(MLPClassifier((5,), max_iter=EPOCHS, random_state=0), x, y > 0)
     model = read(_skl2onnx(tmp_path, clf, x))
     assert model.output == "binary" and model.classes == (False, True)
     assert model.network.layers[-1].activation.name == "sigmoid"
@@ -406,7 +412,7 @@ def test_multiclass_mlp_classifier_in_a_scaler_pipeline(tmp_path, data):
 
     x, y = data
     labels = np.array(["low", "mid", "high"])[y]
-    clf = MLPClassifier((5,), activation="tanh", max_iter=200, random_state=0)
+    clf = MLPClassifier((5,), activation="tanh", max_iter=EPOCHS, random_state=0)
     pipe = _fit(make_pipeline(StandardScaler(), clf), x * 10 + 3, labels)
     model = read(_skl2onnx(tmp_path, pipe, x))
     assert model.output == "probabilities"
@@ -423,7 +429,7 @@ def test_multiclass_mlp_classifier_with_int_labels(tmp_path, data):
     from sklearn.neural_network import MLPClassifier
 
     x, y = data
-    clf = _fit(MLPClassifier((4, 3), max_iter=200, random_state=0), x, y)
+    clf = _fit(MLPClassifier((4, 3), max_iter=EPOCHS, random_state=0), x, y)
     model = read(_skl2onnx(tmp_path, clf, x))
     assert model.classes == (0, 1, 2) and len(model.network.layers) == 3
     _agrees(model, x)
@@ -434,7 +440,7 @@ def test_mlp_regressor_gives_values(tmp_path, data):
 
     x, _ = data
     reg = _fit(
-        MLPRegressor(hidden_layer_sizes=(6,), max_iter=200, random_state=0),
+        MLPRegressor(hidden_layer_sizes=(6,), max_iter=EPOCHS, random_state=0),
         x,
         x[:, 0] * x[:, 1],
     )
@@ -450,7 +456,7 @@ def test_float32_graph_with_zipmap(tmp_path, data, binary):
 
     x, y = data
     y = np.array(["no", "yes"])[(y > 0) * 1] if binary else y
-    clf = _fit(MLPClassifier((5,), max_iter=200, random_state=0), x, y)
+    clf = _fit(MLPClassifier((5,), max_iter=EPOCHS, random_state=0), x, y)
     model = read(_skl2onnx(tmp_path, clf, x, dtype=np.float32))
     assert model.classes == tuple(clf.classes_)
     assert model.output == ("binary" if binary else "probabilities")
@@ -473,7 +479,7 @@ def test_an_altered_weight_is_caught(tmp_path, data):
     from sklearn.neural_network import MLPClassifier
 
     x, y = data
-    clf = _fit(MLPClassifier((5,), max_iter=200, random_state=0), x, y)
+    clf = _fit(MLPClassifier((5,), max_iter=EPOCHS, random_state=0), x, y)
     model = read(_skl2onnx(tmp_path, clf, x))
     first = model.network.layers[0]
     weights = first.weights.copy()

@@ -15,10 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.neural_network import MLPClassifier, MLPRegressor
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
 from xlnn.export import sources
 from xlnn.export.sources import SourceError, pickle_source
@@ -581,9 +577,13 @@ def test_a_truncated_pickle(tmp_path):
 
 
 # --- scikit-learn -------------------------------------------------------------------
+# scikit-learn is imported by the tests that use it: importing it (scipy.stats
+# with it) is a second at collection, paid by runs that select no such test.
 
 
 def _fit(estimator, x, y):
+    from sklearn.exceptions import ConvergenceWarning
+
     # A few iterations are enough for weights to compare; they do not converge.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -603,17 +603,20 @@ def _inputs(seed=99, n_features=4):
 
 
 def _mlp(kind, **options):
+    """An untrained scikit-learn network; ``kind`` names its class."""
+    from sklearn import neural_network
+
     options = {"hidden_layer_sizes": (5, 3), "max_iter": 20, "random_state": 0} | (
         options
     )
-    return kind(**options)
+    return getattr(neural_network, kind)(**options)
 
 
 @pytest.mark.parametrize("activation", ["relu", "logistic", "tanh", "identity"])
 def test_multiclass_mlp_matches_predict_proba(activation):
     x, rng = _data()
     y = rng.choice(["cat", "dog", "eel"], size=len(x))
-    mlp = _fit(_mlp(MLPClassifier, activation=activation), x, y)
+    mlp = _fit(_mlp("MLPClassifier", activation=activation), x, y)
     model = from_sklearn(mlp)
     inputs = _inputs()
     assert agrees(model.predict(inputs), mlp.predict_proba(inputs))
@@ -631,7 +634,7 @@ def test_multiclass_mlp_matches_predict_proba(activation):
 def test_binary_mlp_is_one_sigmoid_output():
     x, rng = _data()
     y = rng.choice([-1, 7], size=len(x))
-    mlp = _fit(_mlp(MLPClassifier), x, y)
+    mlp = _fit(_mlp("MLPClassifier"), x, y)
     model = from_sklearn(mlp)
     inputs = _inputs()
     assert model.output == "binary"
@@ -647,7 +650,7 @@ def test_regressor_matches_predict(n_outputs):
     y = rng.normal(size=(len(x), n_outputs))
     if n_outputs == 1:
         y = y.ravel()
-    mlp = _fit(_mlp(MLPRegressor, activation="tanh"), x, y)
+    mlp = _fit(_mlp("MLPRegressor", activation="tanh"), x, y)
     model = from_sklearn(mlp)
     inputs = _inputs()
     expected = mlp.predict(inputs).reshape(len(inputs), -1)
@@ -658,26 +661,38 @@ def test_regressor_matches_predict(n_outputs):
     assert agrees(model.framework_predict(inputs), expected)
 
 
+def _scalers(steps):
+    """scikit-learn scalers from (class name, options) pairs; strings as they are."""
+    from sklearn import preprocessing
+
+    return [
+        step if isinstance(step, str) else getattr(preprocessing, step[0])(**step[1])
+        for step in steps
+    ]
+
+
 @pytest.mark.parametrize(
-    "scalers",
+    "steps",
     [
-        [StandardScaler()],
-        [StandardScaler(with_mean=False)],
-        [StandardScaler(with_std=False)],
-        [MinMaxScaler()],
-        [MinMaxScaler(feature_range=(-1, 2))],
-        [StandardScaler(), MinMaxScaler()],
-        ["passthrough", StandardScaler()],
+        [("StandardScaler", {})],
+        [("StandardScaler", {"with_mean": False})],
+        [("StandardScaler", {"with_std": False})],
+        [("MinMaxScaler", {})],
+        [("MinMaxScaler", {"feature_range": (-1, 2)})],
+        [("StandardScaler", {}), ("MinMaxScaler", {})],
+        ["passthrough", ("StandardScaler", {})],
     ],
-    ids=lambda scalers: "+".join(
-        s if isinstance(s, str) else f"{type(s).__name__}{s.get_params()}"
-        for s in scalers
+    ids=lambda steps: "+".join(
+        step if isinstance(step, str) else f"{step[0]}{step[1]}" for step in steps
     ),
 )
-def test_pipeline_of_scalers_and_mlp(scalers):
+def test_pipeline_of_scalers_and_mlp(steps):
+    from sklearn.pipeline import make_pipeline
+
+    scalers = _scalers(steps)
     x, rng = _data()
     y = rng.choice([0, 1, 2], size=len(x))
-    pipeline = _fit(make_pipeline(*scalers, _mlp(MLPClassifier)), x, y)
+    pipeline = _fit(make_pipeline(*scalers, _mlp("MLPClassifier")), x, y)
     model = from_sklearn(pipeline)
     inputs = _inputs()
     assert len(model.preprocessing) == sum(s != "passthrough" for s in scalers)
@@ -689,9 +704,12 @@ def test_pipeline_of_scalers_and_mlp(scalers):
 
 
 def test_a_pipeline_regressor_with_minmax():
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import MinMaxScaler
+
     x, rng = _data()
     y = x @ [1.0, 0.1, 10.0, 0.01] + rng.normal(size=len(x))
-    pipeline = _fit(make_pipeline(MinMaxScaler(), _mlp(MLPRegressor)), x, y)
+    pipeline = _fit(make_pipeline(MinMaxScaler(), _mlp("MLPRegressor")), x, y)
     model = from_sklearn(pipeline)
     inputs = _inputs()
     assert agrees(model.predict(inputs), pipeline.predict(inputs).reshape(-1, 1))
@@ -699,9 +717,12 @@ def test_a_pipeline_regressor_with_minmax():
 
 
 def test_an_altered_coefficient_is_caught():
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
     x, rng = _data()
     y = rng.choice([0, 1, 2], size=len(x))
-    pipeline = _fit(make_pipeline(StandardScaler(), _mlp(MLPClassifier)), x, y)
+    pipeline = _fit(make_pipeline(StandardScaler(), _mlp("MLPClassifier")), x, y)
     model = from_sklearn(pipeline)
     altered = copy.deepcopy(pipeline)
     altered[-1].coefs_[1][2, 1] += 1e-4
@@ -717,7 +738,7 @@ def test_an_altered_coefficient_is_caught():
 def test_feature_names_from_the_estimator_or_the_caller():
     x, rng = _data()
     y = rng.choice([0, 1], size=len(x))
-    mlp = _fit(_mlp(MLPClassifier), x, y)
+    mlp = _fit(_mlp("MLPClassifier"), x, y)
     assert from_sklearn(mlp).feature_names is None
     names = ("age", "income", "ratio", "area")
     assert from_sklearn(mlp, feature_names=names).feature_names == names
@@ -738,15 +759,18 @@ def test_feature_names_from_the_estimator_or_the_caller():
 def test_other_estimators_and_steps_are_refused():
     from sklearn.decomposition import PCA
     from sklearn.linear_model import LogisticRegression
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import MinMaxScaler
 
     x, rng = _data()
     y = rng.choice([0, 1], size=len(x))
     with pytest.raises(SourceError, match="cannot export LogisticRegression"):
         from_sklearn(LogisticRegression().fit(x, y))
-    pipeline = _fit(make_pipeline(PCA(3), _mlp(MLPClassifier)), x, y)
+    pipeline = _fit(make_pipeline(PCA(3), _mlp("MLPClassifier")), x, y)
     with pytest.raises(SourceError, match=r"step 'pca' \(PCA\)"):
         from_sklearn(pipeline)
-    clipping = _fit(make_pipeline(MinMaxScaler(clip=True), _mlp(MLPClassifier)), x, y)
+    clipping = _fit(make_pipeline(MinMaxScaler(clip=True), _mlp("MLPClassifier")), x, y)
     with pytest.raises(SourceError, match=r"MinMaxScaler\(clip=True\)"):
         from_sklearn(clipping)
     with pytest.raises(SourceError, match="MLPClassifier is not fitted"):
@@ -756,14 +780,14 @@ def test_other_estimators_and_steps_are_refused():
 def test_a_multilabel_classifier_is_refused():
     x, rng = _data()
     y = rng.integers(0, 2, size=(len(x), 3))
-    mlp = _fit(_mlp(MLPClassifier), x, y)
+    mlp = _fit(_mlp("MLPClassifier"), x, y)
     with pytest.raises(SourceError, match="multilabel MLPClassifier"):
         from_sklearn(mlp)
 
 
 def test_a_poisson_regressor_is_refused():
     x, rng = _data()
-    mlp = _mlp(MLPRegressor)
+    mlp = _mlp("MLPRegressor")
     if "loss" not in mlp.get_params():
         pytest.skip("this scikit-learn has no Poisson loss (added in 1.7)")
     mlp.set_params(loss="poisson")
