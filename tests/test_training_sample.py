@@ -282,11 +282,11 @@ def test_the_chart_draws_loss_per_step(few):
 def test_sheets_are_printable(few):
     training_sheet, data, steps = few.sheets
     assert [s.title for s in few.sheets] == ["training", "data", "steps"]
-    assert training_sheet.one_portrait_page
+    assert training_sheet.printout == "one portrait page"
     # the steps sheet prints the first band: its starting weights included
     assert steps.print_area.last_row == few.find("steps", "step 1 dA1").last_row
     assert steps.print_area.last_col >= few.names["init_W1"].last_col
-    assert steps.one_landscape_page
+    assert steps.printout == "one landscape page"
     assert data.print_area is None  # all of it
 
 

@@ -475,8 +475,8 @@ def test_a_row_block_over_a_cell_of_its_own_is_refused():
 def test_one_page_prints_portrait_or_landscape():
     book = BookLayout()
     upright, wide = book.sheet("upright"), book.sheet("wide")
-    upright.one_portrait_page = True
-    wide.one_landscape_page = True
+    upright.printout = "one portrait page"
+    wide.printout = "one landscape page"
     loaded = load(xlsx_writer.to_bytes(book))
     setups = {
         title: (
@@ -487,3 +487,10 @@ def test_one_page_prints_portrait_or_landscape():
         for title in ("upright", "wide")
     }
     assert setups == {"upright": ("portrait", 1, 1), "wide": ("landscape", 1, 1)}
+
+
+def test_an_unknown_printout_is_refused_by_name():
+    book = BookLayout()
+    book.sheet("odd").printout = "one page"  # portrait or landscape?
+    with pytest.raises(ValueError, match="odd: printout 'one page', not landscape"):
+        xlsx_writer.to_bytes(book)

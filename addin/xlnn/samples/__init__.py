@@ -238,7 +238,7 @@ def _network_sheet(book: BookLayout, flavor: Flavor) -> None:
     cursor.text("The book prints y = [0.31682708 0.69627909].")
     sheet.width(2, 4, 14)
     sheet.freeze = sheet.block(2, 1)
-    sheet.one_portrait_page = True
+    sheet.printout = "one portrait page"
 
 
 def _network_batch_sheet(book: BookLayout, flavor: Flavor) -> None:

@@ -443,7 +443,7 @@ def _steps_sheet(book: BookLayout, flavor: Flavor, bands, sizes, species) -> lis
         book.name(f"final_{name}", placed[-1].weights[name])
     first = placed[0]
     sheet.print_area = sheet.block(1, 1, first.bottom, first.weights["W1"].last_col)
-    sheet.one_landscape_page = True
+    sheet.printout = "one landscape page"
     _widths(sheet, [first.a1, first.z1, first.a2, first.y, first.weights["W1"]])
     return placed
 
@@ -795,7 +795,7 @@ def _training_sheet(book, flavor, bands, run, placed, correct, flowers):
     sheet.width(table_col, table_col, 6)
     sheet.width(table_col + 1, table_col + 1, 10)
     sheet.print_area = sheet.block(1, 1, loss_column.last_row, loss_column.col)
-    sheet.one_portrait_page = True
+    sheet.printout = "one portrait page"
 
 
 def _before_and_after(cursor, bands, run, loss_column, correct, flowers) -> None:

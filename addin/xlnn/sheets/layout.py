@@ -310,6 +310,12 @@ class Highlight:
     condition: str
 
 
+#: A sheet's printouts: landscape, one page wide and as tall as needed (a
+#: long table); one upright page; one landscape page (a wide print area that
+#: must stay whole).
+PRINTOUTS = ("landscape pages", "one portrait page", "one landscape page")
+
+
 @dataclass
 class SheetLayout:
     """One worksheet: its contents, column widths, frozen panes and printout."""
@@ -331,10 +337,8 @@ class SheetLayout:
     print_area: Block | None = None
     #: Rows printed at the top of every page (a table's headers).
     repeat_rows: Block | None = None
-    #: Print upright on one page, rather than landscape and as tall as needed.
-    one_portrait_page: bool = False
-    #: Print landscape on one page (a wide print area that must stay whole).
-    one_landscape_page: bool = False
+    #: How it prints: one of :data:`PRINTOUTS`.
+    printout: str = "landscape pages"
 
     def block(self, row: int, col: int, rows: int = 1, cols: int = 1) -> Block:
         return Block(self.title, row, col, rows, cols)

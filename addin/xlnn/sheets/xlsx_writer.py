@@ -60,6 +60,7 @@ from openpyxl.writer.excel import ExcelWriter
 
 from xlnn.sheets import row_stream, styles
 from xlnn.sheets.layout import (
+    PRINTOUTS,
     Block,
     BookLayout,
     Chart,
@@ -268,9 +269,12 @@ def _page_setup(worksheet, sheet: SheetLayout) -> None:
     worksheet.sheet_view.showGridLines = False
     worksheet.sheet_properties.pageSetUpPr.fitToPage = True
     worksheet.page_setup.fitToWidth = 1
-    one_page = sheet.one_portrait_page or sheet.one_landscape_page
+    if sheet.printout not in PRINTOUTS:
+        known = ", ".join(PRINTOUTS)
+        raise ValueError(f"{sheet.title}: printout {sheet.printout!r}, not {known}")
+    one_page = sheet.printout != "landscape pages"
     worksheet.page_setup.fitToHeight = 1 if one_page else 0
-    portrait = sheet.one_portrait_page
+    portrait = sheet.printout == "one portrait page"
     worksheet.page_setup.orientation = "portrait" if portrait else "landscape"
     worksheet.print_options.gridLines = False
 
