@@ -487,7 +487,7 @@ def test_an_existing_file_is_kept_without_force(
 @pytest.mark.parametrize(
     ("out", "message"),
     [
-        ("folder", "folder: is a folder, not a file"),
+        ("folder", "folder: is a folder, not a file; move it away"),
         ("notes.txt/main.py", "notes.txt/main.py: notes.txt is a file, not a folder"),
         ("notes.txt/a/m.py", "notes.txt/a/m.py: notes.txt is a file, not a folder"),
     ],
@@ -600,7 +600,9 @@ def runtime_closure(requirements: list[Requirement]) -> set[str]:
 
 def test_under_pyodide_the_dependencies_are_ones_pyodide_provides():
     requirements = [Requirement(r) for r in PYPROJECT["project"]["dependencies"]]
-    assert {r.name for r in requirements} == {"numpy", "xlwings", "openpyxl"}
+    # et_xmlfile is openpyxl's own dependency, named to pin it (xlsx_writer)
+    names = {r.name for r in requirements}
+    assert names == {"numpy", "xlwings", "openpyxl", "et_xmlfile"}
     closure = runtime_closure(requirements)
     assert closure == set(lite.PYODIDE_SOURCES)
     # The marker evaluation drops xlwings' Windows and Mac dependencies.

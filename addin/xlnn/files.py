@@ -65,6 +65,26 @@ def problem(error: OSError) -> str:
     return error.strerror or str(error)
 
 
+def check_target(
+    path: Path, *, force: bool, protect: Iterable = (), kind: str = "file"
+) -> None:
+    """Refuse, before any work, an output ``path`` that cannot be written.
+
+    Its folder must exist; it must not be a folder; an existing file needs
+    ``force``, and then may be replaced only as :func:`check_replaceable`
+    allows. ``kind`` names what is written (a folder is "not a workbook").
+    Raises :class:`FileRefused` naming the path and why.
+    """
+    if not path.parent.is_dir():
+        raise FileRefused(f"{path.parent}: no such folder")
+    if path.is_dir():
+        raise FileRefused(f"{path}: is a folder, not a {kind}; move it away")
+    if os.path.lexists(path) and not force:
+        raise FileRefused(f"{path}: already exists; pass --force to overwrite it")
+    if force:
+        check_replaceable(path, protect=protect)
+
+
 def file_in_the_way(path: Path) -> Path | None:
     """The nearest of ``path`` and its parents that exists and is not a folder."""
     for candidate in (path, *path.parents):

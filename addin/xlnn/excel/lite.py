@@ -53,7 +53,6 @@ from __future__ import annotations
 
 import ast
 import base64
-import os
 import re
 import sys
 import textwrap
@@ -400,11 +399,9 @@ def write(path: Path, text: str, *, force: bool = False) -> None:
     blocker = files.file_in_the_way(path.parent)
     if blocker is not None:
         raise LiteError(f"{path}: {blocker} is a file, not a folder")
-    if path.is_dir():
-        raise LiteError(f"{path}: is a folder, not a file")
-    if os.path.lexists(path) and not force:
-        raise LiteError(f"{path}: already exists; pass --force to overwrite it")
     try:
+        if path.parent.is_dir():  # else it is made, and the file cannot exist
+            files.check_target(path, force=force)
         path.parent.mkdir(parents=True, exist_ok=True)
         files.write_new(path, text.encode("utf-8"), force=force)
     except files.FileRefused as error:

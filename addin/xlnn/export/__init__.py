@@ -638,14 +638,10 @@ def targets(path: Path, flavor: str) -> dict[str, Path]:
 
 def _refuse_conflicts(paths, *, force: bool, protect=()) -> None:
     for path in paths:
-        if not path.parent.is_dir():
-            raise ExportError(f"{path.parent}: no such folder")
-        if path.is_dir():
-            raise ExportError(f"{path}: is a folder, not a workbook; move it away")
-        if os.path.lexists(path) and not force:
-            raise ExportError(f"{path}: already exists; pass --force to overwrite it")
-        if force:
-            files.check_replaceable(path, protect=protect)
+        try:
+            files.check_target(path, force=force, protect=protect, kind="workbook")
+        except files.FileRefused as refused:
+            raise ExportError(refused) from None
 
 
 def as_model(obj, *, activations=None) -> Model:

@@ -556,15 +556,6 @@ class _Rows:
     def guard(self, i: int, body: str) -> str:
         return f'IF({self.count.address(i, 0, absolute=True)}=0,"",{body})'
 
-    def expected(self, values, rows: int | None = None) -> np.ndarray:
-        """The checked values of the filled rows, as :func:`_per_row` takes them.
-
-        The rows below are checked as blank by
-        :meth:`~xlnn.sheets.layout.SheetLayout.put_row_formulas` without an array;
-        ``rows`` is accepted for callers written when they were padded.
-        """
-        return np.asarray(values)[: self.filled]
-
 
 class _Columns:
     """Places blocks left to right on the batch sheet, each with caption and headers."""

@@ -14,7 +14,6 @@ user can get wrong is a :class:`~xlnn.errors.UserError` with one line.
 from __future__ import annotations
 
 import io
-import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -159,14 +158,7 @@ def check_target(out: Path, *, force: bool, protect: Iterable = ()) -> Path:
     out = Path(out)
     if out.suffix.lower() != ".npz":
         raise UserError(f"{out}: the model's name must end in .npz")
-    if not out.parent.is_dir():
-        raise UserError(f"{out.parent}: no such folder")
-    if out.is_dir():
-        raise UserError(f"{out}: is a folder, not a file; move it away")
-    if os.path.lexists(out) and not force:
-        raise UserError(f"{out}: already exists; pass --force to overwrite it")
-    if force:
-        files.check_replaceable(out, protect=protect)
+    files.check_target(out, force=force, protect=protect)
     return out
 
 
