@@ -204,14 +204,27 @@ def test_pasted_metadata_is_xlnn_udfs_metadata(pasted):
 
 
 def script_actions(
-    module, name: str, sheets: list[dict], selection: str = "A1"
+    module, name: str, sheets: list[dict], selection: str = "A1", names=()
 ) -> list[dict]:
-    """The actions a script asks of Excel, run through xlwings' Office.js path."""
+    """The actions a script asks of Excel, run through xlwings' Office.js path.
+
+    ``names`` are (name, address) pairs on the first sheet, workbook scope.
+    """
     payload = {
         "client": "Office.js",
         "version": xlwings.__version__,
         "book": {"name": "Book1.xlsx", "active_sheet_index": 0, "selection": selection},
-        "names": [],
+        "names": [
+            {
+                "name": name,
+                "sheet_index": 0,
+                "address": address,
+                "book_scope": True,
+                "scope_sheet_name": None,
+                "scope_sheet_index": None,
+            }
+            for name, address in names
+        ],
         "sheets": sheets,
     }
     book = xlwings.Book(json=payload)
@@ -241,17 +254,24 @@ def test_a_pasted_insert_script_writes_what_xlnn_scripts_writes(pasted, sample):
     assert any(action["func"] == "addSheet" for action in expected)
 
 
-def test_a_pasted_train_network_writes_what_xlnn_scripts_writes(pasted):
+def test_a_pasted_train_network_writes_what_xlnn_scripts_writes(pasted, capsys):
     rng = np.random.default_rng(2)
     values = [["a", "b", "class"]]
     values += [[*rng.normal(size=2).tolist(), "yes" if k % 2 else "no"]
                for k in range(12)]  # fmt: skip
+    # A named setting, read as the package reads it; 5 epochs, not 100.
+    values.append(["epochs", 5.0, ""])
+    names = [("epochs", "B14")]
 
     def sheets():  # xlwings adds the new sheet to the payload it is given
         return [{**EMPTY_SHEET, "values": copy.deepcopy(values)}]
 
-    expected = script_actions(scripts, "train_network", sheets(), "A1:C13")
-    assert script_actions(pasted, "train_network", sheets(), "A1:C13") == expected
+    expected = script_actions(scripts, "train_network", sheets(), "A1:C13", names)
+    assert script_actions(pasted, "train_network", sheets(), "A1:C13", names) == (
+        expected
+    )
+    ran = "trained on 12 rows of the selection Sheet1!A2:C13, 5 epochs: "
+    assert capsys.readouterr().out.count(ran) == 2  # each read the named setting
     assert [a["args"][1] for a in expected if a["func"] == "addSheet"] == ["trained"]
 
 
