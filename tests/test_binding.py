@@ -286,6 +286,14 @@ def test_server_reenters_exactly_the_xlnn_formulas(
         assert all(f"={namespace}." in text for text, _ in expected.values())
 
 
+def test_a_samples_sheet_titles_are_the_same_in_every_flavor():
+    # binding.sample_titles lays each sample out once, in one flavor.
+    for sample in ("activations", "three_layer_network"):
+        make = samples.SAMPLES[sample]
+        for flavor in (ADDIN.in_namespace("XLWINGS"), ADDIN.for_classic(), PLAIN):
+            assert tuple(make(flavor).sheet_titles) == binding.sample_titles(make)
+
+
 def test_server_leaves_formulas_that_already_work(capsys):
     workbook = addin_workbook("three_layer_network")
     # Formulas entered with the functions loaded show numbers, not #NAME?.

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import functools
 import os
 import re
 import subprocess
@@ -88,6 +89,21 @@ def run_script(sample: str, book: xw.Book | None = None) -> list[dict]:
     return book.json()["actions"]
 
 
+@functools.cache
+def plain_actions(sample: str) -> list[dict]:
+    """``run_script(sample)`` without a namespace, run once: tests only read it."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv(scripts.SERVER_NAMESPACE_VARIABLE, raising=False)
+        patch.delattr(udfs, scripts.MODULE_NAMESPACE_ATTRIBUTE, raising=False)
+        return run_script(sample)
+
+
+@functools.cache
+def plain_values(sample: str) -> dict:
+    """``plain_actions(sample)`` replayed, once: tests only read the values."""
+    return replayed(plain_actions(sample))
+
+
 def of_kind(actions, func) -> list[dict]:
     return [action for action in actions if action["func"] == func]
 
@@ -137,13 +153,13 @@ def test_every_sample_has_an_insert_script():
 
 @pytest.mark.parametrize("sample", ALL_SAMPLES)
 def test_replayed_script_gives_every_expected_value(sample):
-    result = checked(sample, replayed(run_script(sample)))
+    result = checked(sample, plain_values(sample))
     assert result.ok, result.summary()
     assert result.cells == expected_cells(sample)
 
 
 def test_replay_reproduces_the_books_y():
-    values = replayed(run_script("three_layer_network"))
+    values = plain_values("three_layer_network")
     layout = samples.three_layer_network(ADDIN)
     y = block_values(values, layout.find("network", "y"))
     np.testing.assert_allclose(y[0].astype(float), BOOK_Y, rtol=1e-12, atol=0)
@@ -153,14 +169,14 @@ def test_replay_reproduces_the_books_y():
 def test_replay_reproduces_numpys_digits_accuracy():
     network, images, labels = samples.load_digits_network()
     accuracy = np.mean(np.argmax(network.predict(images), axis=1) == labels)
-    values = replayed(run_script("digits"))
+    values = plain_values("digits")
     cell = samples.digits(ADDIN).find("batch", "accuracy")
     assert values["batch"][cell.address()] == pytest.approx(accuracy, rel=1e-12)
 
 
 def test_one_cell_per_block_spills():
     """Office.js spills: each block's formula is in its top-left cell only."""
-    actions = run_script("three_layer_network")
+    actions = plain_actions("three_layer_network")
     layout = samples.three_layer_network(ADDIN)
     written = {
         (action["sheet_position"], action["start_row"], action["start_column"])
@@ -218,11 +234,10 @@ def test_with_a_namespace_formulas_call_namespace_dot_name(monkeypatch):
 
 
 def test_without_a_namespace_formulas_call_plain_names():
-    actions = run_script("activations")
-    calls = xlnn_calls(actions)
+    calls = xlnn_calls(plain_actions("activations"))
     assert "SIGMOID" in calls
     assert not [call for call in calls if "." in call]
-    result = checked("activations", replayed(actions, namespace=""))
+    result = checked("activations", plain_values("activations"))
     assert result.ok, result.summary()
 
 
@@ -232,8 +247,7 @@ def test_a_namespace_the_runtime_lacks_shows_name_errors(monkeypatch):
     monkeypatch.setenv(scripts.SERVER_NAMESPACE_VARIABLE, "XLWINGS")
     spelled = replayed(run_script("three_layer_network"), namespace="")
     assert spelled["network"][z1.address()] == "#NAME?"
-    monkeypatch.delenv(scripts.SERVER_NAMESPACE_VARIABLE)
-    plain = replayed(run_script("three_layer_network"), namespace="XLWINGS")
+    plain = replayed(plain_actions("three_layer_network"), namespace="XLWINGS")
     assert plain["network"][z1.address()] == "#NAME?"
 
 
@@ -302,7 +316,7 @@ def test_legacy_arrays_compute_in_an_excel_without_dynamic_arrays():
 
 def test_spilled_formulas_need_dynamic_arrays():
     """Without dynamic arrays a one-cell formula shows one value: the checks see it."""
-    values = replayed(run_script("three_layer_network"), dynamic_arrays=False)
+    values = replayed(plain_actions("three_layer_network"), dynamic_arrays=False)
     assert not checked("three_layer_network", values).ok
 
 
@@ -323,7 +337,7 @@ def weight_action(actions, layout):
 
 
 def test_a_changed_weight_is_noticed():
-    actions = copy.deepcopy(run_script("three_layer_network"))
+    actions = copy.deepcopy(plain_actions("three_layer_network"))
     layout = samples.three_layer_network(ADDIN)
     weight_action(actions, layout)["values"][0][0] += 1e-6
     result = checked("three_layer_network", replayed(actions))
@@ -333,7 +347,7 @@ def test_a_changed_weight_is_noticed():
 
 def test_a_blocked_spill_is_noticed():
     """A value in a spill range gives #SPILL!, as in Excel 365."""
-    actions = run_script("three_layer_network")
+    actions = plain_actions("three_layer_network")
     layout = samples.three_layer_network(ADDIN)
     y = layout.find("network", "y")
     blocker = {

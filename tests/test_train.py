@@ -31,15 +31,21 @@ def write_csv(path, header, rows):
 
 
 @pytest.fixture(scope="module")
-def digits_csv(tmp_path_factory):
-    """scikit-learn's 8x8 digits, scaled to 0..1, with a header and a label column."""
+def digits():
+    """scikit-learn's 8x8 digits, scaled to 0..1: (images, labels)."""
     from sklearn.datasets import load_digits
 
-    digits = load_digits()
+    loaded = load_digits()
+    return loaded.data / 16.0, loaded.target
+
+
+@pytest.fixture(scope="module")
+def digits_csv(digits, tmp_path_factory):
+    """The digits with a header and a label column; repr keeps every float exact."""
     header = [f"pixel{k}" for k in range(64)] + ["label"]
     rows = [
         [repr(float(v)) for v in image] + [int(label)]
-        for image, label in zip(digits.data / 16.0, digits.target, strict=True)
+        for image, label in zip(*digits, strict=True)
     ]
     return write_csv(tmp_path_factory.mktemp("digits") / "digits.csv", header, rows)
 
@@ -56,19 +62,17 @@ def digits_model(digits_csv, tmp_path_factory):
     return out, stdout.getvalue(), stderr.getvalue()
 
 
-def held_out(path, seed=0):
-    """The CSV's held-out rows as xlnn train picks them: (x, labels)."""
-    read = sample_inputs.read(path, label_column="label")
+def held_out(images, labels, seed=0):
+    """The held-out rows as xlnn train picks them from the CSV: (x, labels)."""
     split_seed = np.random.SeedSequence(seed).spawn(3)[0]
-    _, test_rows = train_command.split(len(read.rows), split_seed)
-    labels = np.array([int(label) for label in read.labels])
-    return read.rows[test_rows], labels[test_rows]
+    _, test_rows = train_command.split(len(images), split_seed)
+    return images[test_rows], labels[test_rows]
 
 
-def test_digits_reach_93_percent_on_the_held_out_fifth(digits_csv, digits_model):
+def test_digits_reach_93_percent_on_the_held_out_fifth(digits, digits_model):
     out, stdout, _ = digits_model
     arrays = np.load(out)
-    x, labels = held_out(digits_csv)
+    x, labels = held_out(*digits)
     assert len(x) == 1797 // 5
     hidden = activations.sigmoid(x @ arrays["W1"] + arrays["b1"])
     predicted = np.argmax(hidden @ arrays["W2"] + arrays["b2"], axis=1)

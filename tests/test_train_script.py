@@ -12,7 +12,10 @@ naming the cell, before anything is written.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
+import functools
+import io
 import re
 import sys
 
@@ -87,6 +90,21 @@ def table(rows=DATA, header=HEADER) -> list[list]:
     return [list(header), *[list(row) for row in rows]]
 
 
+def one_epoch_book(values, *, selection, sheets=("Sheet1",)) -> xw.Book:
+    """A JSON book of ``values`` with a cell named epochs, below them, holding 1.
+
+    For runs whose trained numbers a test does not look at: the sheet
+    written is the same, and one epoch costs a hundredth of the default 100.
+    """
+    setting = ["epochs", 1.0] + [""] * (len(values[0]) - 2)
+    return book_of(
+        [*values, setting],
+        selection=selection,
+        names=[("epochs", f"B{len(values) + 1}")],
+        sheets=sheets,
+    )
+
+
 def run_script(book: xw.Book) -> list[dict]:
     """Run train_network as xlwings Lite and Server do; return its actions."""
     asyncio.run(
@@ -95,6 +113,36 @@ def run_script(book: xw.Book) -> list[dict]:
         )
     )
     return book.json()["actions"]
+
+
+@contextlib.contextmanager
+def plans_made():
+    """(flavor, plan) for each plan ``training.plan`` makes in the block.
+
+    Where the written cells are is read from the run's own plan: planning
+    again on a copy of the book would train the network a second time.
+    """
+    made, real = [], training.plan
+
+    def recording(book, flavor):
+        made.append((flavor, real(book, flavor)))
+        return made[-1][1]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(training, "plan", recording)
+        yield made
+
+
+def run_and_plan(book: xw.Book, flavor) -> tuple[list[dict], training.Plan]:
+    """Run train_network; its actions and the one plan it trained and wrote.
+
+    ``flavor`` is the one the run must have planned with.
+    """
+    with plans_made() as made:
+        actions = run_script(book)
+    ((used, plan),) = made
+    assert used == flavor
+    return actions, plan
 
 
 def numpy_run(x, t, n_classes, *, hidden=10, epochs=100, rate=0.1, batch=10, seed=0):
@@ -107,6 +155,13 @@ def numpy_run(x, t, n_classes, *, hidden=10, epochs=100, rate=0.1, batch=10, see
         net, x, t, epochs=epochs, batch_size=batch, learning_rate=rate, seed=order_seed
     )
     return net, history
+
+
+@functools.cache
+def default_run():
+    """numpy_run on DATA with the script's defaults, made once: tests only read it."""
+    x, t = data_arrays()
+    return numpy_run(x, t, len(LABELS))
 
 
 def data_arrays(rows=DATA):
@@ -150,23 +205,21 @@ def no_namespace(monkeypatch):
 
 @pytest.fixture(scope="module")
 def trained():
-    """The script run once on the selected table: (book, actions, plan)."""
+    """The script run once on the selected table: (book, actions, plan, printed)."""
     values = table()
     book = book_of(values, selection=f"A1:C{len(values)}")
-    actions = run_script(book)
-    plan = training.plan(
-        book_of(values, selection=f"A1:C{len(values)}"), scripts.live_flavor("")
-    )
-    return book, actions, plan
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        actions, plan = run_and_plan(book, scripts.live_flavor(""))
+    return book, actions, plan, printed.getvalue()
 
 
 # --- a run on the selection ----------------------------------------------------
 
 
 def test_the_weights_written_are_numpys_run_with_the_same_seed(trained):
-    _, actions, plan = trained
-    x, t = data_arrays()
-    net, _ = numpy_run(x, t, len(LABELS))
+    _, actions, plan, _ = trained
+    net, _ = default_run()
     replay = Replay.of(actions)
     layout = plan.layout
     for name in learning.PARAMETER_NAMES:
@@ -176,9 +229,9 @@ def test_the_weights_written_are_numpys_run_with_the_same_seed(trained):
 
 
 def test_the_dense_formulas_give_the_networks_probabilities(trained):
-    _, actions, plan = trained
-    x, t = data_arrays()
-    net, history = numpy_run(x, t, len(LABELS))
+    _, actions, plan, _ = trained
+    x, _ = data_arrays()
+    net, history = default_run()
     values = Replay.of(actions).evaluate()
     y = computed(values, plan.layout.find("trained", "Y"))
     np.testing.assert_allclose(y, net.probabilities(x), rtol=1e-12, atol=1e-15)
@@ -192,7 +245,7 @@ def test_the_dense_formulas_give_the_networks_probabilities(trained):
 
 
 def test_the_formulas_call_dense_on_the_sheets_weights(trained):
-    _, actions, plan = trained
+    _, actions, plan, _ = trained
     formulas = [
         cell
         for action in actions
@@ -208,9 +261,9 @@ def test_the_formulas_call_dense_on_the_sheets_weights(trained):
 
 
 def test_the_loss_log_starts_before_training_and_falls(trained):
-    _, actions, plan = trained
+    _, actions, plan, _ = trained
     x, t = data_arrays()
-    net, history = numpy_run(x, t, len(LABELS))
+    _, history = default_run()
     start = learning.TwoLayerNet(
         2, 10, 3, "sigmoid", seed=np.random.SeedSequence(0).spawn(2)[0]
     )
@@ -221,7 +274,7 @@ def test_the_loss_log_starts_before_training_and_falls(trained):
 
 
 def test_the_header_names_the_columns_and_the_classes(trained):
-    _, actions, _ = trained
+    _, actions, _, _ = trained
     texts = {
         cell
         for action in actions
@@ -235,7 +288,7 @@ def test_the_header_names_the_columns_and_the_classes(trained):
 
 
 def test_a_new_sheet_is_added_and_activated(trained):
-    book, actions, _ = trained
+    book, actions, _, _ = trained
     assert [a["args"] for a in actions if a["func"] == "addSheet"] == [[1, "trained"]]
     assert [a["args"] for a in actions if a["func"] == "activateSheet"] == [[1]]
     assert not [a for a in actions if a["func"] == "namesAdd"]
@@ -243,7 +296,7 @@ def test_a_new_sheet_is_added_and_activated(trained):
 
 def test_an_existing_trained_sheet_is_never_overwritten():
     values = table()
-    book = book_of(
+    book = one_epoch_book(
         values,
         selection=f"A1:C{len(values)}",
         sheets=("Sheet1", "trained", "Trained 2"),
@@ -255,10 +308,8 @@ def test_an_existing_trained_sheet_is_never_overwritten():
 def test_whole_columns_are_cut_to_the_data():
     values = table()
     book = book_of(values, selection="A:C")
-    actions = run_script(book)
-    x, t = data_arrays()
-    net, _ = numpy_run(x, t, 3)
-    plan = training.plan(book_of(values, selection="A:C"), scripts.live_flavor(""))
+    actions, plan = run_and_plan(book, scripts.live_flavor(""))
+    net, _ = default_run()
     assert plan.data.rows == len(DATA)
     got = written_values(Replay.of(actions), plan.layout.find("trained", "W2"))
     np.testing.assert_array_equal(got, net.params["W2"])
@@ -267,7 +318,8 @@ def test_whole_columns_are_cut_to_the_data():
 def test_a_namespace_prefixes_dense(monkeypatch):
     monkeypatch.setenv(scripts.SERVER_NAMESPACE_VARIABLE, "XLWINGS")
     values = table()
-    actions = run_script(book_of(values, selection=f"A1:C{len(values)}"))
+    book = one_epoch_book(values, selection=f"A1:C{len(values)}")
+    actions, plan = run_and_plan(book, scripts.live_flavor("XLWINGS"))
     texts = [
         cell
         for a in actions
@@ -277,8 +329,6 @@ def test_a_namespace_prefixes_dense(monkeypatch):
     ]
     assert sum("XLWINGS.DENSE(" in text for text in texts) == 2
     assert not [text for text in texts if re.search(r"(?<![.\w])DENSE\(", text)]
-    book = book_of(values, selection=f"A1:C{len(values)}")
-    plan = training.plan(book, scripts.live_flavor("XLWINGS"))
     computed_values = Replay.of(actions).evaluate(namespace="XLWINGS")
     result = verify.compare(plan.layout.checks, computed_values, "replay")
     assert result.ok, result.summary()
@@ -313,9 +363,9 @@ def test_train_x_and_one_hot_train_t_with_named_settings():
         ("seed", f"B{n + 5}"),
     ]
     # The names win over a selection.
-    actions = run_script(book_of(values, selection="A1:B3", names=names))
+    book = book_of(values, selection="A1:B3", names=names)
+    actions, plan = run_and_plan(book, scripts.live_flavor(""))
     net, history = numpy_run(x, t, 3, hidden=4, epochs=30, rate=0.5, batch=6, seed=7)
-    plan = training.plan(book_of(values, names=names), scripts.live_flavor(""))
     replay = Replay.of(actions)
     for name in learning.PARAMETER_NAMES:
         got = written_values(replay, plan.layout.find("trained", name))
@@ -329,7 +379,7 @@ def test_train_x_and_one_hot_train_t_with_named_settings():
 
 def test_numeric_labels_are_classes_by_value():
     rows = [[row[0], row[1], {"cat": 10, "dog": 2, "eel": 7.0}[row[2]]] for row in DATA]
-    book = book_of(table(rows), selection=f"A1:C{len(rows) + 1}")
+    book = one_epoch_book(table(rows), selection=f"A1:C{len(rows) + 1}")
     plan = training.plan(book, scripts.live_flavor(""))
     assert plan.data.classes == (2.0, 7.0, 10.0)
     labels = [row[2] for row in rows]
@@ -465,10 +515,9 @@ def test_too_many_cells_is_refused_before_a_cell_is_read(monkeypatch):
         training.read_data(book, {})
 
 
-def test_a_success_prints_one_line(capsys):
-    values = table()
-    run_script(book_of(values, selection=f"A1:C{len(values)}"))
-    (line,) = capsys.readouterr().out.splitlines()
+def test_a_success_prints_one_line(trained):
+    *_, printed = trained
+    (line,) = printed.splitlines()
     assert line.startswith(
         "train_network: a 2-10-3 network trained on 36 rows of "
         "the selection Sheet1!A2:C37, 100 epochs: loss "
@@ -481,15 +530,15 @@ def test_a_success_prints_one_line(capsys):
 
 def test_classic_writes_legacy_arrays_that_compute_without_dynamic_arrays():
     values = table()
-    book = book_of(values, selection=f"A1:C{len(values)}")
-    summary = scripts.train_in_active_book(book=book)
+    book = one_epoch_book(values, selection=f"A1:C{len(values)}")
+    with plans_made() as made:
+        summary = scripts.train_in_active_book(book=book)
+    ((flavor, plan),) = made
+    assert flavor == scripts.classic_flavor()
     assert summary.startswith("train_network: a 2-10-3 network")
     actions = book.json()["actions"]
     arrays = [a for a in actions if a["func"] == "setFormulaArray"]
     assert sum("DENSE(" in a["args"][0] for a in arrays) == 2
-    plan = training.plan(
-        book_of(values, selection=f"A1:C{len(values)}"), scripts.classic_flavor()
-    )
     result = verify.compare(
         plan.layout.checks, Replay.of(actions).evaluate(dynamic_arrays=False), "replay"
     )
@@ -541,7 +590,7 @@ def test_data_too_wide_for_the_new_sheet_is_refused_before_writing():
     width = 16_370
     rows = [[0.0] * width + ["a"], [1.0] * width + ["b"]]
     last = column_letter(width + 1)
-    book = book_of(rows, selection=f"A1:{last}2")
+    book = one_epoch_book(rows, selection=f"A1:{last}2")
     with pytest.raises(scripts.ScriptRefused, match=r"16,384: train on fewer"):
         run_script(book)
     assert book.json()["actions"] == []
@@ -550,7 +599,7 @@ def test_data_too_wide_for_the_new_sheet_is_refused_before_writing():
 def test_labels_that_look_like_formulas_are_entered_as_text():
     rows = [[a, b, {"cat": "=1+1", "dog": "@SUM(1)", "eel": "eel"}[c]]
             for a, b, c in DATA]  # fmt: skip
-    actions = run_script(book_of(rows, selection="A1:C36"))
+    actions = run_script(one_epoch_book(rows, selection="A1:C36"))
     texts = [
         cell
         for action in actions

@@ -43,6 +43,7 @@ where Excel 365 spills it over the same range.
 
 from __future__ import annotations
 
+import functools
 import re
 import sys
 from collections.abc import Callable, Iterable
@@ -308,16 +309,26 @@ def _reads_single_cells(text: str) -> bool:
 # --- reading: xlwings Server, from the sample's own layout --------------------
 
 
+@functools.cache
+def sample_titles(make: Callable[..., BookLayout]) -> tuple[str, ...]:
+    """The sheet titles of the sample ``make`` lays out, the same in every flavor.
+
+    Laid out once a process: each request would otherwise lay out every
+    sample (the training sample's 31 bands of formulas among them) to learn
+    its titles.
+    """
+    return tuple(make(ADDIN).sheet_titles)
+
+
 def recognized_samples(book, namespace: str) -> list[BookLayout]:
     """The xlnn samples whose sheets are all in ``book``, laid out for ``namespace``."""
     titles = {sheet.name.lower() for sheet in book.sheets}
     flavor = ADDIN.in_namespace(namespace)
-    found = []
-    for make in samples.SAMPLES.values():
-        layout = make(flavor)
-        if all(title.lower() in titles for title in layout.sheet_titles):
-            found.append(layout)
-    return found
+    return [
+        make(flavor)
+        for make in samples.SAMPLES.values()
+        if all(title.lower() in titles for title in sample_titles(make))
+    ]
 
 
 def _shows_name_error(book, block: Block) -> bool:
@@ -335,7 +346,7 @@ def read_samples(book, namespace: str) -> list[Entry]:
     layouts = recognized_samples(book, namespace)
     if not layouts:
         expected = "; ".join(
-            ", ".join(make(ADDIN).sheet_titles) for make in samples.SAMPLES.values()
+            ", ".join(sample_titles(make)) for make in samples.SAMPLES.values()
         )
         raise ValueError(
             "xlwings Server cannot read formulas, so bind_formulas only binds "
