@@ -586,14 +586,17 @@ def test_more_classes_than_the_cap_are_refused_as_likely_numbers():
     assert book.json()["actions"] == []
 
 
-def test_data_too_wide_for_the_new_sheet_is_refused_before_writing():
+def test_data_too_wide_for_the_new_sheet_is_refused_before_training(monkeypatch):
     width = 16_370
     rows = [[0.0] * width + ["a"], [1.0] * width + ["b"]]
     last = column_letter(width + 1)
     book = one_epoch_book(rows, selection=f"A1:{last}2")
+    trained = []
+    monkeypatch.setattr(train_script, "train", lambda *args: trained.append(args))
     with pytest.raises(scripts.ScriptRefused, match=r"16,384: train on fewer"):
         run_script(book)
     assert book.json()["actions"] == []
+    assert trained == []  # refused from the sheet's shape, not after the work
 
 
 def test_labels_that_look_like_formulas_are_entered_as_text():

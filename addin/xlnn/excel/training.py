@@ -163,8 +163,10 @@ def plan(book, flavor: Flavor) -> Plan:
     names = book_names(book)
     settings = read_settings(book, names)
     data = read_data(book, names)
+    title = fresh_title(book)
+    trained_sheet(title, data, from_cells.untrained(data, settings), flavor)
     run = from_cells.train(data, settings)
-    return Plan(trained_sheet(fresh_title(book), data, run, flavor), data, run)
+    return Plan(trained_sheet(title, data, run, flavor), data, run)
 
 
 def train_into(book, flavor: Flavor, *, spill: bool) -> Plan:

@@ -433,10 +433,12 @@ class Run:
     def summary(self, data: TrainingData, sheet: str) -> str:
         """The line the script prints when done."""
         W1, W2 = self.params["W1"], self.params["W2"]
+        epochs = self.settings.epochs
         return (
             f"train_network: a {W1.shape[0]}-{W1.shape[1]}-{W2.shape[1]} network "
-            f"trained on {data.rows} rows of {data.source}, {self.settings.epochs} "
-            f"epochs: loss {self.losses[0]:.4g} -> {self.losses[-1]:.4g}, "
+            f"trained on {data.rows} rows of {data.source}, {epochs} "
+            f"epoch{'' if epochs == 1 else 's'}: "
+            f"loss {self.losses[0]:.4g} -> {self.losses[-1]:.4g}, "
             f"accuracy {self.accuracies[-1]:.1%}; its weights and DENSE formulas "
             f"are on the new sheet {sheet!r}"
         )
@@ -448,6 +450,24 @@ def seeds(seed: int) -> tuple[np.random.SeedSequence, np.random.SeedSequence]:
     return weights, order
 
 
+def _starting_network(data: TrainingData, settings: Settings):
+    return learning.TwoLayerNet(
+        data.x.shape[1],
+        settings.hidden_size,
+        len(data.classes),
+        HIDDEN_ACTIVATION,
+        seed=seeds(settings.seed)[0],
+    )
+
+
+def untrained(data: TrainingData, settings: Settings) -> Run:
+    """The run :func:`train` would make, before any work: the starting weights
+    and records of zeros, as long as the run's. Its sheet has the trained
+    one's shape, so that a sheet Excel cannot hold is refused first."""
+    zeros = np.zeros(settings.epochs + 1)
+    return Run(_starting_network(data, settings), settings, zeros, zeros)
+
+
 def train(data: TrainingData, settings: Settings) -> Run:
     """The book's two-layer network trained on ``data`` by minibatch SGD.
 
@@ -457,14 +477,7 @@ def train(data: TrainingData, settings: Settings) -> Run:
     that stops being finite (a step that overflowed) is refused.
     """
     check_work(data, settings)
-    weight_seed, order_seed = seeds(settings.seed)
-    network = learning.TwoLayerNet(
-        data.x.shape[1],
-        settings.hidden_size,
-        len(data.classes),
-        HIDDEN_ACTIVATION,
-        seed=weight_seed,
-    )
+    network = _starting_network(data, settings)
     loss, accuracy = network.loss_and_accuracy(data.x, data.t)
     losses, accuracies = [loss], [accuracy]
 
@@ -486,7 +499,7 @@ def train(data: TrainingData, settings: Settings) -> Run:
             epochs=settings.epochs,
             batch_size=settings.batch_size,
             learning_rate=settings.learning_rate,
-            seed=order_seed,
+            seed=seeds(settings.seed)[1],
             on_epoch=record,
         )
     return Run(network, settings, np.array(losses), np.array(accuracies))
