@@ -770,7 +770,7 @@ _ANY_X = hnp.arrays(
 
 
 @given(_ANY_X, _ANY_ALPHA)
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=3 * settings.default.max_examples, deadline=None)
 @pytest.mark.filterwarnings("error::RuntimeWarning")
 def test_leaky_relu_and_elu_any_alpha_without_warnings_or_nan(x, alpha):
     with strict_fp():
@@ -834,7 +834,7 @@ def _references(x: np.ndarray) -> dict:
 
 
 @given(hnp.arrays(np.float64, st.integers(1, 40), elements=FINITE))
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=2 * settings.default.max_examples, deadline=None)
 @pytest.mark.filterwarnings("error::RuntimeWarning")
 def test_elementwise_over_all_finite_floats(x):
     """Finite, bounded and right, without a warning, for every finite float64."""
@@ -862,7 +862,7 @@ def test_elementwise_over_all_finite_floats(x):
 
 
 @given(FINITE, FINITE)
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=3 * settings.default.max_examples, deadline=None)
 @pytest.mark.filterwarnings("error::RuntimeWarning")
 def test_sigmoid_is_monotone(a, b):
     low, high = min(a, b), max(a, b)
@@ -872,7 +872,7 @@ def test_sigmoid_is_monotone(a, b):
 
 
 @given(hnp.arrays(np.float64, st.integers(2, 60), elements=FINITE, unique=True))
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=settings.default.max_examples, deadline=None)
 @pytest.mark.filterwarnings("error::RuntimeWarning")
 def test_sigmoid_is_monotone_along_sorted_arrays(x):
     with strict_fp():
@@ -888,7 +888,7 @@ _ROWS = hnp.arrays(
 
 
 @given(_ROWS)
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=2 * settings.default.max_examples, deadline=None)
 @pytest.mark.filterwarnings("error::RuntimeWarning")
 def test_softmax_rows_over_all_floats_and_log_softmax_is_their_log(x):
     with np.errstate(invalid="raise", divide="raise"):
@@ -910,7 +910,7 @@ def test_softmax_rows_over_all_floats_and_log_softmax_is_their_log(x):
         elements=HALF_RANGE,
     )
 )
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=2 * settings.default.max_examples, deadline=None)
 @pytest.mark.filterwarnings("error::RuntimeWarning")
 def test_softmax_and_log_softmax_without_warnings(x):
     # Every difference of two inputs is a finite float64 here; spreads beyond

@@ -650,7 +650,7 @@ def _check_shape_and_cells(grid, result):
 # One draw of a grid serves both rules, elementwise and grouped: the grids
 # cost more to make than the checks.
 @given(grids(), st.sampled_from([None, "", "rows", "columns", "all", "Rows"]))
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=3 * settings.default.max_examples, deadline=None)
 def test_elementwise_and_softmax_on_random_grids(grid, direction):
     _check_elementwise(grid)
     _check_softmax(grid, direction)
