@@ -118,6 +118,21 @@ def lite_made_once(monkeypatch, lite_text):
     monkeypatch.setattr(lite, "paste_file", lambda: lite_text)
 
 
+# Hypothesis: the quick run (an -m expression that holds "not engine") loads a
+# profile of 10 examples a test, a tenth of Hypothesis' default 100; every
+# other run, CI's full one among them, keeps the default. Tests that want more
+# give it as a multiple of the default, settings(max_examples=3 *
+# settings.default.max_examples): 300 in the full run, 30 in the quick one.
+# pytest_configure runs before any test module is imported, so before their
+# @settings are made.
+def pytest_configure(config):
+    if "not engine" in (config.option.markexpr or ""):
+        from hypothesis import settings  # here: other runs skip its 0.25 s import
+
+        settings.register_profile("quick", max_examples=10)
+        settings.load_profile("quick")
+
+
 def pytest_collection_modifyitems(items):
     """Every test that needs LibreOffice is an ``engine`` test, marked or not."""
     for item in items:
