@@ -291,6 +291,7 @@ def check_loss_values(values):
             assert sheet[f"{column}10"] == pytest.approx(right, rel=1e-14)
 
 
+@pytest.mark.engine  # evaluates a workbook with formulas, as the marker says
 @pytest.mark.parametrize("flavor", ["plain", "addin"])
 def test_formulas_computes_both_flavors(tmp_path, flavor):
     workbook = loss_workbook(tmp_path / f"{flavor}.xlsx", flavor)
