@@ -118,19 +118,42 @@ def lite_made_once(monkeypatch, lite_text):
     monkeypatch.setattr(lite, "paste_file", lambda: lite_text)
 
 
-# Hypothesis: the quick run (an -m expression that holds "not engine") loads a
-# profile of 10 examples a test, a tenth of Hypothesis' default 100; every
-# other run, CI's full one among them, keeps the default. Tests that want more
-# give it as a multiple of the default, settings(max_examples=3 *
-# settings.default.max_examples): 300 in the full run, 30 in the quick one.
-# pytest_configure runs before any test module is imported, so before their
-# @settings are made.
+# The quick run (an -m expression that holds "not engine") differs from every
+# other run, CI's full one among them, in two ways. pytest_configure runs
+# before any test module is imported, so before either matters.
+#
+# Hypothesis: a profile of 10 examples a test, a tenth of Hypothesis' default
+# 100. Tests that want more give it as a multiple of the default,
+# settings(max_examples=3 * settings.default.max_examples): 300 in the full
+# run, 30 in the quick one.
+#
+# Plain asserts: pytest rewrites every test module's asserts to show the values
+# beside a failing one, and with PYTHONDONTWRITEBYTECODE (set on these
+# machines) it rewrites them again at each start, 2-3 s of CPU, half of the
+# quick run's collection. In the quick run a failing assert still fails, its
+# line shown; to see the values, run that test alone: python -m pytest TEST.
 def pytest_configure(config):
     if "not engine" in (config.option.markexpr or ""):
         from hypothesis import settings  # here: other runs skip its 0.25 s import
 
         settings.register_profile("quick", max_examples=10)
         settings.load_profile("quick")
+        _stop_rewriting_asserts(config)
+
+
+def _stop_rewriting_asserts(config) -> None:
+    # pytest installs its import hook before any plugin or conftest could choose
+    # (its --assert option is read first); taking the hook out of sys.meta_path
+    # before collection leaves the test modules' asserts plain. pytest's own
+    # names: if they change, the asserts stay rewritten, and nothing else.
+    try:
+        from _pytest.assertion.rewrite import assertstate_key
+
+        hook = config.stash[assertstate_key].hook
+    except (ImportError, KeyError, AttributeError):
+        return
+    if hook in sys.meta_path:
+        sys.meta_path.remove(hook)
 
 
 def pytest_collection_modifyitems(items):
