@@ -686,7 +686,7 @@ def test_the_wheel_is_pure_python_with_pyodide_dependencies(wheel):
     assert "xlnn/data/digits_mlp.npz" in names  # insert_digits needs it in Lite
     assert "xlnn/data/iris.csv" in names  # and insert_training this
     runtime = [r for r in requires if not r.marker]
-    assert {r.name for r in runtime} == {"numpy", "xlwings", "openpyxl"}
+    assert {r.name for r in runtime} == {"numpy", "xlwings", "openpyxl", "et_xmlfile"}
     assert runtime_closure(runtime) == set(lite.PYODIDE_SOURCES)
     (xlwings_requirement,) = [r for r in runtime if r.name == "xlwings"]
     assert requirement_floor(xlwings_requirement) == lite.MIN_XLWINGS
