@@ -132,7 +132,7 @@ def _read(
     labels = None if label_column is None else _Labels(label_column)
     for number, cells in _lines(stream, path, max_line_bytes):
         where = f"{path}, line {number}"
-        values = [_number(cell) for cell in cells]
+        values = _numbers(cells)
         first = not rows and names is None
         if first and all(value is None for value in values):
             names = _header(cells, width, where)
@@ -165,12 +165,12 @@ def _read(
                     else f"the first line has {width}"
                 )
             )
-        for column, value in enumerate(values, start=1):
-            if not math.isfinite(value):
-                raise ExportError(
-                    f"{where}, column {column}: {quoted(cells[column - 1])} is not "
-                    "a finite number"
-                )
+        if not all(map(math.isfinite, values)):
+            column = next(j for j, v in enumerate(values, 1) if not math.isfinite(v))
+            raise ExportError(
+                f"{where}, column {column}: {quoted(cells[column - 1])} is not "
+                "a finite number"
+            )
         if labels is not None:
             del values[labels.index]
         if not rows.add(values):
@@ -277,6 +277,14 @@ def text_lines(stream, path, max_line_bytes, kind: str = "CSV"):
             ) from None
         if text.strip():
             yield number, text
+
+
+def _numbers(cells: list[str]) -> list[float | None]:
+    """Each cell as a number, None where it is not one."""
+    try:  # the common line, numbers only: a quarter of the time cell by cell
+        return [float(cell) for cell in cells]
+    except ValueError:
+        return [_number(cell) for cell in cells]
 
 
 def _number(cell: str) -> float | None:
