@@ -30,14 +30,42 @@ for a blank.
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
+import xlwings
 from openpyxl.utils import get_column_letter, range_boundaries
 
 Cell = tuple[str, int, int]  # (sheet, row, col), 1-based as in xlnn.sheets.layout.Block
+
+
+def json_book(sheets=("Sheet1",), *, selection="A1", names=()) -> xlwings.Book:
+    """A JSON book as the Office.js add-in sends it, for xlwings' script path.
+
+    ``sheets`` names the sheets (each one empty cell), or maps each name to
+    its values, a list of rows. ``names`` are (name, address) pairs on the
+    first sheet, in the workbook's scope.
+    """
+    if not isinstance(sheets, Mapping):
+        sheets = {name: [[""]] for name in sheets}
+    payload = {
+        "client": "Office.js",
+        "version": xlwings.__version__,
+        "book": {"name": "Book1.xlsx", "active_sheet_index": 0, "selection": selection},
+        "names": [
+            {"name": name, "sheet_index": 0, "address": address, "book_scope": True,
+             "scope_sheet_name": None, "scope_sheet_index": None}
+            for name, address in names
+        ],
+        "sheets": [
+            {"name": name, "values": values, "pictures": [], "tables": []}
+            for name, values in sheets.items()
+        ],
+    }  # fmt: skip
+    return xlwings.Book(json=copy.deepcopy(payload))  # xlwings appends to it
 
 
 class ReplayError(RuntimeError):

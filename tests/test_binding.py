@@ -27,6 +27,7 @@ import openpyxl
 import pytest
 import xlwings as xw
 import xlwings.server
+from officejs_replay import json_book
 from openpyxl.utils import get_column_letter, range_boundaries
 from openpyxl.worksheet.formula import ArrayFormula
 
@@ -168,28 +169,13 @@ def cells_of(worksheet, formula_cell) -> list[list]:
     return [["" if cell is None else cell for cell in row] for row in rows]
 
 
-def json_book(workbook: openpyxl.Workbook, shown=lambda text: "#NAME?") -> xw.Book:
+def book_showing(workbook: openpyxl.Workbook, shown=lambda text: "#NAME?") -> xw.Book:
     """An xlwings JSON book (what the add-in sends) of the workbook's values.
 
     By default every formula cell shows #NAME?, as when Excel opened the file
     without xlnn's functions: the ones that call them and all that follow.
     """
-    payload = {
-        "client": "Office.js",
-        "version": xlwings.__version__,
-        "book": {"name": "Book1.xlsx", "active_sheet_index": 0, "selection": "A1"},
-        "names": [],
-        "sheets": [
-            {
-                "name": worksheet.title,
-                "values": cells_of(worksheet, shown),
-                "pictures": [],
-                "tables": [],
-            }
-            for worksheet in workbook.worksheets
-        ],
-    }
-    return xw.Book(json=payload)
+    return json_book({ws.title: cells_of(ws, shown) for ws in workbook.worksheets})
 
 
 def run_script(book: xw.Book, name: str = "bind_formulas") -> list[dict]:
@@ -275,7 +261,7 @@ def test_server_reenters_exactly_the_xlnn_formulas(
     if not namespace:
         monkeypatch.delenv(scripts.SERVER_NAMESPACE_VARIABLE)
     expected = xlnn_blocks(sample, scripts.function_namespace())
-    book = json_book(addin_workbook(sample))
+    book = book_showing(addin_workbook(sample))
 
     actions = run_script(book)
 
@@ -297,7 +283,7 @@ def test_a_samples_sheet_titles_are_the_same_in_every_flavor():
 def test_server_leaves_formulas_that_already_work(capsys):
     workbook = addin_workbook("three_layer_network")
     # Formulas entered with the functions loaded show numbers, not #NAME?.
-    book = json_book(workbook, shown=lambda text: 0.5)
+    book = book_showing(workbook, shown=lambda text: 0.5)
 
     assert run_script(book) == []
     assert "nothing to do" in capsys.readouterr().out
@@ -306,7 +292,7 @@ def test_server_leaves_formulas_that_already_work(capsys):
 def test_server_says_why_it_cannot_bind_a_workbook_it_does_not_know():
     workbook = openpyxl.Workbook()
     workbook.active["A1"] = "=SIGMOID(B1:B3)"
-    book = json_book(workbook)
+    book = book_showing(workbook)
 
     with pytest.raises(ValueError, match="cannot read formulas.*activations"):
         run_script(book)
@@ -314,7 +300,7 @@ def test_server_says_why_it_cannot_bind_a_workbook_it_does_not_know():
 
 
 def test_legacy_arrays_can_stay_legacy_arrays():
-    book = json_book(addin_workbook("activations"))
+    book = book_showing(addin_workbook("activations"))
     entries = asyncio.run(binding.bind(book, namespace="", spill=False))
     actions = book.json()["actions"]
 
@@ -407,7 +393,7 @@ def test_lite_reads_the_formulas_and_reenters_the_xlnn_ones(
             formulas[sheet][r - 1][c - 1] = saved(formulas[sheet][r - 1][c - 1])
     assert formulas[sheet][row - 1][col - 1].startswith("=_xldudf_XLWINGS_")
     client = lite(formulas)
-    book = json_book(workbook, shown=lambda text: "#NAME?")
+    book = book_showing(workbook, shown=lambda text: "#NAME?")
 
     actions = run_script(book)
 
@@ -422,7 +408,7 @@ def test_lite_uses_the_runtime_namespace(lite, monkeypatch):
     monkeypatch.delenv(scripts.SERVER_NAMESPACE_VARIABLE, raising=False)
     workbook = addin_workbook("three_layer_network")
     lite({ws.title: cells_of(ws, lambda text: text) for ws in workbook})
-    book = json_book(workbook)
+    book = book_showing(workbook)
 
     found = reentered(book, run_script(book))
 

@@ -7,36 +7,15 @@ runs here: classic Excel through COM takes the same calls, which are not run.
 
 from __future__ import annotations
 
-import copy
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
-import xlwings
-import xlwings as xw
+from officejs_replay import json_book
 
 from xlnn.sheets import book_writer, styles
 from xlnn.sheets.book_writer import BookConflict
 from xlnn.sheets.layout import BookLayout
-
-PAYLOAD = {
-    "client": "Office.js",
-    "version": xlwings.__version__,
-    "book": {"name": "Book1.xlsx", "active_sheet_index": 0, "selection": "A1"},
-    "names": [],
-    "sheets": [{"name": "Sheet1", "values": [[""]], "pictures": [], "tables": []}],
-}
-
-
-def json_book(sheets=("Sheet1",), names=()) -> xw.Book:
-    payload = copy.deepcopy(PAYLOAD)  # xlwings appends to the payload it is given
-    payload["sheets"] = [{**PAYLOAD["sheets"][0], "name": name} for name in sheets]
-    payload["names"] = [
-        {"name": name, "sheet_index": 0, "address": "A1", "book_scope": True,
-         "scope_sheet_name": None, "scope_sheet_index": None}
-        for name in names
-    ]  # fmt: skip
-    return xw.Book(json=payload)
 
 
 def written(layout, *, spill=True, book=None) -> list[dict]:
@@ -285,7 +264,7 @@ def test_frozen_panes_are_skipped_where_xlwings_has_none():
 def test_taken_sheets_and_names_are_all_named_and_nothing_is_written():
     layout, _ = small_layout()
     layout.sheet("second")
-    book = json_book(sheets=("Sheet1", "NET", "Second"), names=("x",))
+    book = json_book(("Sheet1", "NET", "Second"), names=[("x", "A1")])
     with pytest.raises(BookConflict) as caught:
         book_writer.write(layout, book, spill=True)
     message = str(caught.value)
@@ -297,7 +276,7 @@ def test_taken_sheets_and_names_are_all_named_and_nothing_is_written():
 
 def test_a_book_with_other_sheets_and_names_takes_the_layout():
     layout, _ = small_layout()
-    book = json_book(sheets=("Sheet1", "other"), names=("Y",))
+    book = json_book(("Sheet1", "other"), names=[("Y", "A1")])
     actions = written(layout, book=book)
     assert of(actions, "addSheet")[0]["args"] == [2, "net"]
     assert {a["sheet_position"] for a in of(actions, "setValues")} == {2}

@@ -33,6 +33,7 @@ import xlwings
 import xlwings.server
 from hypothesis import given
 from hypothesis import strategies as st
+from officejs_replay import json_book
 from packaging.markers import Marker
 from packaging.requirements import Requirement
 
@@ -210,24 +211,8 @@ def script_actions(
 
     ``names`` are (name, address) pairs on the first sheet, workbook scope.
     """
-    payload = {
-        "client": "Office.js",
-        "version": xlwings.__version__,
-        "book": {"name": "Book1.xlsx", "active_sheet_index": 0, "selection": selection},
-        "names": [
-            {
-                "name": name,
-                "sheet_index": 0,
-                "address": address,
-                "book_scope": True,
-                "scope_sheet_name": None,
-                "scope_sheet_index": None,
-            }
-            for name, address in names
-        ],
-        "sheets": sheets,
-    }
-    book = xlwings.Book(json=payload)
+    grids = {sheet["name"]: sheet["values"] for sheet in sheets}
+    book = json_book(grids, selection=selection, names=names)
     asyncio.run(
         xlwings.server.custom_scripts_call(
             module, name, typehint_to_value={xlwings.Book: book}

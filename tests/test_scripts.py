@@ -27,7 +27,7 @@ import numpy as np
 import pytest
 import xlwings as xw
 import xlwings.server
-from officejs_replay import Replay, ReplayError
+from officejs_replay import Replay, ReplayError, json_book
 
 from xlnn import cli, samples, scripts, udfs
 from xlnn.engines import verify
@@ -51,31 +51,6 @@ ALL_SAMPLES = [
     pytest.param(name, marks=pytest.mark.engine) if name in SLOW else name
     for name in samples.SAMPLES
 ]
-
-
-def json_book(sheets=("Sheet1",), names=()) -> xw.Book:
-    """A JSON book as the Office.js add-in sends it: its sheets and defined names."""
-    payload = {
-        "client": "Office.js",
-        "version": xlwings.__version__,
-        "book": {"name": "Book1.xlsx", "active_sheet_index": 0, "selection": "A1"},
-        "names": [
-            {
-                "name": name,
-                "sheet_index": 0,
-                "address": "A1",
-                "book_scope": True,
-                "scope_sheet_name": None,
-                "scope_sheet_index": None,
-            }
-            for name in names
-        ],
-        "sheets": [
-            {"name": sheet, "values": [[""]], "pictures": [], "tables": []}
-            for sheet in sheets
-        ],
-    }
-    return xw.Book(json=copy.deepcopy(payload))  # xlwings appends to its payload
 
 
 def run_script(sample: str, book: xw.Book | None = None) -> list[dict]:
@@ -271,7 +246,7 @@ def test_module_namespace_follows_the_servers(monkeypatch):
     ],
 )
 def test_a_taken_sheet_or_name_fails_before_any_action(sheets, names, taken):
-    book = json_book(sheets, names)
+    book = json_book(sheets, names=[(name, "A1") for name in names])
     with pytest.raises(BookConflict, match=re.escape(taken)):
         run_script("three_layer_network", book)
     assert book.json()["actions"] == []

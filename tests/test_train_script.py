@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import functools
 import io
 import re
@@ -23,7 +22,7 @@ import numpy as np
 import pytest
 import xlwings as xw
 import xlwings.server
-from officejs_replay import Replay
+from officejs_replay import Replay, json_book
 
 from xlnn import learning, scripts, udfs
 from xlnn.engines import verify
@@ -54,36 +53,10 @@ DATA = blobs()
 
 
 def book_of(values, *, selection="A1", names=(), sheets=("Sheet1",)) -> xw.Book:
-    """A JSON book as the Office.js add-in sends it: values on the first sheet.
-
-    ``names`` are (name, address) pairs on the first sheet, workbook scope.
-    """
-    payload = {
-        "client": "Office.js",
-        "version": xlwings.__version__,
-        "book": {"name": "Book1.xlsx", "active_sheet_index": 0, "selection": selection},
-        "names": [
-            {
-                "name": name,
-                "sheet_index": 0,
-                "address": address,
-                "book_scope": True,
-                "scope_sheet_name": None,
-                "scope_sheet_index": None,
-            }
-            for name, address in names
-        ],
-        "sheets": [
-            {
-                "name": sheet,
-                "values": values if k == 0 else [[""]],
-                "pictures": [],
-                "tables": [],
-            }
-            for k, sheet in enumerate(sheets)
-        ],
-    }
-    return xw.Book(json=copy.deepcopy(payload))  # xlwings appends to its payload
+    """A JSON book with ``values`` on its first sheet; ``names`` are (name,
+    address) pairs on it, workbook scope."""
+    grids = {sheet: values if k == 0 else [[""]] for k, sheet in enumerate(sheets)}
+    return json_book(grids, selection=selection, names=names)
 
 
 def table(rows=DATA, header=HEADER) -> list[list]:
