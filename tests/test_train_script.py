@@ -59,6 +59,12 @@ def book_of(values, *, selection="A1", names=(), sheets=("Sheet1",)) -> xw.Book:
     return json_book(grids, selection=selection, names=names)
 
 
+def cells_set_by(actions, func: str) -> list:
+    """Every cell that the script's ``func`` actions (setValues, setFormula) set."""
+    return [cell for a in actions if a["func"] == func for row in a["values"]
+            for cell in row]  # fmt: skip
+
+
 def table(rows=DATA, header=HEADER) -> list[list]:
     return [list(header), *[list(row) for row in rows]]
 
@@ -219,13 +225,7 @@ def test_the_dense_formulas_give_the_networks_probabilities(trained):
 
 def test_the_formulas_call_dense_on_the_sheets_weights(trained):
     _, actions, plan, _ = trained
-    formulas = [
-        cell
-        for action in actions
-        if action["func"] == "setFormula"
-        for row in action["values"]
-        for cell in row
-    ]
+    formulas = cells_set_by(actions, "setFormula")
     dense = [f for f in formulas if "DENSE(" in f]
     w1 = plan.layout.find("trained", "W1")
     assert len(dense) == 2
@@ -249,12 +249,7 @@ def test_the_loss_log_starts_before_training_and_falls(trained):
 def test_the_header_names_the_columns_and_the_classes(trained):
     _, actions, _, _ = trained
     texts = {
-        cell
-        for action in actions
-        if action["func"] == "setValues"
-        for row in action["values"]
-        for cell in row
-        if isinstance(cell, str)
+        cell for cell in cells_set_by(actions, "setValues") if isinstance(cell, str)
     }
     assert {"length", "width", *LABELS} <= texts
     assert any("classes of animal: 0 cat, 1 dog, 2 eel" in text for text in texts)
@@ -293,13 +288,7 @@ def test_a_namespace_prefixes_dense(monkeypatch):
     values = table()
     book = one_epoch_book(values, selection=f"A1:C{len(values)}")
     actions, plan = run_and_plan(book, scripts.live_flavor("XLWINGS"))
-    texts = [
-        cell
-        for a in actions
-        if a["func"] == "setFormula"
-        for row in a["values"]
-        for cell in row
-    ]
+    texts = cells_set_by(actions, "setFormula")
     assert sum("XLWINGS.DENSE(" in text for text in texts) == 2
     assert not [text for text in texts if re.search(r"(?<![.\w])DENSE\(", text)]
     computed_values = Replay.of(actions).evaluate(namespace="XLWINGS")
@@ -577,21 +566,10 @@ def test_labels_that_look_like_formulas_are_entered_as_text():
             for a, b, c in DATA]  # fmt: skip
     actions = run_script(one_epoch_book(rows, selection="A1:C36"))
     texts = [
-        cell
-        for action in actions
-        if action["func"] == "setValues"
-        for row in action["values"]
-        for cell in row
-        if isinstance(cell, str)
+        cell for cell in cells_set_by(actions, "setValues") if isinstance(cell, str)
     ]
     assert "'=1+1" in texts and "'@SUM(1)" in texts
-    formulas = [
-        cell
-        for action in actions
-        if action["func"] == "setFormula"
-        for row in action["values"]
-        for cell in row
-    ]
+    formulas = cells_set_by(actions, "setFormula")
     assert not [f for f in formulas if "1+1" in f or "SUM(1)" in f]
 
 
