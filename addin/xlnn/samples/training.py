@@ -514,6 +514,14 @@ class _BandGrid:
             sheet.headers(sheet.block(row - 1, col, 1, width), header_names)
         return sheet.block(row, col, self.flowers, width)
 
+    def formula(self, col, width, caption, header_names, body, *, row=None, **check):
+        """A :meth:`block` holding ``body``; its check (``expected``, ``scale``,
+        ``number_format``) is named after the caption's left side: "dA2"."""
+        block = self.block(col, width, caption, header_names, row)
+        name = f"{self.label} {caption.split(' = ')[0]}"
+        self.sheet.put_formula(block, body, name=name, **check)
+        return block
+
 
 def _band_grid(sheet, values: Pass, k, top, label) -> _BandGrid:
     """Band ``k``'s grid from row ``top`` (its title), sized by ``values``."""
@@ -531,15 +539,11 @@ def _forward_pass(grid: _BandGrid, flavor, values: Pass, sizes, weights, species
     """A1 = X . W1 + b1, Z1 = sigmoid(A1), A2 = Z1 . W2 + b2, Y = softmax(A2)."""
     sheet, label = grid.sheet, grid.label
     hidden, classes = values.z1.shape[1], values.y.shape[1]
-    a1 = grid.block(grid.a1_col, hidden, "A1 = X . W1 + b1", _named("a1", hidden))
-    sheet.put_formula(
-        a1,
+    a1 = grid.formula(
+        grid.a1_col, hidden, "A1 = X . W1 + b1", _named("a1", hidden),
         f"MMULT(train_x,{weights['W1'].ref})+{weights['b1'].ref}",
-        expected=values.a1,
-        scale=sizes["A1"],
-        number_format=FORWARD,
-        name=f"{label} A1",
-    )
+        expected=values.a1, scale=sizes["A1"], number_format=FORWARD,
+    )  # fmt: skip
     z1 = grid.block(grid.z1_col, hidden, "Z1 = sigmoid(A1)", _named("z1", hidden))
     network_layout.write_activation(
         sheet,
@@ -551,15 +555,11 @@ def _forward_pass(grid: _BandGrid, flavor, values: Pass, sizes, weights, species
         name=f"{label} Z1",
         number_format=FORWARD,
     )
-    a2 = grid.block(grid.a2_col, classes, "A2 = Z1 . W2 + b2", _named("a2", classes))
-    sheet.put_formula(
-        a2,
+    a2 = grid.formula(
+        grid.a2_col, classes, "A2 = Z1 . W2 + b2", _named("a2", classes),
         f"MMULT({z1.ref},{weights['W2'].ref})+{weights['b2'].ref}",
-        expected=values.a2,
-        scale=sizes["A2"],
-        number_format=FORWARD,
-        name=f"{label} A2",
-    )
+        expected=values.a2, scale=sizes["A2"], number_format=FORWARD,
+    )  # fmt: skip
     y = grid.block(grid.y_col, classes, "Y = softmax(A2), per row", species)
     network_layout.write_activation(
         sheet,
@@ -593,42 +593,24 @@ def _loss(grid: _BandGrid, values: Pass, y: Block) -> Block:
 
 def _backward_pass(grid: _BandGrid, values: Pass, sizes, weights, *, y, z1):
     """dA2 = (Y - T) / N, dZ1 = dA2 . W2^T, dA1 = dZ1 * (1 - Z1) * Z1."""
-    sheet, label, back = grid.sheet, grid.label, grid.backward_row
     hidden, classes = values.z1.shape[1], values.y.shape[1]
-    da2 = grid.block(
-        grid.a2_col, classes, "dA2 = (Y - T) / N", _named("da2", classes), back
-    )
-    sheet.put_formula(
-        da2,
+    back = {"row": grid.backward_row, "number_format": BACKWARD}
+    da2 = grid.formula(
+        grid.a2_col, classes, "dA2 = (Y - T) / N", _named("da2", classes),
         f"({y.ref}-train_t)/ROWS(train_t)",
-        expected=values.da2,
-        scale=sizes["dA2"],
-        number_format=BACKWARD,
-        name=f"{label} dA2",
-    )
-    dz1 = grid.block(
-        grid.z1_col, hidden, "dZ1 = dA2 . W2^T", _named("dz1", hidden), back
-    )
-    sheet.put_formula(
-        dz1,
+        expected=values.da2, scale=sizes["dA2"], **back,
+    )  # fmt: skip
+    dz1 = grid.formula(
+        grid.z1_col, hidden, "dZ1 = dA2 . W2^T", _named("dz1", hidden),
         f"MMULT({da2.ref},TRANSPOSE({weights['W2'].ref}))",
-        expected=values.dz1,
-        scale=sizes["dZ1"],
-        number_format=BACKWARD,
-        name=f"{label} dZ1",
-    )
+        expected=values.dz1, scale=sizes["dZ1"], **back,
+    )  # fmt: skip
     # In the book's order, dout * (1 - y) * y (section 5.5.2).
-    da1 = grid.block(
-        grid.a1_col, hidden, "dA1 = dZ1 * (1 - Z1) * Z1", _named("da1", hidden), back
-    )
-    sheet.put_formula(
-        da1,
+    da1 = grid.formula(
+        grid.a1_col, hidden, "dA1 = dZ1 * (1 - Z1) * Z1", _named("da1", hidden),
         f"{dz1.ref}*(1-{z1.ref})*{z1.ref}",
-        expected=values.da1,
-        scale=sizes["dA1"],
-        number_format=BACKWARD,
-        name=f"{label} dA1",
-    )
+        expected=values.da1, scale=sizes["dA1"], **back,
+    )  # fmt: skip
     return da2, dz1, da1
 
 
