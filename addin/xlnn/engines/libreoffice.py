@@ -40,9 +40,9 @@ from pathlib import Path
 from xlnn import files
 from xlnn.engines import EngineError, Progress, Values, quiet
 from xlnn.engines.processes import (
+    HeldInterrupts,
     describe_exit,
     die_with_parent_hook,
-    interrupts_held,
 )
 
 __all__ = [
@@ -439,7 +439,7 @@ class LibreOffice:
 
     def _run(self, command: list[str], env: dict) -> subprocess.CompletedProcess:
         """Run ``command`` in its own process group, ended as a whole on failure."""
-        process, held = None, interrupts_held()
+        process, held = None, HeldInterrupts()
         try:
             with self._lock:
                 if self._stopped:

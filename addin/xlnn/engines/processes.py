@@ -37,10 +37,10 @@ from xlnn.engines import EngineError, Progress
 
 __all__ = [
     "ForkedWorkers",
+    "HeldInterrupts",
     "WorkerEnded",
     "describe_exit",
     "die_with_parent_hook",
-    "interrupts_held",
 ]
 
 #: Where forked workers are safe (see the module docstring).
@@ -94,8 +94,8 @@ def die_with_parent_hook():
 _INTERRUPTS = (signal.SIGINT, signal.SIGTERM)
 
 
-class interrupts_held:  # noqa: N801 - used as a function: held = interrupts_held()
-    """Hold Ctrl-C and SIGTERM back until :meth:`release`, for starting a child.
+class HeldInterrupts:
+    """Ctrl-C and SIGTERM held back until :meth:`release`, for starting a child.
 
     Between ``Popen`` returning and the caller noting the new process, a
     Ctrl-C raised as KeyboardInterrupt would leave the child running with no
