@@ -51,7 +51,7 @@ from dataclasses import dataclass
 
 from xlnn import samples
 from xlnn.excel import CLASSIC_EXCEL, CLASSIC_EXCEL_WHY
-from xlnn.functions import catalog
+from xlnn.functions import catalog, cells
 from xlnn.functions.catalog import Activation
 from xlnn.sheets.book_writer import enter_formula
 from xlnn.sheets.flavors import ADDIN
@@ -217,15 +217,6 @@ def equal_rectangles(grid) -> Iterable[tuple[int, int, int, int]]:
             yield i, j, rows, cols
 
 
-def _grid(formulas) -> list[list]:
-    """Formulas as read from a range, always a list of rows."""
-    if not isinstance(formulas, (list, tuple)):
-        return [[formulas]]
-    if formulas and not isinstance(formulas[0], (list, tuple)):
-        return [list(formulas)]
-    return [list(row) for row in formulas]
-
-
 def _formula_text(cell) -> str | None:
     """A cell's formula, ``=`` first; None for a constant or a blank."""
     if not isinstance(cell, str):
@@ -238,12 +229,12 @@ def _formula_text(cell) -> str | None:
 def renamed_grid(formulas, names) -> list[list[str | None]]:
     """Each cell's formula renamed by :func:`rename`, or None where no xlnn call is."""
     grid = []
-    for row in _grid(formulas):
-        cells = []
+    for row in cells.as_rows(formulas):
+        renamed = []
         for cell in row:
             text = _formula_text(cell)
-            cells.append(rename(text, names) if text else None)
-        grid.append(cells)
+            renamed.append(rename(text, names) if text else None)
+        grid.append(renamed)
     return grid
 
 

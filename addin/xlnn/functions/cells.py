@@ -174,6 +174,20 @@ class Cells:
     single: bool = False
 
 
+def as_rows(raw) -> list[list]:
+    """What xlwings read from a range, as a list of rows (lists): it gives one
+    cell as a value, and one row or column as a flat list.
+
+    >>> as_rows(1.5), as_rows([1, 2]), as_rows([[1], [2]])
+    ([[1.5]], [[1, 2]], [[1], [2]])
+    """
+    if not isinstance(raw, (list, tuple)):
+        return [[raw]]
+    if raw and not isinstance(raw[0], (list, tuple)):
+        return [list(raw)]
+    return [list(row) for row in raw]
+
+
 def _rows(cells) -> tuple[list, bool]:
     """Return the cells as a list of rows, and whether a single value came in."""
     if not isinstance(cells, (list, tuple)):

@@ -155,7 +155,7 @@ def settings_from_cells(named: Mapping[str, NamedCell], classic: bool) -> Settin
 
 def _one_number(cell: NamedCell, setting: Setting, classic: bool) -> float | None:
     """The number in ``cell``, or None when it is blank; anything else is refused."""
-    grid = _grid(cell.raw)
+    grid = cells.as_rows(cell.raw)
     if len(grid) * len(grid[0]) != 1:
         raise TrainingRefused(
             f"the name {setting.name} refers to {cell.where}, {len(grid)} x "
@@ -214,15 +214,6 @@ def _range_text(block: Block) -> str:
     return f"{block.sheet}!{block.coordinates}"
 
 
-def _grid(raw) -> list[list]:
-    """What xlwings read, as a list of rows (one cell comes as a value)."""
-    if not isinstance(raw, (list, tuple)):
-        return [[raw]]
-    if raw and not isinstance(raw[0], (list, tuple)):
-        return [list(raw)]
-    return [list(row) for row in raw]
-
-
 def _is_text(raw) -> bool:
     return isinstance(raw, str) and raw != "" and raw not in cells.ERRORS
 
@@ -259,7 +250,7 @@ def from_selection(raw, block: Block, classic: bool) -> TrainingData:
 
     ``raw`` holds its cells as xlwings read them.
     """
-    grid = _without_blank_end(_grid(raw))
+    grid = _without_blank_end(cells.as_rows(raw))
     if block.cols < 2 or len(grid) < 2:
         held = f"has {len(grid)} x {block.cols} cells of data" if grid else "is empty"
         raise TrainingRefused(
@@ -295,7 +286,7 @@ def from_names(raw_x, x_block: Block, raw_t, t_block: Block, classic: bool):
     ``train_t`` is one column of labels, or one-hot rows (a 1 under the
     row's class, 0 elsewhere) as the sample workbook ``training`` holds them.
     """
-    x_grid, t_grid = _grid(raw_x), _grid(raw_t)
+    x_grid, t_grid = cells.as_rows(raw_x), cells.as_rows(raw_t)
     if x_block.rows != t_block.rows:
         raise TrainingRefused(
             f"train_x ({_range_text(x_block)}) has {x_block.rows} rows but "
